@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from config.health import healthz
+
+admin.site.site_header = "Orderflow staff console"
+admin.site.site_title = "Orderflow"
+admin.site.index_title = "Orders, stock and customers"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+]

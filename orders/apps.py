@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_groups(sender: AppConfig, **kwargs: object) -> None:
+    from orders.permissions import ensure_staff_groups
+
+    ensure_staff_groups()
+
+
+class OrdersConfig(AppConfig):
+    name = "orders"
+    verbose_name = "Orders"
+
+    def ready(self) -> None:
+        # Infrastructure, not business flow: keep the staff groups in step with the code.
+        post_migrate.connect(_ensure_groups, sender=self, dispatch_uid="orders.ensure_groups")

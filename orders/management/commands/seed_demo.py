@@ -1,0 +1,207 @@
+"""Demo data for `make run`: products in two warehouses, customers, staff in every group and
+orders in several states. Safe to run again: it creates only what is missing."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from orders import services
+from orders.models import Channel, Customer, Order, OrderLine, OrderStatus, TaxRate
+from orders.permissions import (
+    CUSTOMER_SERVICE,
+    FINANCE,
+    MANAGERS,
+    WAREHOUSE,
+    ensure_staff_groups,
+)
+from orders.services import AddressInput, LineInput
+from warehouse.models import Product, ShippingMethod, StockItem, Warehouse
+
+DEMO_PASSWORD = "demo1234"  # noqa: S105 - local demo accounts, printed on purpose
+
+STAFF = [
+    # username, group, superuser
+    ("admin", None, True),
+    ("support", CUSTOMER_SERVICE, False),
+    ("picker", WAREHOUSE, False),
+    ("finance", FINANCE, False),
+    ("manager", MANAGERS, False),
+]
+
+PRODUCTS = [
+    # sku, name, kind, price, weight, barcode, stock in BER, stock in LON
+    ("MUG-001", "Enamel mug, blue", "physical", "14.90", 350, "4006381333931", 120, 40),
+    ("MUG-002", "Enamel mug, red", "physical", "14.90", 350, "4006381333948", 3, 0),
+    ("TEE-M-BLK", "T-shirt, black, M", "physical", "24.00", 200, "4006381333955", 60, 25),
+    ("TEE-L-BLK", "T-shirt, black, L", "physical", "24.00", 210, "4006381333962", 0, 12),
+    ("KETTLE-01", "Stovetop kettle", "physical", "49.00", 1100, "4006381333979", 15, 8),
+    ("LAMP-DESK", "Desk lamp", "physical", "89.00", 1800, "4006381333986", 10, 0),
+    ("BIKE-PRO", "Road bike, carbon", "physical", "2499.00", 8200, "4006381333993", 2, 1),
+    ("SOFA-3", "Three-seat sofa", "physical", "6400.00", 52000, "4006381334006", 2, 0),
+    ("EBOOK-COFFEE", "The coffee handbook (ebook)", "digital", "9.99", 0, "", 0, 0),
+    ("INSTALL-LAMP", "Lamp installation visit", "service", "59.00", 0, "", 0, 0),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo data (idempotent) and print the demo logins."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        groups = ensure_staff_groups()
+        with transaction.atomic():
+            staff = self._staff(groups)
+            self._catalogue()
+        self._orders(staff)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write("Staff console: http://127.0.0.1:8000/admin/")
+        self.stdout.write(f"Logins (password {DEMO_PASSWORD!r} for all):")
+        for username, group, superuser in STAFF:
+            role = "superuser" if superuser else group
+            self.stdout.write(f"  {username:<10} {role}")
+
+    def _staff(self, groups: dict) -> dict[str, Any]:
+        user_model = get_user_model()
+        users = {}
+        for username, group, superuser in STAFF:
+            user, created = user_model.objects.get_or_create(
+                username=username,
+                defaults={
+                    "email": f"{username}@example.com",
+                    "is_staff": True,
+                    "is_superuser": superuser,
+                },
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            if group:
+                user.groups.add(groups[group])
+            users[username] = user
+        return users
+
+    def _catalogue(self) -> None:
+        berlin, _ = Warehouse.objects.get_or_create(
+            code="ber", defaults={"name": "Berlin", "country": "DE", "city": "Berlin", "priority": 10}
+        )
+        london, _ = Warehouse.objects.get_or_create(
+            code="lon", defaults={"name": "London", "country": "GB", "city": "London", "priority": 20}
+        )
+        for sku, name, kind, price, weight, barcode, in_ber, in_lon in PRODUCTS:
+            product, created = Product.objects.get_or_create(
+                sku=sku,
+                defaults={
+                    "name": name,
+                    "kind": kind,
+                    "price": Decimal(price),
+                    "weight_grams": weight,
+                    "barcode": barcode,
+                },
+            )
+            if kind != "physical":
+                continue
+            for warehouse, units in ((berlin, in_ber), (london, in_lon)):
+                StockItem.objects.get_or_create(
+                    product=product, warehouse=warehouse, defaults={"on_hand": units}
+                )
+        methods = [
+            ("standard", "Standard", "dhl", "4.90", 1, 2, 5),
+            ("express", "Express", "ups", "14.90", 1, 1, 2),
+            ("local", "Own delivery (Berlin)", "own", "0.00", 2, 1, 1),
+        ]
+        for code, name, carrier, price, handling, tmin, tmax in methods:
+            ShippingMethod.objects.get_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "carrier": carrier,
+                    "price": Decimal(price),
+                    "handling_days": handling,
+                    "transit_days_min": tmin,
+                    "transit_days_max": tmax,
+                },
+            )
+        for country, name, rate in [
+            ("DE", "VAT", "19.00"),
+            ("AT", "VAT", "20.00"),
+            ("FR", "VAT", "20.00"),
+            ("NL", "VAT", "21.00"),
+            ("GB", "VAT", "20.00"),
+            ("US", "Sales tax", "0.00"),
+        ]:
+            TaxRate.objects.get_or_create(country=country, defaults={"name": name, "rate": rate})
+
+    def _orders(self, staff: dict[str, Any]) -> None:
+        berlin = AddressInput(
+            name="Ada Lovelace", line1="Torstraße 1", city="Berlin", postal_code="10119", country="DE"
+        )
+        london = AddressInput(
+            name="Grace Hopper", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
+        )
+        paris = AddressInput(
+            name="Alan Turing", line1="5 Rue de Rivoli", city="Paris", postal_code="75001", country="FR"
+        )
+        bad_postcode = AddressInput(
+            name="Edsger Dijkstra", line1="Keizersgracht 1", city="Amsterdam", postal_code="99",
+            country="NL",
+        )
+        demo = [
+            # key, email, name, lines, shipping, billing, method, then
+            ("seed-1", "ada@example.com", "Ada Lovelace", [("MUG-001", 2), ("TEE-M-BLK", 1)],
+             berlin, None, "standard", None),
+            ("seed-2", "ada@example.com", "Ada Lovelace", [("KETTLE-01", 1)],
+             berlin, None, "express", None),
+            ("seed-3", "grace@example.com", "Grace Hopper", [("TEE-L-BLK", 2), ("MUG-001", 1)],
+             london, None, "standard", None),
+            # New customer, high value, billing in another country: held for fraud risk.
+            ("seed-4", "mallory@example.net", "Mallory Example", [("BIKE-PRO", 1)],
+             paris, london, "express", None),
+            # A Dutch postal code that cannot be right: held, address invalid.
+            ("seed-5", "edsger@example.com", "Edsger Dijkstra", [("LAMP-DESK", 1)],
+             bad_postcode, None, "standard", None),
+            # Over the review limit: waits for a manager.
+            ("seed-6", "ada@example.com", "Ada Lovelace", [("SOFA-3", 1)],
+             berlin, None, "standard", None),
+            # Placed, then cancelled by the customer.
+            ("seed-7", "grace@example.com", "Grace Hopper", [("MUG-002", 1)],
+             london, None, "standard", "cancel"),
+            ("seed-8", "ada@example.com", "Ada Lovelace", [("EBOOK-COFFEE", 1)],
+             None, berlin, None, None),
+        ]
+        for key, email, name, lines, shipping, billing, method, then in demo:
+            result = services.order_place(
+                channel=Channel.WEB,
+                source="seed",
+                idempotency_key=key,
+                email=email,
+                customer_name=name,
+                lines=[LineInput(sku, qty) for sku, qty in lines],
+                shipping_address=shipping,
+                billing_address=billing,
+                shipping_method=method,
+                actor="seed",
+            )
+            if result.created and then == "cancel":
+                services.order_cancel(
+                    order_id=result.order.pk,
+                    actor=staff["support"],
+                    reason="The customer called: ordered the wrong colour.",
+                )
+        if not Order.objects.filter(channel=Channel.PHONE, source="seed").exists():
+            customer = Customer.objects.get(email="grace@example.com")
+            draft = Order(channel=Channel.PHONE, customer=customer, shipping_method=ShippingMethod.objects.get(code="standard"))
+            services.order_save_draft(
+                order=draft, actor=staff["support"], shipping_address=london.to_model()
+            )
+            Order.objects.filter(pk=draft.pk).update(source="seed")
+            OrderLine.objects.create(order=draft, product=Product.objects.get(sku="KETTLE-01"), quantity=1)
+        self.stdout.write(
+            "Orders: "
+            + ", ".join(
+                f"{status} {Order.objects.filter(status=status).count()}"
+                for status in OrderStatus.values
+                if Order.objects.filter(status=status).exists()
+            )
+        )

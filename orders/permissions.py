@@ -1,0 +1,83 @@
+"""The staff groups and what each may do. `ensure_staff_groups` runs after every migrate, so
+the groups exist on every install and follow this table when it changes."""
+
+from django.contrib.auth.models import Group, Permission
+
+CUSTOMER_SERVICE = "Customer service"
+WAREHOUSE = "Warehouse"
+FINANCE = "Finance"
+MANAGERS = "Managers"
+
+_VIEW_ORDERS = [
+    "orders.view_order",
+    "orders.view_orderline",
+    "orders.view_orderevent",
+    "orders.view_orderhold",
+    "orders.view_customer",
+    "orders.view_address",
+    "orders.view_notification",
+    "warehouse.view_product",
+    "warehouse.view_warehouse",
+    "warehouse.view_stockitem",
+    "warehouse.view_shippingmethod",
+]
+
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    CUSTOMER_SERVICE: [
+        *_VIEW_ORDERS,
+        "orders.add_order",
+        "orders.change_order",
+        "orders.add_orderline",
+        "orders.change_orderline",
+        "orders.delete_orderline",
+        "orders.add_customer",
+        "orders.change_customer",
+        "orders.add_address",
+        "orders.change_address",
+        "orders.place_order",
+        "orders.hold_order",
+        "orders.release_order",
+        "orders.cancel_order",
+        "orders.resend_notification",
+    ],
+    # The warehouse sees orders and stock and can stop an order it finds a problem with, but
+    # cannot release, cancel or refund.
+    WAREHOUSE: [
+        *_VIEW_ORDERS,
+        "orders.hold_order",
+        "orders.fulfil_order",
+        "warehouse.change_stockitem",
+        "warehouse.view_stockmovement",
+    ],
+    FINANCE: [
+        *_VIEW_ORDERS,
+        "orders.hold_order",
+        "orders.release_order",
+        "orders.secure_payment_order",
+        "orders.view_taxrate",
+        "orders.change_taxrate",
+    ],
+    MANAGERS: ["*"],  # every permission of our apps
+}
+
+OUR_APPS = ["orders", "payments", "warehouse", "returns", "feedback"]
+
+
+def _permissions(codes: list[str]) -> list[Permission]:
+    if codes == ["*"]:
+        return list(Permission.objects.filter(content_type__app_label__in=OUR_APPS))
+    wanted = [code.split(".", 1) for code in codes]
+    found = Permission.objects.filter(
+        content_type__app_label__in={app for app, _ in wanted},
+        codename__in={codename for _, codename in wanted},
+    ).select_related("content_type")
+    return [p for p in found if [p.content_type.app_label, p.codename] in wanted]
+
+
+def ensure_staff_groups() -> dict[str, Group]:
+    groups = {}
+    for name, codes in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(_permissions(codes))
+        groups[name] = group
+    return groups

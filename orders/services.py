@@ -1,0 +1,720 @@
+"""Order services: every write to an order goes through here (DESIGN.md rules 2 and 5).
+
+Each service is atomic, locks the order row, checks, calls the transition, saves, writes the
+timeline with the actor, and registers side effects to run after the commit.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
+
+from orders import events
+from orders.exceptions import DomainError, InvalidOrder, StaleOrder, TransitionRefused
+from orders.models import (
+    STAFF_CHANNELS,
+    Address,
+    Channel,
+    Customer,
+    EventType,
+    HoldReason,
+    Order,
+    OrderHold,
+    OrderLine,
+    OrderStatus,
+    TaxRate,
+)
+from orders.notifications import queue_order_notification
+from warehouse.models import Product, ShippingMethod
+from warehouse.services import StockDemand, stock_release_for_order, stock_reserve
+
+logger = logging.getLogger(__name__)
+
+Actor = AbstractBaseUser | str | None
+CENT = Decimal("0.01")
+MAX_LINES = 200
+MAX_QUANTITY = 10_000
+
+
+class NotPermitted(DomainError):
+    code = "permission_denied"
+    http_status = 403
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class AddressInput:
+    name: str
+    line1: str
+    city: str
+    country: str
+    postal_code: str = ""
+    line2: str = ""
+    region: str = ""
+    company: str = ""
+    phone: str = ""
+
+    def to_model(self) -> Address:
+        return Address(
+            name=self.name.strip(),
+            company=self.company.strip(),
+            line1=self.line1.strip(),
+            line2=self.line2.strip(),
+            city=self.city.strip(),
+            region=self.region.strip(),
+            postal_code=self.postal_code.strip(),
+            country=self.country.strip().upper(),
+            phone=self.phone.strip(),
+        )
+
+
+@dataclass
+class PlacementResult:
+    order: Order
+    created: bool
+    shortages: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def compute_tax(
+    *, taxable: Decimal, rate_percent: Decimal, prices_include_tax: bool
+) -> tuple[Decimal, Decimal]:
+    """Returns (tax, grand total) for an amount stated with or without tax."""
+    rate = rate_percent / Decimal(100)
+    if prices_include_tax:
+        tax = _money(taxable - taxable / (1 + rate))
+        return tax, _money(taxable)
+    tax = _money(taxable * rate)
+    return tax, _money(taxable + tax)
+
+
+def add_working_days(start: date, days: int) -> date:
+    current = start
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
+def _lock_order(order_id: int) -> Order:
+    try:
+        return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+    except Order.DoesNotExist as exc:
+        raise InvalidOrder(f"Order {order_id} does not exist.") from exc
+
+
+def _check_transition(order: Order, name: str, actor: Actor, verb: str) -> None:
+    method = getattr(order, name)
+    if not can_proceed(method):
+        raise TransitionRefused(
+            f"Order {order.number or order.pk} is {order.get_status_display().lower()}; "
+            f"it cannot be {verb} now."
+        )
+    if isinstance(actor, AbstractBaseUser) and not has_transition_perm(method, actor):
+        action = name.replace("_", " ")
+        raise NotPermitted(f"You do not have permission to {action} orders.")
+
+
+def _save(order: Order, fields: Sequence[str]) -> None:
+    try:
+        order.save(update_fields=[*fields, "updated_at"])
+    except ConcurrentTransition as exc:
+        raise StaleOrder(
+            "Someone else changed this order at the same moment; reload it and try again."
+        ) from exc
+
+
+def _on_commit(func: Callable[..., Any], *args: Any) -> None:
+    transaction.on_commit(partial(func, *args))
+
+
+def _enqueue_review(order_id: int) -> None:
+    from orders.tasks import review_order
+
+    try:
+        review_order.delay(order_id)
+    except Exception:
+        # The broker is down: the periodic sweep reviews orders left in "received".
+        logger.warning("review not enqueued; the sweep will pick it up", extra={"order": order_id})
+
+
+def _validate_placement(
+    *,
+    channel: str,
+    lines: Sequence[LineInput],
+    email: str,
+    shipping_address: AddressInput | None,
+    billing_address: AddressInput | None,
+) -> dict[str, int]:
+    errors: dict[str, list[str]] = {}
+    if channel not in Channel.values:
+        errors["channel"] = [f"Unknown channel {channel!r}."]
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = ["Enter a valid email address."]
+    if not lines:
+        errors["lines"] = ["An order needs at least one line."]
+    elif len(lines) > MAX_LINES:
+        errors["lines"] = [f"An order can have at most {MAX_LINES} lines."]
+    quantities: dict[str, int] = {}
+    for line in lines:
+        sku = (line.sku or "").strip().upper()
+        if not sku:
+            errors.setdefault("lines", []).append("Every line needs a SKU.")
+            continue
+        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool):
+            errors.setdefault("lines", []).append(f"{sku}: quantity must be a whole number.")
+            continue
+        if line.quantity < 1 or line.quantity > MAX_QUANTITY:
+            errors.setdefault("lines", []).append(
+                f"{sku}: quantity must be between 1 and {MAX_QUANTITY}."
+            )
+            continue
+        quantities[sku] = quantities.get(sku, 0) + line.quantity
+    for label, address in (("shipping_address", shipping_address), ("billing_address", billing_address)):
+        if address is None:
+            continue
+        problems = address_problems(address.to_model())
+        if problems:
+            errors[label] = problems
+    if errors:
+        raise InvalidOrder("The order is not valid: " + _summarise(errors), fields=errors)
+    return quantities
+
+
+def _summarise(errors: dict[str, list[str]]) -> str:
+    return "; ".join(f"{key}: {' '.join(messages)}" for key, messages in errors.items())
+
+
+def address_problems(address: Address, *, deliverable: bool = False) -> list[str]:
+    """What is missing or malformed in an address (empty when it is fine). Placement checks
+    that the address is complete; `deliverable` adds what review checks: the postal code's
+    format for the country and that we ship there."""
+    from orders.review import postal_code_problem
+
+    problems = []
+    for attr, label in (("name", "name"), ("line1", "street address"), ("city", "city")):
+        if not (getattr(address, attr, "") or "").strip():
+            problems.append(f"The {label} is missing.")
+    country = (address.country or "").strip().upper()
+    if len(country) != 2 or not country.isalpha():
+        problems.append("The country must be a two-letter ISO code such as DE, GB or US.")
+    elif deliverable:
+        allowed = settings.SHIPPING_COUNTRIES
+        if allowed and country not in allowed:
+            problems.append(f"We do not ship to {country}.")
+        problem = postal_code_problem(country, address.postal_code or "")
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _customer_for(*, email: str, name: str, phone: str, user: Any) -> Customer:
+    email = email.strip().lower()
+    if user is not None and getattr(user, "is_authenticated", False):
+        customer = Customer.objects.filter(user=user).first()
+        if customer is not None:
+            return customer
+    customer, created = Customer.objects.get_or_create(
+        email=email, defaults={"name": name.strip(), "phone": phone.strip(), "user": user}
+    )
+    return customer
+
+
+def _shipping_method(code: str | None) -> ShippingMethod | None:
+    if not code:
+        return None
+    try:
+        return ShippingMethod.objects.get(code=code, is_active=True)
+    except ShippingMethod.DoesNotExist as exc:
+        raise InvalidOrder(
+            f"Unknown shipping method {code!r}.",
+            fields={"shipping_method": [f"{code!r} is not an active shipping method."]},
+        ) from exc
+
+
+def _tax_rate(country: str) -> Decimal:
+    rate = TaxRate.objects.filter(country=country.upper()).values_list("rate", flat=True).first()
+    return rate if rate is not None else Decimal("0")
+
+
+def _price_order(
+    order: Order, lines: Sequence[OrderLine], products: dict[str, Product]
+) -> None:
+    """Snapshot catalogue prices onto the lines and compute the order's totals, once."""
+    currency = order.currency
+    for line in lines:
+        product = products[line.sku]
+        if product.currency != currency:
+            raise InvalidOrder(
+                f"{product.sku} is priced in {product.currency}, the order is in {currency}.",
+                fields={"lines": [f"{product.sku}: currency mismatch."]},
+            )
+        line.product = product
+        line.name = product.name
+        line.product_kind = product.kind
+        line.unit_price = product.price
+        line.line_total = _money(product.price * line.quantity)
+    order.lines_total = _money(sum((line.line_total for line in lines), Decimal("0")))
+    needs_shipping = any(products[line.sku].needs_shipping for line in lines)
+    method = order.shipping_method if needs_shipping else None
+    order.shipping_method = method
+    order.shipping_total = method.price if method else Decimal("0.00")
+    destination = order.shipping_address or order.billing_address
+    order.tax_rate = _tax_rate(destination.country) if destination else Decimal("0")
+    order.prices_include_tax = settings.PRICES_INCLUDE_TAX
+    order.tax_total, order.grand_total = compute_tax(
+        taxable=order.lines_total + order.shipping_total,
+        rate_percent=order.tax_rate,
+        prices_include_tax=order.prices_include_tax,
+    )
+
+
+def _require_shipping_details(order: Order, products: dict[str, Product]) -> None:
+    if not any(product.needs_shipping for product in products.values()):
+        return
+    errors: dict[str, list[str]] = {}
+    if order.shipping_address is None:
+        errors["shipping_address"] = ["Physical goods need a shipping address."]
+    if order.shipping_method is None:
+        errors["shipping_method"] = ["Physical goods need a shipping method."]
+    if errors:
+        raise InvalidOrder("The order cannot be shipped: " + _summarise(errors), fields=errors)
+
+
+def _load_products(skus: Sequence[str]) -> dict[str, Product]:
+    products = {p.sku: p for p in Product.objects.filter(sku__in=skus, is_active=True)}
+    unknown = sorted(set(skus) - set(products))
+    if unknown:
+        raise InvalidOrder(
+            "Unknown or inactive SKU: " + ", ".join(unknown) + ".",
+            fields={"lines": [f"{sku} is not for sale." for sku in unknown]},
+        )
+    return products
+
+
+def _finish_placement(
+    order: Order, lines: list[OrderLine], products: dict[str, Product], actor: Actor
+) -> dict[str, tuple[int, int]]:
+    """Reserve stock, move the order to `received`, number it and put it on the timeline."""
+    result = stock_reserve(
+        order=order,
+        demands=[StockDemand(line, products[line.sku], line.quantity) for line in lines],
+        actor=actor,
+        allow_shortage=order.channel in STAFF_CHANNELS,
+    )
+    now = timezone.now()
+    order.place()
+    order.number = str(100000 + order.pk)
+    order.placed_at = now
+    if order.shipping_method_id:
+        order.promised_ship_by = add_working_days(
+            timezone.localdate(now), order.shipping_method.handling_days
+        )
+    _save(order, ["status", "number", "placed_at", "promised_ship_by"])
+    events.order_placed(order, actor=actor)
+    if result.shortages:
+        events.record(
+            order,
+            EventType.STOCK_RESERVED,
+            actor=actor,
+            message="Not all lines could be reserved; review will hold the order.",
+            data={"shortages": {sku: list(pair) for sku, pair in result.shortages.items()}},
+        )
+    logger.info(
+        "order placed",
+        extra={"order": order.number, "channel": order.channel, "total": str(order.grand_total)},
+    )
+    _on_commit(_enqueue_review, order.pk)
+    return result.shortages
+
+
+# --- placement ----------------------------------------------------------------------------
+
+
+def order_place(
+    *,
+    channel: str,
+    lines: Sequence[LineInput],
+    email: str,
+    actor: Actor,
+    customer_name: str = "",
+    phone: str = "",
+    shipping_address: AddressInput | None = None,
+    billing_address: AddressInput | None = None,
+    shipping_method: str | None = None,
+    idempotency_key: str = "",
+    source: str = "",
+    external_reference: str = "",
+    customer_note: str = "",
+    currency: str | None = None,
+    user: Any = None,
+) -> PlacementResult:
+    """Place an order from any channel: validate, price from the catalogue, reserve stock,
+    and leave it `received` for review. A repeated idempotency key returns the first order."""
+    quantities = _validate_placement(
+        channel=channel,
+        lines=lines,
+        email=email,
+        shipping_address=shipping_address,
+        billing_address=billing_address,
+    )
+    idempotency_key = idempotency_key.strip()
+    if idempotency_key:
+        existing = _existing_order(channel, source, idempotency_key)
+        if existing is not None:
+            return PlacementResult(order=existing, created=False)
+    try:
+        with transaction.atomic():
+            products = _load_products(sorted(quantities))
+            order = Order(
+                channel=channel,
+                source=source,
+                idempotency_key=idempotency_key,
+                external_reference=external_reference.strip(),
+                email=email.strip().lower(),
+                phone=phone.strip(),
+                customer_note=customer_note.strip(),
+                currency=currency or settings.DEFAULT_CURRENCY,
+                shipping_method=_shipping_method(shipping_method),
+            )
+            order.customer = _customer_for(email=email, name=customer_name, phone=phone, user=user)
+            if shipping_address is not None:
+                order.shipping_address = shipping_address.to_model()
+            if billing_address is not None:
+                order.billing_address = billing_address.to_model()
+            elif order.shipping_address is not None:
+                order.billing_address = order.shipping_address.copy()
+            _require_shipping_details(order, products)
+            order_lines = [OrderLine(sku=sku, quantity=qty) for sku, qty in quantities.items()]
+            _price_order(order, order_lines, products)
+            addresses = [a for a in (order.shipping_address, order.billing_address) if a]
+            Address.objects.bulk_create(addresses)
+            order.save()
+            for line in order_lines:
+                line.order = order
+            OrderLine.objects.bulk_create(order_lines)
+            shortages = _finish_placement(order, order_lines, products, actor)
+    except IntegrityError:
+        if idempotency_key:
+            # Two requests with the same key at once: the loser returns the winner's order.
+            existing = _existing_order(channel, source, idempotency_key)
+            if existing is not None:
+                return PlacementResult(order=existing, created=False)
+        raise
+    return PlacementResult(order=order, created=True, shortages=shortages)
+
+
+def _existing_order(channel: str, source: str, key: str) -> Order | None:
+    return Order.objects.filter(channel=channel, source=source, idempotency_key=key).first()
+
+
+def order_save_draft(
+    *,
+    order: Order,
+    actor: Actor,
+    shipping_address: Address | None = None,
+    billing_address: Address | None = None,
+) -> Order:
+    """Create or update a draft for a phone, email or in-person order, which staff fill in
+    before placing it. Address values are copied onto the order's own address rows."""
+    if order.channel not in STAFF_CHANNELS:
+        raise InvalidOrder(
+            "Staff create drafts for phone, email and in-person orders.",
+            fields={"channel": ["Choose phone, email or in person."]},
+        )
+    with transaction.atomic():
+        creating = order.pk is None
+        if not creating:
+            current = _lock_order(order.pk)
+            if current.status != OrderStatus.DRAFT:
+                raise TransitionRefused(f"{current} has been placed; it can no longer be edited.")
+        for attr, values in (("shipping_address", shipping_address), ("billing_address", billing_address)):
+            existing = getattr(order, attr)
+            if values is None:
+                setattr(order, attr, None)
+            elif existing is not None and existing.pk:
+                for name in ("name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone"):
+                    setattr(existing, name, getattr(values, name))
+                existing.save()
+            else:
+                values.pk = None
+                values.save()
+                setattr(order, attr, values)
+        if order.customer_id and not order.email:
+            order.email = order.customer.email
+        order.email = order.email.strip().lower()
+        if creating:
+            if isinstance(actor, AbstractBaseUser):
+                order.source = f"staff:{actor.pk}"
+            order.save()
+            events.order_created(order, actor=actor)
+        else:
+            order.save()
+    return order
+
+
+def order_place_draft(*, order_id: int, actor: Actor) -> PlacementResult:
+    """Staff press "Place order" on a draft: price it, reserve stock and send it to review."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        _check_transition(order, "place", actor, "placed")
+        lines = list(order.lines.all())
+        errors: dict[str, list[str]] = {}
+        if not lines:
+            errors["lines"] = ["Add at least one line before placing the order."]
+        if order.customer_id is None and not order.email:
+            errors["customer"] = ["Choose a customer or enter an email address."]
+        for label in ("shipping_address", "billing_address"):
+            address = getattr(order, label)
+            if address is not None and (problems := address_problems(address)):
+                errors[label] = problems
+        if errors:
+            raise InvalidOrder("The draft is not complete: " + _summarise(errors), fields=errors)
+        if order.customer_id is None:
+            order.customer = _customer_for(email=order.email, name="", phone=order.phone, user=None)
+        if not order.email:
+            order.email = order.customer.email
+        if order.billing_address is None and order.shipping_address is not None:
+            order.billing_address = order.shipping_address.copy()
+            order.billing_address.save()
+        for line in lines:
+            line.sku = line.product.sku
+        products = _load_products(sorted({line.sku for line in lines}))
+        _require_shipping_details(order, products)
+        _price_order(order, lines, products)
+        OrderLine.objects.bulk_update(
+            lines, ["sku", "name", "product_kind", "unit_price", "line_total"]
+        )
+        _save(
+            order,
+            [
+                "customer",
+                "email",
+                "billing_address",
+                "shipping_method",
+                "lines_total",
+                "shipping_total",
+                "tax_rate",
+                "tax_total",
+                "grand_total",
+                "prices_include_tax",
+            ],
+        )
+        shortages = _finish_placement(order, lines, products, actor)
+    return PlacementResult(order=order, created=True, shortages=shortages)
+
+
+# --- review -------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    check: str
+    passed: bool
+    message: str
+    hold_reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def review_rules() -> list[Callable[[Order], CheckResult]]:
+    return [import_string(path) for path in settings.ORDER_REVIEW_RULES]
+
+
+def order_review(*, order_id: int, actor: Actor = None) -> Order:
+    """Run the automatic checks on a received order: confirmed, or held with reasons.
+    Safe to run twice: an order no longer `received` is left alone."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        if order.status != OrderStatus.RECEIVED:
+            return order
+        _check_transition(order, "review", actor, "reviewed")
+        results = [rule(order) for rule in review_rules()]
+        passed = all(result.passed for result in results)
+        now = timezone.now()
+        order.review(passed=passed)
+        order.reviewed_at = now
+        fields = ["status", "held_from", "reviewed_at", "fraud_score"]
+        if passed:
+            order.confirmed_at = now
+            fields.append("confirmed_at")
+        _save(order, fields)
+        events.record_many(
+            order,
+            (
+                {
+                    "type": EventType.REVIEW_CHECK,
+                    "message": f"{'Passed' if r.passed else 'Failed'}: {r.message}",
+                    "data": {"check": r.check, "passed": r.passed, **r.data},
+                }
+                for r in results
+            ),
+            actor=actor,
+        )
+        if passed:
+            events.order_confirmed(order, actor=actor)
+            queue_order_notification(order, "order_confirmation")
+        else:
+            failed = [r for r in results if not r.passed]
+            reasons = list(dict.fromkeys(r.hold_reason or HoldReason.MANUAL for r in failed))
+            OrderHold.objects.bulk_create(
+                OrderHold(
+                    order=order,
+                    reason=reason,
+                    message=" ".join(r.message for r in failed if (r.hold_reason or "manual") == reason),
+                )
+                for reason in reasons
+            )
+            events.order_held(order, actor=actor, reasons=reasons, note="")
+        logger.info(
+            "order reviewed",
+            extra={"order": order.number, "status": order.status, "fraud": order.fraud_score},
+        )
+    return order
+
+
+# --- holds --------------------------------------------------------------------------------
+
+
+def order_hold(*, order_id: int, actor: Actor, reason: str = HoldReason.MANUAL, note: str = "") -> Order:
+    """Hold an order (or add a further reason to one already held)."""
+    if reason not in HoldReason.values:
+        raise InvalidOrder(f"Unknown hold reason {reason!r}.", fields={"reason": ["Unknown."]})
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        if order.status != OrderStatus.ON_HOLD:
+            _check_transition(order, "hold", actor, "held")
+            order.hold()
+            _save(order, ["status", "held_from"])
+        elif isinstance(actor, AbstractBaseUser) and not actor.has_perm("orders.hold_order"):
+            raise NotPermitted("You do not have permission to hold orders.")
+        OrderHold.objects.create(
+            order=order,
+            reason=reason,
+            message=note,
+            created_by=actor if isinstance(actor, AbstractBaseUser) else None,
+        )
+        events.order_held(order, actor=actor, reasons=[reason], note=note)
+    return order
+
+
+def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
+    """Release a held order: to `confirmed`, or back to the later state it was held from.
+    An order held for stock is released only once the missing units can be reserved."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        _check_transition(order, "release", actor, "released")
+        open_holds = list(order.holds.filter(released_at__isnull=True))
+        reasons = [hold.reason for hold in open_holds]
+        if HoldReason.OUT_OF_STOCK in reasons or order.held_from == OrderStatus.RECEIVED:
+            _reserve_missing_stock(order, actor)
+        was_confirmed = order.confirmed_at is not None
+        order.release()
+        now = timezone.now()
+        fields = ["status", "held_from"]
+        if not was_confirmed:
+            order.confirmed_at = now
+            fields.append("confirmed_at")
+        _save(order, fields)
+        OrderHold.objects.filter(pk__in=[h.pk for h in open_holds]).update(
+            released_at=now, released_by=actor if isinstance(actor, AbstractBaseUser) else None
+        )
+        events.order_released(order, actor=actor, note=note, reasons=reasons)
+        if not was_confirmed:
+            events.order_confirmed(order, actor=actor)
+            queue_order_notification(order, "order_confirmation")
+    return order
+
+
+def _reserve_missing_stock(order: Order, actor: Actor) -> None:
+    lines = list(
+        order.lines.select_related("product").annotate(reserved_units=Sum("reservations__quantity"))
+    )
+    missing = [
+        StockDemand(line, line.product, line.quantity - (line.reserved_units or 0))
+        for line in lines
+        if line.product.needs_shipping and (line.reserved_units or 0) < line.quantity
+    ]
+    if missing:
+        # Raises OutOfStock (and changes nothing) while the units are still not there.
+        stock_reserve(order=order, demands=missing, actor=actor)
+        events.record(
+            order,
+            EventType.STOCK_RESERVED,
+            actor=actor,
+            message="The missing units are now reserved.",
+            data={"lines": {line.line.sku: line.quantity for line in missing}},
+        )
+
+
+# --- cancellation -------------------------------------------------------------------------
+
+
+def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
+    """Cancel: release reserved stock, close holds, tell the customer. (Voiding or refunding
+    the payment joins here when payments land.)"""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        _check_transition(order, "cancel", actor, "cancelled")
+        was_placed = order.status != OrderStatus.DRAFT
+        order.cancel()
+        now = timezone.now()
+        order.cancelled_at = now
+        order.cancellation_reason = reason.strip()
+        _save(order, ["status", "held_from", "cancelled_at", "cancellation_reason"])
+        released = stock_release_for_order(order=order, actor=actor, reason="order cancelled")
+        order.holds.filter(released_at__isnull=True).update(
+            released_at=now, released_by=actor if isinstance(actor, AbstractBaseUser) else None
+        )
+        events.order_cancelled(order, actor=actor, reason=reason.strip())
+        if released:
+            events.record(
+                order,
+                EventType.STOCK_RELEASED,
+                actor=actor,
+                message=f"{released} reserved units returned to stock.",
+                data={"units": released},
+            )
+        if was_placed:
+            queue_order_notification(order, "order_cancelled")
+        logger.info("order cancelled", extra={"order": order.number, "reason": reason})
+    return order
+
+
+def order_add_note(*, order_id: int, actor: Actor, note: str) -> Order:
+    note = note.strip()
+    if not note:
+        raise InvalidOrder("The note is empty.", fields={"note": ["Write something."]})
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        events.note_added(order, actor=actor, note=note)
+    return order

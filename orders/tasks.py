@@ -1,0 +1,68 @@
+"""Thin Celery tasks: fetch by id, call a service. All are safe to run twice."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from orders.models import Notification, NotificationStatus, Order, OrderStatus
+from orders.notifications import enqueue_send, notification_send, notifications_due, retry_delay
+from orders.services import order_review
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def send_notification(self, notification_id: int) -> str:
+    status = notification_send(notification_id=notification_id)
+    if status == NotificationStatus.PENDING and not self.request.is_eager:
+        attempts = Notification.objects.filter(pk=notification_id).values_list("attempts", flat=True)
+        countdown = retry_delay(attempts.first() or 1).total_seconds()
+        raise self.retry(countdown=countdown)
+    return status
+
+
+@shared_task(acks_late=True)
+def relay_outbox() -> int:
+    """Resend what is still pending: the outbox's guarantee that a broker outage delays mail
+    but never loses it."""
+    due = notifications_due()
+    for notification_id in due:
+        enqueue_send(notification_id)
+    if due:
+        logger.info("outbox relay", extra={"enqueued": len(due)})
+    return len(due)
+
+
+@shared_task(acks_late=True)
+def review_order(order_id: int) -> str:
+    return order_review(order_id=order_id).status
+
+
+@shared_task(acks_late=True)
+def review_stalled_orders() -> int:
+    """Review orders whose review task never ran (for example, the broker was down)."""
+    cutoff = timezone.now() - settings.ORDER_REVIEW_STALL_AFTER
+    stalled = list(
+        Order.objects.filter(status=OrderStatus.RECEIVED, placed_at__lte=cutoff).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    for order_id in stalled:
+        try:
+            order_review(order_id=order_id)
+        except Exception:
+            logger.exception("stalled review failed", extra={"order_id": order_id})
+    return len(stalled)
+
+
+@shared_task
+def purge_old_notifications() -> int:
+    """Sent rows are kept OUTBOX_KEEP_SENT_DAYS for the admin's notification log."""
+    cutoff = timezone.now() - timedelta(days=settings.OUTBOX_KEEP_SENT_DAYS)
+    deleted, _ = Notification.objects.filter(
+        status=NotificationStatus.SENT, sent_at__lt=cutoff
+    ).delete()
+    return deleted

@@ -1,0 +1,1 @@
+"""Models for this lifecycle phase arrive with its issue."""

@@ -1,0 +1,190 @@
+"""Catalogue, warehouses and stock. Stock never goes below zero: database CHECK constraints
+back the conditional updates in `warehouse.services`."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+
+
+class ProductKind(models.TextChoices):
+    PHYSICAL = "physical", "Physical goods"
+    DIGITAL = "digital", "Digital goods"
+    SERVICE = "service", "Service"
+
+
+class Product(models.Model):
+    sku = models.CharField(
+        "SKU",
+        max_length=64,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9][A-Z0-9._-]*$", "Use capitals, digits, . _ -")],
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=ProductKind.choices, default="physical")
+    price = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.00"))]
+    )
+    currency = models.CharField(max_length=3, default=settings.DEFAULT_CURRENCY)
+    weight_grams = models.PositiveIntegerField(default=0)
+    barcode = models.CharField(max_length=32, blank=True, help_text="EAN-13, UPC-A or Code 128")
+    is_active = models.BooleanField(default=True, help_text="Inactive products cannot be sold.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+            models.UniqueConstraint(
+                fields=["barcode"], condition=~Q(barcode=""), name="product_barcode_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+    @property
+    def needs_shipping(self) -> bool:
+        return self.kind == ProductKind.PHYSICAL
+
+
+class Warehouse(models.Model):
+    code = models.SlugField(max_length=16, unique=True)
+    name = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    city = models.CharField(max_length=100, blank=True)
+    priority = models.PositiveSmallIntegerField(
+        default=100, help_text="Lower ships first when several warehouses could."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["priority", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StockItem(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_items")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_items")
+    on_hand = models.IntegerField(default=0, help_text="Units physically in the warehouse.")
+    reserved = models.IntegerField(default=0, help_text="Units promised to open orders.")
+
+    class Meta:
+        ordering = ["product__sku", "warehouse__priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "warehouse"], name="stock_item_unique"),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
+            models.CheckConstraint(
+                condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} @ {self.warehouse.code}"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class StockReservation(models.Model):
+    """Units of one stock item held for one order line until it is picked or released."""
+
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.CASCADE, related_name="reservations"
+    )
+    stock_item = models.ForeignKey(StockItem, on_delete=models.PROTECT, related_name="reservations")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order_line", "stock_item"], name="reservation_unique_per_line_item"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.stock_item_id} for line {self.order_line_id}"
+
+
+class MovementKind(models.TextChoices):
+    RECEIVE = "receive", "Received"
+    ADJUST = "adjust", "Adjusted (count)"
+    RESERVE = "reserve", "Reserved for an order"
+    RELEASE = "release", "Reservation released"
+
+
+class StockMovement(models.Model):
+    """The audit log of stock: every change to on_hand or reserved, who made it and why."""
+
+    stock_item = models.ForeignKey(StockItem, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=16, choices=MovementKind.choices)
+    on_hand_delta = models.IntegerField(default=0)
+    reserved_delta = models.IntegerField(default=0)
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.on_hand_delta:+}/{self.reserved_delta:+} on {self.stock_item_id}"
+
+
+class Carrier(models.TextChoices):
+    UPS = "ups", "UPS"
+    FEDEX = "fedex", "FedEx"
+    DHL = "dhl", "DHL"
+    USPS = "usps", "USPS"
+    OWN = "own", "Own delivery"
+
+
+class ShippingMethod(models.Model):
+    code = models.SlugField(max_length=32, unique=True, help_text="For example standard, express")
+    name = models.CharField(max_length=100)
+    carrier = models.CharField(max_length=16, choices=Carrier.choices)
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.00"))]
+    )
+    currency = models.CharField(max_length=3, default=settings.DEFAULT_CURRENCY)
+    handling_days = models.PositiveSmallIntegerField(
+        default=1, help_text="Working days from placement until it must leave the warehouse."
+    )
+    transit_days_min = models.PositiveSmallIntegerField(default=2)
+    transit_days_max = models.PositiveSmallIntegerField(default=5)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["price", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gte=0), name="shipping_method_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(transit_days_min__lte=F("transit_days_max")),
+                name="shipping_method_transit_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_carrier_display()})"
+
+    @property
+    def delivery_estimate(self) -> str:
+        if self.transit_days_min == self.transit_days_max:
+            return f"{self.transit_days_min} days after dispatch"
+        return f"{self.transit_days_min}–{self.transit_days_max} days after dispatch"
