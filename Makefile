@@ -61,6 +61,7 @@ check-deploy: install
 # Redraws the Order state machine picture in the README (needs Graphviz's `dot`).
 graph: install
 	$(BIN)/python manage.py graph_transitions orders.Order -o docs/order-states.png
+	mv docs/order-states docs/order-states.dot
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -94,9 +94,7 @@ class OrderLineInline(admin.TabularInline):
     def reserved(self, line: OrderLine) -> str:
         if not line.pk or line.product_kind != "physical":
             return "–"
-        parts = [
-            f"{r.quantity} @ {r.stock_item.warehouse.code}" for r in line.reservations.all()
-        ]
+        parts = [f"{r.quantity} @ {r.stock_item.warehouse.code}" for r in line.reservations.all()]
         return ", ".join(parts) or "none"
 
     def _draft(self, obj: Order | None) -> bool:
@@ -243,7 +241,8 @@ class DraftOrderForm(forms.ModelForm):
 
     def address(self, prefix: str) -> Address | None:
         values = {
-            name: (self.cleaned_data.get(f"{prefix}_{name}") or "").strip() for name in ADDRESS_FIELDS
+            name: (self.cleaned_data.get(f"{prefix}_{name}") or "").strip()
+            for name in ADDRESS_FIELDS
         }
         if not any(values.values()):
             return None
@@ -312,7 +311,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         open_holds = Prefetch(
-            "holds", queryset=OrderHold.objects.filter(released_at__isnull=True), to_attr="open_holds"
+            "holds",
+            queryset=OrderHold.objects.filter(released_at__isnull=True),
+            to_attr="open_holds",
         )
         return (
             super()
@@ -532,7 +533,9 @@ class HeldOrderAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         open_holds = Prefetch(
-            "holds", queryset=OrderHold.objects.filter(released_at__isnull=True), to_attr="open_holds"
+            "holds",
+            queryset=OrderHold.objects.filter(released_at__isnull=True),
+            to_attr="open_holds",
         )
         return (
             super()
@@ -605,7 +608,9 @@ class HeldOrderAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 refused.append(f"{order.number}: {exc.message}")
         if done:
-            self.message_user(request, f"{verb.capitalize()}d: {', '.join(done)}.", messages.SUCCESS)
+            self.message_user(
+                request, f"{verb.capitalize()}d: {', '.join(done)}.", messages.SUCCESS
+            )
         for message in refused:
             self.message_user(request, message, messages.ERROR)
         return None
@@ -736,7 +741,7 @@ class NotificationAdmin(admin.ModelAdmin):
 class AddressInline(admin.StackedInline):
     model = Address
     extra = 0
-    fields = ADDRESS_FIELDS + ["phone"]
+    fields = [*ADDRESS_FIELDS, "phone"]
 
 
 @admin.register(Customer)

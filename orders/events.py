@@ -19,7 +19,7 @@ def actor_fields(actor: AbstractBaseUser | str | None) -> dict[str, Any]:
 
 def record(
     order: Order,
-    type: str,  # noqa: A002 - the field's name
+    type: str,
     *,
     actor: AbstractBaseUser | str | None,
     message: str = "",

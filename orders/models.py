@@ -68,7 +68,14 @@ class Address(models.Model):
     def __str__(self) -> str:
         return ", ".join(
             part
-            for part in (self.name, self.line1, self.line2, self.postal_code, self.city, self.country)
+            for part in (
+                self.name,
+                self.line1,
+                self.line2,
+                self.postal_code,
+                self.city,
+                self.country,
+            )
             if part
         )
 
@@ -426,7 +433,9 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["pk"]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="order_line_quantity_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(unit_price__gte=0), name="order_line_price_not_negative"
             ),

@@ -45,6 +45,7 @@ def enqueue_send(notification_id: int) -> None:
         logger.warning(
             "notification not enqueued; the outbox relay will send it",
             extra={"notification": notification_id},
+            exc_info=True,
         )
 
 
@@ -80,9 +81,13 @@ def queue_notification(
     return notification
 
 
-def queue_order_notification(order: Order, kind: str, *, reference: str = "", **context: Any) -> None:
+def queue_order_notification(
+    order: Order, kind: str, *, reference: str = "", **context: Any
+) -> None:
     """The customer's email for an order event, plus an SMS where SMS is set up."""
-    queue_notification(order=order, kind=kind, recipient=order.email, reference=reference, context=context)
+    queue_notification(
+        order=order, kind=kind, recipient=order.email, reference=reference, context=context
+    )
     if sms.sms_enabled() and order.phone:
         queue_notification(
             order=order,
@@ -179,9 +184,7 @@ def notification_send(*, notification_id: int) -> str:
                         f"{notification.last_error}",
                         data={"notification": notification.pk},
                     )
-            notification.save(
-                update_fields=["attempts", "last_error", "next_attempt_at", "status"]
-            )
+            notification.save(update_fields=["attempts", "last_error", "next_attempt_at", "status"])
             logger.warning(
                 "notification failed",
                 extra={

@@ -55,7 +55,9 @@ def stock_reserved(order: Order) -> CheckResult:
         reserved_units=Sum("reservations__quantity")
     ):
         if (line.reserved_units or 0) < line.quantity:
-            short.append({"sku": line.sku, "ordered": line.quantity, "reserved": line.reserved_units or 0})
+            short.append(
+                {"sku": line.sku, "ordered": line.quantity, "reserved": line.reserved_units or 0}
+            )
     if short:
         detail = ", ".join(f"{s['sku']} {s['reserved']}/{s['ordered']}" for s in short)
         return CheckResult(
@@ -74,7 +76,9 @@ def address_complete(order: Order) -> CheckResult:
         if order.shipping_address is None:
             problems.append("There is no shipping address.")
         else:
-            problems += [f"Shipping: {p}" for p in address_problems(order.shipping_address, deliverable=True)]
+            problems += [
+                f"Shipping: {p}" for p in address_problems(order.shipping_address, deliverable=True)
+            ]
     if order.billing_address is not None:
         problems += [f"Billing: {p}" for p in address_problems(order.billing_address)]
     if problems:

@@ -163,7 +163,11 @@ def _enqueue_review(order_id: int) -> None:
         review_order.delay(order_id)
     except Exception:
         # The broker is down: the periodic sweep reviews orders left in "received".
-        logger.warning("review not enqueued; the sweep will pick it up", extra={"order": order_id})
+        logger.warning(
+            "review not enqueued; the sweep will pick it up",
+            extra={"order": order_id},
+            exc_info=True,
+        )
 
 
 def _validate_placement(
@@ -200,7 +204,10 @@ def _validate_placement(
             )
             continue
         quantities[sku] = quantities.get(sku, 0) + line.quantity
-    for label, address in (("shipping_address", shipping_address), ("billing_address", billing_address)):
+    for label, address in (
+        ("shipping_address", shipping_address),
+        ("billing_address", billing_address),
+    ):
         if address is None:
             continue
         problems = address_problems(address.to_model())
@@ -244,7 +251,7 @@ def _customer_for(*, email: str, name: str, phone: str, user: Any) -> Customer:
         customer = Customer.objects.filter(user=user).first()
         if customer is not None:
             return customer
-    customer, created = Customer.objects.get_or_create(
+    customer, _ = Customer.objects.get_or_create(
         email=email, defaults={"name": name.strip(), "phone": phone.strip(), "user": user}
     )
     return customer
@@ -267,9 +274,7 @@ def _tax_rate(country: str) -> Decimal:
     return rate if rate is not None else Decimal("0")
 
 
-def _price_order(
-    order: Order, lines: Sequence[OrderLine], products: dict[str, Product]
-) -> None:
+def _price_order(order: Order, lines: Sequence[OrderLine], products: dict[str, Product]) -> None:
     """Snapshot catalogue prices onto the lines and compute the order's totals, once."""
     currency = order.currency
     for line in lines:
@@ -458,12 +463,25 @@ def order_save_draft(
             current = _lock_order(order.pk)
             if current.status != OrderStatus.DRAFT:
                 raise TransitionRefused(f"{current} has been placed; it can no longer be edited.")
-        for attr, values in (("shipping_address", shipping_address), ("billing_address", billing_address)):
+        for attr, values in (
+            ("shipping_address", shipping_address),
+            ("billing_address", billing_address),
+        ):
             existing = getattr(order, attr)
             if values is None:
                 setattr(order, attr, None)
             elif existing is not None and existing.pk:
-                for name in ("name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone"):
+                for name in (
+                    "name",
+                    "company",
+                    "line1",
+                    "line2",
+                    "city",
+                    "region",
+                    "postal_code",
+                    "country",
+                    "phone",
+                ):
                     setattr(existing, name, getattr(values, name))
                 existing.save()
             else:
@@ -590,7 +608,9 @@ def order_review(*, order_id: int, actor: Actor = None) -> Order:
                 OrderHold(
                     order=order,
                     reason=reason,
-                    message=" ".join(r.message for r in failed if (r.hold_reason or "manual") == reason),
+                    message=" ".join(
+                        r.message for r in failed if (r.hold_reason or "manual") == reason
+                    ),
                 )
                 for reason in reasons
             )
@@ -605,7 +625,9 @@ def order_review(*, order_id: int, actor: Actor = None) -> Order:
 # --- holds --------------------------------------------------------------------------------
 
 
-def order_hold(*, order_id: int, actor: Actor, reason: str = HoldReason.MANUAL, note: str = "") -> Order:
+def order_hold(
+    *, order_id: int, actor: Actor, reason: str = HoldReason.MANUAL, note: str = ""
+) -> Order:
     """Hold an order (or add a further reason to one already held)."""
     if reason not in HoldReason.values:
         raise InvalidOrder(f"Unknown hold reason {reason!r}.", fields={"reason": ["Unknown."]})
@@ -666,7 +688,7 @@ def _reserve_missing_stock(order: Order, actor: Actor) -> None:
     ]
     if missing:
         # Raises OutOfStock (and changes nothing) while the units are still not there.
-        stock_reserve(order=order, demands=missing, actor=actor)
+        stock_reserve(order=order, demands=missing, actor=actor, top_up=True)
         events.record(
             order,
             EventType.STOCK_RESERVED,

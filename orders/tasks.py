@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 def send_notification(self, notification_id: int) -> str:
     status = notification_send(notification_id=notification_id)
     if status == NotificationStatus.PENDING and not self.request.is_eager:
-        attempts = Notification.objects.filter(pk=notification_id).values_list("attempts", flat=True)
+        attempts = Notification.objects.filter(pk=notification_id).values_list(
+            "attempts", flat=True
+        )
         countdown = retry_delay(attempts.first() or 1).total_seconds()
         raise self.retry(countdown=countdown)
     return status

@@ -56,6 +56,16 @@ class StockItemForm(forms.ModelForm):
         model = StockItem
         fields = ["product", "warehouse"]
 
+    def clean_counted(self) -> int | None:
+        counted = self.cleaned_data.get("counted")
+        reserved = self.instance.reserved if self.instance.pk else 0
+        if counted is not None and counted < reserved:
+            raise forms.ValidationError(
+                f"{reserved} units are reserved for open orders; a count cannot be lower. "
+                "Put those orders on hold first."
+            )
+        return counted
+
 
 @admin.register(StockItem)
 class StockItemAdmin(admin.ModelAdmin):

@@ -80,7 +80,9 @@ class StockItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "warehouse"], name="stock_item_unique"),
             models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
-            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0), name="stock_reserved_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"
             ),
@@ -108,7 +110,9 @@ class StockReservation(models.Model):
             models.UniqueConstraint(
                 fields=["order_line", "stock_item"], name="reservation_unique_per_line_item"
             ),
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0), name="reservation_quantity_positive"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -133,9 +133,11 @@ def stock_reserve(
     demands: Sequence[StockDemand],
     actor: AbstractBaseUser | str | None,
     allow_shortage: bool = False,
+    top_up: bool = False,
 ) -> ReservationResult:
     """Reserve stock for order lines. Raises OutOfStock (and reserves nothing) when a line
-    cannot be covered, unless `allow_shortage`, in which case it reserves what there is."""
+    cannot be covered, unless `allow_shortage`, in which case it reserves what there is.
+    `top_up` adds to reservations the lines may already hold (releasing a stock hold)."""
     physical = [d for d in demands if d.product.needs_shipping and d.quantity > 0]
     if not physical:
         return ReservationResult(reserved={}, shortages={})
@@ -152,11 +154,22 @@ def stock_reserve(
         # Unreachable while the rows are locked; kept so a bug cannot oversell silently.
         raise OutOfStock(shortages or {d.product.sku: (d.quantity, 0) for d in physical})
 
-    reservations = [
-        StockReservation(order_line=demand.line, stock_item=item, quantity=quantity)
-        for demand, item, quantity in plan
-    ]
-    StockReservation.objects.bulk_create(reservations)
+    existing = {}
+    if top_up:
+        existing = {
+            (r.order_line_id, r.stock_item_id): r
+            for r in StockReservation.objects.filter(order_line__in=[d.line for d in physical])
+        }
+    new_reservations = []
+    for demand, item, quantity in plan:
+        current = existing.get((demand.line.pk, item.pk))
+        if current is None:
+            new_reservations.append(
+                StockReservation(order_line=demand.line, stock_item=item, quantity=quantity)
+            )
+        else:
+            StockReservation.objects.filter(pk=current.pk).update(quantity=F("quantity") + quantity)
+    StockReservation.objects.bulk_create(new_reservations)
     StockMovement.objects.bulk_create(
         StockMovement(
             stock_item_id=pk,
@@ -187,7 +200,10 @@ def stock_release_for_order(
     for reservation in reservations:
         deltas[reservation.stock_item_id] -= reservation.quantity
     list(
-        StockItem.objects.select_for_update().filter(pk__in=list(deltas)).order_by("pk").values("pk")
+        StockItem.objects.select_for_update()
+        .filter(pk__in=list(deltas))
+        .order_by("pk")
+        .values("pk")
     )
     updated = _apply_reserved_delta(deltas)
     if updated != len(deltas):
@@ -235,7 +251,9 @@ def stock_count(
     """A stock count: set on_hand to what was counted. Refused below what is reserved."""
     locked = StockItem.objects.select_for_update().get(pk=stock_item.pk)
     if counted < 0:
-        raise InvalidStockChange("A count cannot be negative.", fields={"on_hand": ["Must be ≥ 0."]})
+        raise InvalidStockChange(
+            "A count cannot be negative.", fields={"on_hand": ["Must be ≥ 0."]}
+        )
     if counted < locked.reserved:
         raise InvalidStockChange(
             f"{counted} counted, but {locked.reserved} units are reserved for open orders; "

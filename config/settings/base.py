@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "django_fsm",
     "django_celery_beat",
     "anymail",
     # Our apps, one per lifecycle phase.

@@ -3,7 +3,7 @@ environment; nothing here has a usable default for them."""
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import ANYMAIL_PROVIDER, REDIS_URL, env
 
 DEBUG = False
@@ -15,8 +15,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL is required in production (Celery broker and cache).")
 
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # noqa: F405
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # Mail goes through django-anymail to the provider named in ANYMAIL_PROVIDER
 # (for example "amazon_ses", "mailgun", "postmark", "sendgrid", "brevo").

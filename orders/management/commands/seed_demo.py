@@ -84,13 +84,15 @@ class Command(BaseCommand):
 
     def _catalogue(self) -> None:
         berlin, _ = Warehouse.objects.get_or_create(
-            code="ber", defaults={"name": "Berlin", "country": "DE", "city": "Berlin", "priority": 10}
+            code="ber",
+            defaults={"name": "Berlin", "country": "DE", "city": "Berlin", "priority": 10},
         )
         london, _ = Warehouse.objects.get_or_create(
-            code="lon", defaults={"name": "London", "country": "GB", "city": "London", "priority": 20}
+            code="lon",
+            defaults={"name": "London", "country": "GB", "city": "London", "priority": 20},
         )
         for sku, name, kind, price, weight, barcode, in_ber, in_lon in PRODUCTS:
-            product, created = Product.objects.get_or_create(
+            product, _ = Product.objects.get_or_create(
                 sku=sku,
                 defaults={
                     "name": name,
@@ -135,40 +137,119 @@ class Command(BaseCommand):
 
     def _orders(self, staff: dict[str, Any]) -> None:
         berlin = AddressInput(
-            name="Ada Lovelace", line1="Torstraße 1", city="Berlin", postal_code="10119", country="DE"
+            name="Ada Lovelace",
+            line1="Torstraße 1",
+            city="Berlin",
+            postal_code="10119",
+            country="DE",
         )
         london = AddressInput(
-            name="Grace Hopper", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
+            name="Grace Hopper",
+            line1="1 Main St",
+            city="London",
+            postal_code="N1 9GU",
+            country="GB",
         )
         paris = AddressInput(
-            name="Alan Turing", line1="5 Rue de Rivoli", city="Paris", postal_code="75001", country="FR"
+            name="Alan Turing",
+            line1="5 Rue de Rivoli",
+            city="Paris",
+            postal_code="75001",
+            country="FR",
         )
         bad_postcode = AddressInput(
-            name="Edsger Dijkstra", line1="Keizersgracht 1", city="Amsterdam", postal_code="99",
+            name="Edsger Dijkstra",
+            line1="Keizersgracht 1",
+            city="Amsterdam",
+            postal_code="99",
             country="NL",
         )
         demo = [
             # key, email, name, lines, shipping, billing, method, then
-            ("seed-1", "ada@example.com", "Ada Lovelace", [("MUG-001", 2), ("TEE-M-BLK", 1)],
-             berlin, None, "standard", None),
-            ("seed-2", "ada@example.com", "Ada Lovelace", [("KETTLE-01", 1)],
-             berlin, None, "express", None),
-            ("seed-3", "grace@example.com", "Grace Hopper", [("TEE-L-BLK", 2), ("MUG-001", 1)],
-             london, None, "standard", None),
+            (
+                "seed-1",
+                "ada@example.com",
+                "Ada Lovelace",
+                [("MUG-001", 2), ("TEE-M-BLK", 1)],
+                berlin,
+                None,
+                "standard",
+                None,
+            ),
+            (
+                "seed-2",
+                "ada@example.com",
+                "Ada Lovelace",
+                [("KETTLE-01", 1)],
+                berlin,
+                None,
+                "express",
+                None,
+            ),
+            (
+                "seed-3",
+                "grace@example.com",
+                "Grace Hopper",
+                [("TEE-L-BLK", 2), ("MUG-001", 1)],
+                london,
+                None,
+                "standard",
+                None,
+            ),
             # New customer, high value, billing in another country: held for fraud risk.
-            ("seed-4", "mallory@example.net", "Mallory Example", [("BIKE-PRO", 1)],
-             paris, london, "express", None),
+            (
+                "seed-4",
+                "mallory@example.net",
+                "Mallory Example",
+                [("BIKE-PRO", 1)],
+                paris,
+                london,
+                "express",
+                None,
+            ),
             # A Dutch postal code that cannot be right: held, address invalid.
-            ("seed-5", "edsger@example.com", "Edsger Dijkstra", [("LAMP-DESK", 1)],
-             bad_postcode, None, "standard", None),
+            (
+                "seed-5",
+                "edsger@example.com",
+                "Edsger Dijkstra",
+                [("LAMP-DESK", 1)],
+                bad_postcode,
+                None,
+                "standard",
+                None,
+            ),
             # Over the review limit: waits for a manager.
-            ("seed-6", "ada@example.com", "Ada Lovelace", [("SOFA-3", 1)],
-             berlin, None, "standard", None),
+            (
+                "seed-6",
+                "ada@example.com",
+                "Ada Lovelace",
+                [("SOFA-3", 1)],
+                berlin,
+                None,
+                "standard",
+                None,
+            ),
             # Placed, then cancelled by the customer.
-            ("seed-7", "grace@example.com", "Grace Hopper", [("MUG-002", 1)],
-             london, None, "standard", "cancel"),
-            ("seed-8", "ada@example.com", "Ada Lovelace", [("EBOOK-COFFEE", 1)],
-             None, berlin, None, None),
+            (
+                "seed-7",
+                "grace@example.com",
+                "Grace Hopper",
+                [("MUG-002", 1)],
+                london,
+                None,
+                "standard",
+                "cancel",
+            ),
+            (
+                "seed-8",
+                "ada@example.com",
+                "Ada Lovelace",
+                [("EBOOK-COFFEE", 1)],
+                None,
+                berlin,
+                None,
+                None,
+            ),
         ]
         for key, email, name, lines, shipping, billing, method, then in demo:
             result = services.order_place(
@@ -191,12 +272,18 @@ class Command(BaseCommand):
                 )
         if not Order.objects.filter(channel=Channel.PHONE, source="seed").exists():
             customer = Customer.objects.get(email="grace@example.com")
-            draft = Order(channel=Channel.PHONE, customer=customer, shipping_method=ShippingMethod.objects.get(code="standard"))
+            draft = Order(
+                channel=Channel.PHONE,
+                customer=customer,
+                shipping_method=ShippingMethod.objects.get(code="standard"),
+            )
             services.order_save_draft(
                 order=draft, actor=staff["support"], shipping_address=london.to_model()
             )
             Order.objects.filter(pk=draft.pk).update(source="seed")
-            OrderLine.objects.create(order=draft, product=Product.objects.get(sku="KETTLE-01"), quantity=1)
+            OrderLine.objects.create(
+                order=draft, product=Product.objects.get(sku="KETTLE-01"), quantity=1
+            )
         self.stdout.write(
             "Orders: "
             + ", ".join(

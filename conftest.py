@@ -1,0 +1,59 @@
+"""Fixtures shared by every app's tests."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from orders import sms
+from orders.tests.factories import (
+    ProductFactory,
+    ShippingMethodFactory,
+    StockItemFactory,
+    TaxRateFactory,
+    WarehouseFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clear_sms_outbox():
+    sms.outbox.clear()
+    yield
+    sms.outbox.clear()
+
+
+@pytest.fixture
+def postgres_only():
+    """Row locks and concurrent transactions need PostgreSQL; SQLite serialises writers."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL); CI runs it")
+
+
+@pytest.fixture
+def catalogue(db):
+    """Two warehouses, a few products with stock, shipping methods and tax rates."""
+    berlin = WarehouseFactory(code="ber", name="Berlin", country="DE", priority=10)
+    london = WarehouseFactory(code="lon", name="London", country="GB", priority=20)
+    mug = ProductFactory(sku="MUG-001", name="Mug", price=Decimal("10.00"))
+    tee = ProductFactory(sku="TEE-001", name="T-shirt", price=Decimal("20.00"))
+    lamp = ProductFactory(sku="LAMP-001", name="Lamp", price=Decimal("90.00"))
+    ebook = ProductFactory(sku="EBOOK-001", name="Ebook", kind="digital", price=Decimal("5.00"))
+    StockItemFactory(product=mug, warehouse=berlin, on_hand=50)
+    StockItemFactory(product=mug, warehouse=london, on_hand=10)
+    StockItemFactory(product=tee, warehouse=berlin, on_hand=5)
+    StockItemFactory(product=tee, warehouse=london, on_hand=20)
+    StockItemFactory(product=lamp, warehouse=london, on_hand=3)
+    standard = ShippingMethodFactory(code="standard", price=Decimal("5.00"), handling_days=1)
+    express = ShippingMethodFactory(code="express", price=Decimal("15.00"), handling_days=1)
+    TaxRateFactory(country="DE", rate=Decimal("19.00"))
+    TaxRateFactory(country="GB", rate=Decimal("20.00"))
+    return {
+        "berlin": berlin,
+        "london": london,
+        "mug": mug,
+        "tee": tee,
+        "lamp": lamp,
+        "ebook": ebook,
+        "standard": standard,
+        "express": express,
+    }

@@ -1,0 +1,137 @@
+"""Factories for orders, customers, staff and the catalogue, plus `place_order` to put an
+order through the real placement service."""
+
+from decimal import Decimal
+from typing import Any
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from orders import services
+from orders.models import Customer, TaxRate
+from orders.permissions import ensure_staff_groups
+from orders.services import AddressInput, LineInput
+from warehouse.models import Product, ShippingMethod, StockItem, Warehouse
+
+
+class WarehouseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Warehouse
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"wh{n}")
+    name = factory.LazyAttribute(lambda o: f"Warehouse {o.code}")
+    country = "DE"
+    priority = 100
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+        django_get_or_create = ["sku"]
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:04d}")
+    name = factory.LazyAttribute(lambda o: f"Product {o.sku}")
+    kind = "physical"
+    price = Decimal("10.00")
+    currency = "EUR"
+
+
+class StockItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StockItem
+
+    product = factory.SubFactory(ProductFactory)
+    warehouse = factory.SubFactory(WarehouseFactory)
+    on_hand = 10
+    reserved = 0
+
+
+class ShippingMethodFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ShippingMethod
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"method{n}")
+    name = factory.LazyAttribute(lambda o: o.code.capitalize())
+    carrier = "dhl"
+    price = Decimal("5.00")
+    handling_days = 1
+
+
+class TaxRateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TaxRate
+        django_get_or_create = ["country"]
+
+    country = "DE"
+    name = "VAT"
+    rate = Decimal("19.00")
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+        django_get_or_create = ["email"]
+
+    email = factory.Sequence(lambda n: f"customer{n}@example.com")
+    name = "Ada Lovelace"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    is_staff = True
+
+    @factory.post_generation
+    def password(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        self.set_password(extracted or "pw")
+        if create:
+            self.save()
+
+
+def staff_user(group_name: str, username: str | None = None) -> Any:
+    """A staff user in one of the groups from orders.permissions."""
+    ensure_staff_groups()
+    user = UserFactory(username=username or group_name.lower().replace(" ", "_"))
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+BERLIN = AddressInput(
+    name="Ada Lovelace", line1="Torstraße 1", city="Berlin", postal_code="10119", country="DE"
+)
+LONDON = AddressInput(
+    name="Grace Hopper", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
+)
+
+
+def place_order(
+    lines: list[tuple[str, int]] | None = None,
+    *,
+    email: str = "ada@example.com",
+    channel: str = "web",
+    shipping_address: AddressInput | None = BERLIN,
+    billing_address: AddressInput | None = None,
+    shipping_method: str | None = "standard",
+    actor: Any = "test",
+    **kwargs: Any,
+) -> services.PlacementResult:
+    return services.order_place(
+        channel=channel,
+        lines=[
+            LineInput(sku, qty) for sku, qty in (lines if lines is not None else [("MUG-001", 1)])
+        ],
+        email=email,
+        shipping_address=shipping_address,
+        billing_address=billing_address,
+        shipping_method=shipping_method,
+        actor=actor,
+        **kwargs,
+    )

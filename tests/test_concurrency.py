@@ -1,0 +1,97 @@
+"""Under load, on PostgreSQL with real threads started together: no oversell, no duplicate
+orders for one idempotency key, no deadlock."""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+
+from orders.models import Order
+from orders.tests.factories import place_order
+from warehouse.exceptions import OutOfStock
+from warehouse.models import StockItem, StockReservation
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
+
+
+def _run_together(count: int, work) -> list:
+    """Start `count` threads at once (a barrier) and collect what each returned or raised."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def runner(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
+    return results
+
+
+def test_twenty_buyers_for_the_last_five_units(catalogue):
+    # given exactly five lamps
+    item = StockItem.objects.get(product__sku="LAMP-001")
+    assert (item.on_hand, item.reserved) == (3, 0)
+    StockItem.objects.filter(pk=item.pk).update(on_hand=5)
+
+    # when 20 customers buy one each at the same moment (some with a second line, so the
+    # stock rows are locked in several combinations)
+    def buy(index: int):
+        lines = [("LAMP-001", 1)] + ([("MUG-001", 1)] if index % 2 else [])
+        return place_order(lines, email=f"buyer{index}@example.com").order.pk
+
+    results = _run_together(20, buy)
+
+    # then exactly five orders were placed and fifteen were told it is out of stock
+    kinds = Counter(type(r).__name__ for r in results)
+    assert kinds == {"int": 5, "OutOfStock": 15}, results
+    assert all("LAMP-001" in r.shortages for r in results if isinstance(r, OutOfStock))
+    item.refresh_from_db()
+    assert (item.on_hand, item.reserved) == (5, 5)
+    assert Order.objects.count() == 5
+    assert (
+        sum(StockReservation.objects.filter(stock_item=item).values_list("quantity", flat=True))
+        == 5
+    )
+
+
+def test_one_idempotency_key_sent_twice_at_once_makes_one_order(catalogue):
+    def submit(index: int):
+        result = place_order(
+            [("MUG-001", 2)], idempotency_key="partner-order-77", source="partner-1"
+        )
+        return (result.order.pk, result.created)
+
+    results = _run_together(2, submit)
+    assert all(isinstance(r, tuple) for r in results), results
+    assert results[0][0] == results[1][0]
+    assert sorted(created for _pk, created in results) == [False, True]
+    assert Order.objects.count() == 1
+    assert StockItem.objects.get(product__sku="MUG-001", warehouse__code="ber").reserved == 2
+
+
+def test_ten_requests_with_one_key_make_one_order(catalogue):
+    results = _run_together(
+        10,
+        lambda i: place_order([("TEE-001", 1)], idempotency_key="k-10", source="p").order.pk,
+    )
+    assert len(set(results)) == 1, results
+    assert Order.objects.count() == 1
+    assert (
+        sum(StockItem.objects.filter(product__sku="TEE-001").values_list("reserved", flat=True))
+        == 1
+    )
+
+
+def test_postgres_is_what_this_runs_on():
+    assert connection.vendor == "postgresql"
