@@ -192,7 +192,15 @@ def _address_fields(prefix: str, required: bool) -> dict[str, forms.Field]:
     }
 
 
-class DraftOrderForm(forms.ModelForm):
+# The address inputs are declared on a form class so that the admin's fieldsets may name them.
+_DraftAddressFields = type(
+    "_DraftAddressFields",
+    (forms.Form,),
+    {**_address_fields("shipping", required=False), **_address_fields("billing", required=False)},
+)
+
+
+class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
     billing_same = forms.BooleanField(
         label="Billing address is the shipping address", required=False, initial=True
     )
@@ -212,8 +220,6 @@ class DraftOrderForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["channel"].choices = [(c.value, c.label) for c in STAFF_CHANNELS]
-        self.fields.update(_address_fields("shipping", required=False))
-        self.fields.update(_address_fields("billing", required=False))
         order = self.instance
         for prefix in ("shipping", "billing"):
             address = getattr(order, f"{prefix}_address", None) if order.pk else None
@@ -608,9 +614,8 @@ class HeldOrderAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 refused.append(f"{order.number}: {exc.message}")
         if done:
-            self.message_user(
-                request, f"{verb.capitalize()}d: {', '.join(done)}.", messages.SUCCESS
-            )
+            past = {"release": "Released", "cancel": "Cancelled"}[verb]
+            self.message_user(request, f"{past}: {', '.join(done)}.", messages.SUCCESS)
         for message in refused:
             self.message_user(request, message, messages.ERROR)
         return None
