@@ -259,7 +259,7 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
 ADDRESS_FIELDSETS = [
     (
         "Shipping address",
-        {"fields": [f"shipping_{n}" for n in ADDRESS_FIELDS], "classes": ["collapse-open"]},
+        {"fields": [f"shipping_{n}" for n in ADDRESS_FIELDS]},
     ),
     ("Billing address", {"fields": ["billing_same", *[f"billing_{n}" for n in ADDRESS_FIELDS]]}),
 ]
@@ -373,6 +373,11 @@ class OrderAdmin(admin.ModelAdmin):
         if address is None:
             return "–"
         return format_html_join("", "{}<br>", ((line,) for line in address.as_lines()))
+
+    def get_inlines(self, request: HttpRequest, obj: Order | None) -> list:
+        if obj is None:  # a new draft has no holds, timeline or messages yet
+            return [OrderLineInline]
+        return self.inlines
 
     # --- forms: editable only while draft ---
 
