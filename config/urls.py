@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config.health import healthz
@@ -11,5 +11,6 @@ admin.site.index_title = "Orders, stock and customers"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("payments/", include("payments.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

@@ -33,6 +33,10 @@ from orders.models import (
 )
 from orders.notifications import notification_resend, render_notification
 
+# Later phases add panels to an order's page (payments: what is paid, refunded and due).
+# Each is a callable (order, request) -> HTML or "" to show nothing.
+ORDER_PANELS: list = []
+
 STATUS_COLOURS = {
     OrderStatus.DRAFT: "#71717a",
     OrderStatus.RECEIVED: "#2563eb",
@@ -478,6 +482,9 @@ class OrderAdmin(admin.ModelAdmin):
         order = self.get_object(request, object_id)
         if order is not None:
             extra_context["order_actions"] = available_actions(order, request.user)
+            extra_context["order_panels"] = [
+                html for panel in ORDER_PANELS if (html := panel(order, request))
+            ]
             extra_context["order_status_badge"] = status_badge(order)
             if order.status != OrderStatus.DRAFT:
                 extra_context.update(

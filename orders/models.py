@@ -482,6 +482,16 @@ class EventType(models.TextChoices):
     NOTIFICATION_FAILED = "notification_failed", "Notification failed"
     NOTE = "note", "Note"
     STATUS_CHANGED = "status_changed", "Status changed"
+    PAYMENT_AUTHORIZED = "payment_authorized", "Payment authorised"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    PAYMENT_CAPTURED = "payment_captured", "Payment captured"
+    PAYMENT_VOIDED = "payment_voided", "Payment voided"
+    PAYMENT_SECURED = "payment_secured", "Released to the warehouse"
+    REFUND_ISSUED = "refund_issued", "Refund issued"
+    REFUND_FAILED = "refund_failed", "Refund failed"
+    INVOICE_ISSUED = "invoice_issued", "Invoice issued"
+    INVOICE_PAID = "invoice_paid", "Invoice payment received"
+    INVOICE_OVERDUE = "invoice_overdue", "Invoice overdue"
 
 
 class OrderEvent(models.Model):

@@ -15,6 +15,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from orders import sms
 from orders.models import (
@@ -32,6 +33,12 @@ logger = logging.getLogger(__name__)
 KIND_LABELS = {
     "order_confirmation": "Order confirmation",
     "order_cancelled": "Cancellation notice",
+    "payment_receipt": "Payment receipt",
+    "payment_failed": "Payment failed notice",
+    "payment_requested": "Payment request",
+    "invoice_issued": "Invoice",
+    "invoice_reminder": "Invoice reminder",
+    "refund_issued": "Refund notice",
 }
 
 
@@ -138,6 +145,13 @@ def _deliver(notification: Notification, subject: str, text: str, html: str) -> 
         },
     )
     message.attach_alternative(html, "text/html")
+    for spec in notification.context.get("attachments", []):
+        # Built at send time from a dotted path, so the outbox row stays small.
+        builder = import_string(spec["builder"])
+        filename, content, mimetype = builder(
+            **{key: value for key, value in spec.items() if key != "builder"}
+        )
+        message.attach(filename, content, mimetype)
     message.send(fail_silently=False)
     status = getattr(message, "anymail_status", None)
     return str(getattr(status, "message_id", "") or "")

@@ -20,6 +20,12 @@ _VIEW_ORDERS = [
     "warehouse.view_warehouse",
     "warehouse.view_stockitem",
     "warehouse.view_shippingmethod",
+    "payments.view_payment",
+    "payments.view_paymentoperation",
+    "payments.view_refund",
+    "payments.view_invoice",
+    "payments.view_invoicepayment",
+    "payments.view_creditaccount",
 ]
 
 GROUP_PERMISSIONS: dict[str, list[str]] = {
@@ -56,6 +62,13 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "orders.secure_payment_order",
         "orders.view_taxrate",
         "orders.change_taxrate",
+        "payments.capture_payment",
+        "payments.void_payment",
+        "payments.refund_payment",
+        "payments.record_invoice_payment",
+        "payments.add_creditaccount",
+        "payments.change_creditaccount",
+        "payments.view_providerevent",
     ],
     MANAGERS: ["*"],  # every permission of our apps
 }

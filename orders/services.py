@@ -152,6 +152,13 @@ def _save(order: Order, fields: Sequence[str]) -> None:
         ) from exc
 
 
+def run_lifecycle_hooks(event: str, **kwargs: Any) -> None:
+    """Let later phases take part (settings.ORDER_LIFECYCLE_HOOKS): called inside the order's
+    transaction; a hook registers its own after-commit work."""
+    for path in settings.ORDER_LIFECYCLE_HOOKS.get(event, []):
+        import_string(path)(**kwargs)
+
+
 def _on_commit(func: Callable[..., Any], *args: Any) -> None:
     transaction.on_commit(partial(func, *args))
 
@@ -328,7 +335,11 @@ def _load_products(skus: Sequence[str]) -> dict[str, Product]:
 
 
 def _finish_placement(
-    order: Order, lines: list[OrderLine], products: dict[str, Product], actor: Actor
+    order: Order,
+    lines: list[OrderLine],
+    products: dict[str, Product],
+    actor: Actor,
+    payment: Any = None,
 ) -> dict[str, tuple[int, int]]:
     """Reserve stock, move the order to `received`, number it and put it on the timeline."""
     result = stock_reserve(
@@ -355,6 +366,8 @@ def _finish_placement(
             message="Not all lines could be reserved; review will hold the order.",
             data={"shortages": {sku: list(pair) for sku, pair in result.shortages.items()}},
         )
+    # Payment authorisation registers its after-commit call here, so it runs before review.
+    run_lifecycle_hooks("placing", order=order, payment=payment, actor=actor)
     logger.info(
         "order placed",
         extra={"order": order.number, "channel": order.channel, "total": str(order.grand_total)},
@@ -383,6 +396,7 @@ def order_place(
     customer_note: str = "",
     currency: str | None = None,
     user: Any = None,
+    payment: Any = None,
 ) -> PlacementResult:
     """Place an order from any channel: validate, price from the catalogue, reserve stock,
     and leave it `received` for review. A repeated idempotency key returns the first order."""
@@ -428,7 +442,7 @@ def order_place(
             for line in order_lines:
                 line.order = order
             OrderLine.objects.bulk_create(order_lines)
-            shortages = _finish_placement(order, order_lines, products, actor)
+            shortages = _finish_placement(order, order_lines, products, actor, payment)
     except IntegrityError:
         if idempotency_key:
             # Two requests with the same key at once: the loser returns the winner's order.
@@ -501,7 +515,7 @@ def order_save_draft(
     return order
 
 
-def order_place_draft(*, order_id: int, actor: Actor) -> PlacementResult:
+def order_place_draft(*, order_id: int, actor: Actor, payment: Any = None) -> PlacementResult:
     """Staff press "Place order" on a draft: price it, reserve stock and send it to review."""
     with transaction.atomic():
         order = _lock_order(order_id)
@@ -548,7 +562,7 @@ def order_place_draft(*, order_id: int, actor: Actor) -> PlacementResult:
                 "prices_include_tax",
             ],
         )
-        shortages = _finish_placement(order, lines, products, actor)
+        shortages = _finish_placement(order, lines, products, actor, payment)
     return PlacementResult(order=order, created=True, shortages=shortages)
 
 
@@ -601,6 +615,7 @@ def order_review(*, order_id: int, actor: Actor = None) -> Order:
         if passed:
             events.order_confirmed(order, actor=actor)
             queue_order_notification(order, "order_confirmation")
+            run_lifecycle_hooks("confirmed", order=order, actor=actor)
         else:
             failed = [r for r in results if not r.passed]
             reasons = list(dict.fromkeys(r.hold_reason or HoldReason.MANUAL for r in failed))
@@ -674,6 +689,8 @@ def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
         if not was_confirmed:
             events.order_confirmed(order, actor=actor)
             queue_order_notification(order, "order_confirmation")
+        if order.status == OrderStatus.CONFIRMED:
+            run_lifecycle_hooks("confirmed", order=order, actor=actor)
     return order
 
 
@@ -728,7 +745,29 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
             )
         if was_placed:
             queue_order_notification(order, "order_cancelled")
+        run_lifecycle_hooks("cancelled", order=order, actor=actor)
         logger.info("order cancelled", extra={"order": order.number, "reason": reason})
+    return order
+
+
+def order_secure_payment(*, order_id: int, actor: Actor, message: str) -> Order:
+    """Payment is secured (captured, or invoice terms): release the order to the warehouse.
+    Safe to call twice: an order already past `confirmed` is left alone."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        if order.status != OrderStatus.CONFIRMED:
+            return order
+        _check_transition(order, "secure_payment", actor, "released to the warehouse")
+        order.secure_payment()
+        _save(order, ["status"])
+        events.record(
+            order,
+            EventType.PAYMENT_SECURED,
+            actor=actor,
+            message=message or "Payment secured; released to the warehouse.",
+            customer_visible=False,
+        )
+        logger.info("order ready", extra={"order": order.number})
     return order
 
 

@@ -95,3 +95,35 @@ def test_ten_requests_with_one_key_make_one_order(catalogue):
 
 def test_postgres_is_what_this_runs_on():
     assert connection.vendor == "postgresql"
+
+
+def test_concurrent_refunds_never_exceed_the_capture(catalogue):
+    from payments.models import Payment, Refund, RefundStatus
+    from payments.services import PaymentRefused, refund_create
+
+    # given a captured payment of 25.00 (autocommit: the whole flow runs)
+    order = place_order([("MUG-001", 2)]).order
+    payment = Payment.objects.get(order=order)
+    assert (payment.status, payment.amount_captured) == ("captured", 25)
+
+    # when four clerks refund 10.00 each at the same moment
+    def refund(index: int):
+        return refund_create(
+            payment_id=payment.pk,
+            amount="10.00",
+            reason="Concurrent",
+            actor="test",
+            idempotency_key=f"clerk-{index}",
+        ).pk
+
+    results = _run_together(4, refund)
+
+    # then two are refunded and two are told how much is left; 20.00 in all
+    kinds = Counter(type(r).__name__ for r in results)
+    assert kinds == {"int": 2, "PaymentRefused": 2}, results
+    assert all("At most 5.00" in r.message for r in results if isinstance(r, PaymentRefused))
+    payment.refresh_from_db()
+    assert payment.amount_refunded == 20
+    assert payment.status == "partially_refunded"
+    succeeded = Refund.objects.filter(payment=payment, status=RefundStatus.SUCCEEDED)
+    assert sum(r.amount for r in succeeded) == 20

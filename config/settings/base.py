@@ -134,7 +134,7 @@ SMS_BACKEND = env("SMS_BACKEND", default="")
 
 # --- Celery --------------------------------------------------------------------------------
 # Without REDIS_URL (the embedded default) tasks run in-process, right after the commit.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
@@ -211,3 +211,43 @@ LOGGING = {
 # Destination countries we ship to (ISO codes); empty means anywhere. Review holds orders
 # to other countries with "address_invalid".
 SHIPPING_COUNTRIES = env.list("SHIPPING_COUNTRIES", default=[])
+
+# --- Payments ------------------------------------------------------------------------------
+# Who takes cards: "test" (the embedded test gateway, no network) or "stripe".
+PAYMENT_CARD_PROVIDER = env("PAYMENT_CARD_PROVIDER", default="test")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+# Provider calls that failed for a transport reason are repeated by the reconcile task.
+PAYMENT_RECONCILE_AFTER = timedelta(minutes=env.int("PAYMENT_RECONCILE_MINUTES", default=5))
+PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=10)
+# Pay-again links in "payment failed" emails stay valid this long.
+PAY_LINK_MAX_AGE_DAYS = env.int("PAY_LINK_MAX_AGE_DAYS", default=14)
+INVOICE_NUMBER_PREFIX = env("INVOICE_NUMBER_PREFIX", default="INV")
+SELLER_NAME = env("SELLER_NAME", default="Orderflow Demo GmbH")
+SELLER_ADDRESS = env.list("SELLER_ADDRESS", default=["Torstraße 1", "10119 Berlin", "Germany"])
+SELLER_VAT_ID = env("SELLER_VAT_ID", default="DE000000000")
+SELLER_BANK_DETAILS = env("SELLER_BANK_DETAILS", default="IBAN DE00 0000 0000 0000 0000 00")
+
+# Other phases take part in the order's lifecycle through these hooks, named here so that the
+# orders app never imports a later phase (DESIGN.md: the import direction follows the
+# lifecycle). Each is called inside the order's transaction and registers its own
+# after-commit work.
+ORDER_LIFECYCLE_HOOKS = {
+    "placing": ["payments.services.payment_prepare_for_order"],
+    "confirmed": ["payments.services.payment_on_order_confirmed"],
+    "cancelled": ["payments.services.payment_on_order_cancelled"],
+}
+ORDER_REVIEW_RULES.append("payments.review.payment_secured")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "payments-reconcile": {
+            "task": "payments.tasks.reconcile_payments",
+            "schedule": timedelta(minutes=5),
+        },
+        "payments-flag-overdue-invoices": {
+            "task": "payments.tasks.flag_overdue_invoices",
+            "schedule": crontab(hour=6, minute=0),
+        },
+    }
+)

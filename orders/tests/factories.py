@@ -121,8 +121,16 @@ def place_order(
     billing_address: AddressInput | None = None,
     shipping_method: str | None = "standard",
     actor: Any = "test",
+    payment: Any = "card",
     **kwargs: Any,
 ) -> services.PlacementResult:
+    """Places through the real service; pays with the test gateway's good card unless told
+    otherwise (`payment=None` for no payment, or a PaymentInput)."""
+    from payments.providers.base import CardDetails
+    from payments.services import PaymentInput
+
+    if payment == "card":
+        payment = PaymentInput(method="card", card=CardDetails(token="tok_visa"))
     return services.order_place(
         channel=channel,
         lines=[
@@ -133,5 +141,6 @@ def place_order(
         billing_address=billing_address,
         shipping_method=shipping_method,
         actor=actor,
+        payment=payment,
         **kwargs,
     )

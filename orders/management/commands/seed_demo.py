@@ -18,6 +18,9 @@ from orders.permissions import (
     ensure_staff_groups,
 )
 from orders.services import AddressInput, LineInput
+from payments.models import CreditAccount
+from payments.providers.base import CardDetails
+from payments.services import PaymentInput
 from warehouse.models import Product, ShippingMethod, StockItem, Warehouse
 
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - local demo accounts, printed on purpose
@@ -157,6 +160,26 @@ class Command(BaseCommand):
             postal_code="75001",
             country="FR",
         )
+        acme = AddressInput(
+            name="Acme GmbH, Purchasing",
+            company="Acme GmbH",
+            line1="Hafenstraße 5",
+            city="Hamburg",
+            postal_code="20457",
+            country="DE",
+        )
+        business, _ = Customer.objects.get_or_create(
+            email="buyer@acme.example", defaults={"name": "Acme GmbH", "company": "Acme GmbH"}
+        )
+        CreditAccount.objects.get_or_create(
+            customer=business, defaults={"terms_days": 30, "credit_limit": Decimal("10000")}
+        )
+        card = PaymentInput(method="card", card=CardDetails(token="tok_visa"))  # noqa: S106
+        declined = PaymentInput(
+            method="card",
+            card=CardDetails(number="4000000000000002", exp_month=12, exp_year=2030, cvc="123"),
+        )
+        invoice = PaymentInput(method="invoice")
         bad_postcode = AddressInput(
             name="Edsger Dijkstra",
             line1="Keizersgracht 1",
@@ -164,94 +187,36 @@ class Command(BaseCommand):
             postal_code="99",
             country="NL",
         )
+        # key, email, name, lines, shipping, billing, shipping method, payment, then
         demo = [
-            # key, email, name, lines, shipping, billing, method, then
-            (
-                "seed-1",
-                "ada@example.com",
-                "Ada Lovelace",
-                [("MUG-001", 2), ("TEE-M-BLK", 1)],
-                berlin,
-                None,
-                "standard",
-                None,
-            ),
-            (
-                "seed-2",
-                "ada@example.com",
-                "Ada Lovelace",
-                [("KETTLE-01", 1)],
-                berlin,
-                None,
-                "express",
-                None,
-            ),
-            (
-                "seed-3",
-                "grace@example.com",
-                "Grace Hopper",
-                [("TEE-L-BLK", 2), ("MUG-001", 1)],
-                london,
-                None,
-                "standard",
-                None,
-            ),
+            ("seed-1", "ada@example.com", "Ada Lovelace", [("MUG-001", 2), ("TEE-M-BLK", 1)],
+             berlin, None, "standard", card, None),
+            ("seed-2", "ada@example.com", "Ada Lovelace", [("KETTLE-01", 1)],
+             berlin, None, "express", card, None),
+            ("seed-3", "grace@example.com", "Grace Hopper", [("TEE-L-BLK", 2), ("MUG-001", 1)],
+             london, None, "standard", card, None),
             # New customer, high value, billing in another country: held for fraud risk.
-            (
-                "seed-4",
-                "mallory@example.net",
-                "Mallory Example",
-                [("BIKE-PRO", 1)],
-                paris,
-                london,
-                "express",
-                None,
-            ),
+            ("seed-4", "mallory@example.net", "Mallory Example", [("BIKE-PRO", 1)],
+             paris, london, "express", card, None),
             # A Dutch postal code that cannot be right: held, address invalid.
-            (
-                "seed-5",
-                "edsger@example.com",
-                "Edsger Dijkstra",
-                [("LAMP-DESK", 1)],
-                bad_postcode,
-                None,
-                "standard",
-                None,
-            ),
+            ("seed-5", "edsger@example.com", "Edsger Dijkstra", [("LAMP-DESK", 1)],
+             bad_postcode, None, "standard", card, None),
             # Over the review limit: waits for a manager.
-            (
-                "seed-6",
-                "ada@example.com",
-                "Ada Lovelace",
-                [("SOFA-3", 1)],
-                berlin,
-                None,
-                "standard",
-                None,
-            ),
-            # Placed, then cancelled by the customer.
-            (
-                "seed-7",
-                "grace@example.com",
-                "Grace Hopper",
-                [("MUG-002", 1)],
-                london,
-                None,
-                "standard",
-                "cancel",
-            ),
-            (
-                "seed-8",
-                "ada@example.com",
-                "Ada Lovelace",
-                [("EBOOK-COFFEE", 1)],
-                None,
-                berlin,
-                None,
-                None,
-            ),
-        ]
-        for key, email, name, lines, shipping, billing, method, then in demo:
+            ("seed-6", "ada@example.com", "Ada Lovelace", [("SOFA-3", 1)],
+             berlin, None, "standard", card, None),
+            # Paid, then cancelled by the customer: refunded.
+            ("seed-7", "grace@example.com", "Grace Hopper", [("MUG-002", 1)],
+             london, None, "standard", card, "cancel"),
+            ("seed-8", "ada@example.com", "Ada Lovelace", [("EBOOK-COFFEE", 1)],
+             None, berlin, None, card, None),
+            # The card is declined: held, and the customer is emailed a link to pay again.
+            ("seed-9", "grace@example.com", "Grace Hopper", [("KETTLE-01", 1)],
+             london, None, "standard", declined, None),
+            # A business customer on invoice terms (net 30): invoiced, straight to the warehouse.
+            ("seed-10", "buyer@acme.example", "Acme GmbH", [("MUG-001", 24), ("KETTLE-01", 2)],
+             acme, None, "standard", invoice, None),
+        ]  # fmt: skip
+        for key, email, name, lines, shipping, billing, method, payment, then in demo:
             result = services.order_place(
                 channel=Channel.WEB,
                 source="seed",
@@ -262,6 +227,7 @@ class Command(BaseCommand):
                 shipping_address=shipping,
                 billing_address=billing,
                 shipping_method=method,
+                payment=payment,
                 actor="seed",
             )
             if result.created and then == "cancel":

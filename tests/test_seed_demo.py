@@ -70,7 +70,7 @@ def test_seed_demo_twice_creates_nothing_new(django_capture_on_commit_callbacks)
     # then
     assert _counts() == first
     assert StockItem.objects.aggregate(total=Sum("reserved"))["total"] == reserved
-    assert first["Order"] == 9
+    assert first["Order"] == 11
     assert first["Product"] == 10
     assert first["StockItem"] == 16
 
@@ -82,7 +82,7 @@ def test_seed_demo_leaves_orders_in_several_states(django_capture_on_commit_call
     # then
     statuses = set(Order.objects.values_list("status", flat=True))
     assert {
-        OrderStatus.CONFIRMED,
+        OrderStatus.READY,
         OrderStatus.ON_HOLD,
         OrderStatus.CANCELLED,
         OrderStatus.DRAFT,
@@ -114,10 +114,28 @@ def test_seed_demo_holds_orders_for_each_demo_reason(django_capture_on_commit_ca
             "reason", flat=True
         )
     )
-    assert reasons == {HoldReason.FRAUD_RISK, HoldReason.ADDRESS_INVALID, HoldReason.MANUAL}
+    assert reasons == {
+        HoldReason.FRAUD_RISK,
+        HoldReason.ADDRESS_INVALID,
+        HoldReason.MANUAL,
+        HoldReason.PAYMENT_FAILED,
+    }
     assert _by_key("seed-4").active_hold_reasons() == [HoldReason.FRAUD_RISK]
     assert _by_key("seed-5").active_hold_reasons() == [HoldReason.ADDRESS_INVALID]
     assert _by_key("seed-6").active_hold_reasons() == [HoldReason.MANUAL]
+    assert _by_key("seed-9").active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+
+
+def test_seed_demo_pays_by_card_and_on_invoice_terms(django_capture_on_commit_callbacks):
+    _seed(django_capture_on_commit_callbacks)
+
+    assert _by_key("seed-1").payments.get().status == "captured"
+    # cancelled: refunded when its capture ran first (make run), voided when the commit
+    # callbacks run only at the end (as here)
+    assert _by_key("seed-7").payments.get().status in {"refunded", "voided"}
+    invoiced = _by_key("seed-10")
+    assert invoiced.status == OrderStatus.READY
+    assert invoiced.payments.get().invoice_record.number.startswith("INV-")
 
 
 def test_seed_demo_cancelled_order_gave_its_stock_back(django_capture_on_commit_callbacks):

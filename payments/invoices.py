@@ -1,0 +1,123 @@
+"""Invoice numbers and the invoice PDF (reportlab: pure Python, nothing to install)."""
+
+from io import BytesIO
+
+from django.conf import settings
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from payments.models import Invoice, InvoiceSequence
+
+
+def next_invoice_number(year: int) -> str:
+    """The next number of the year, without gaps: call inside the invoice's transaction."""
+    sequence, _ = InvoiceSequence.objects.select_for_update().get_or_create(year=year)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return f"{settings.INVOICE_NUMBER_PREFIX}-{year}-{sequence.last_number:06d}"
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    payment = invoice.payment
+    order = payment.order
+    lines = list(order.lines.all())
+    styles = getSampleStyleSheet()
+    small = ParagraphStyle("small", parent=styles["Normal"], fontSize=9, leading=12)
+    buffer = BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=f"Invoice {invoice.number}",
+        author=settings.SELLER_NAME,
+    )
+    seller = "<br/>".join([settings.SELLER_NAME, *settings.SELLER_ADDRESS])
+    billing = order.billing_address or order.shipping_address
+    buyer = "<br/>".join(billing.as_lines()) if billing else order.email
+    story = [
+        Table(
+            [
+                [
+                    Paragraph(seller, small),
+                    Paragraph(f"<b>Invoice {invoice.number}</b>", styles["Title"]),
+                ]
+            ],
+            colWidths=[85 * mm, 85 * mm],
+            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]),
+        ),
+        Spacer(1, 8 * mm),
+        Table(
+            [
+                [Paragraph("<b>Bill to</b>", small), Paragraph("<b>Details</b>", small)],
+                [
+                    Paragraph(buyer, small),
+                    Paragraph(
+                        f"Invoice date: {invoice.issued_at:%d %B %Y}<br/>"
+                        f"Due date: {invoice.due_date:%d %B %Y}<br/>"
+                        f"Order: {order.number}<br/>"
+                        f"VAT ID: {settings.SELLER_VAT_ID}",
+                        small,
+                    ),
+                ],
+            ],
+            colWidths=[85 * mm, 85 * mm],
+            style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]),
+        ),
+        Spacer(1, 8 * mm),
+    ]
+    rows = [["SKU", "Item", "Qty", "Unit price", "Total"]]
+    rows += [
+        [
+            line.sku,
+            Paragraph(line.name, small),
+            str(line.quantity),
+            f"{line.unit_price}",
+            f"{line.line_total}",
+        ]
+        for line in lines
+    ]
+    tax_label = "Included tax" if order.prices_include_tax else "Tax"
+    rows += [
+        ["", "Shipping", "", "", f"{order.shipping_total}"],
+        ["", f"{tax_label} ({order.tax_rate}%)", "", "", f"{order.tax_total}"],
+        ["", "Total", "", "", f"{invoice.amount} {invoice.currency}"],
+    ]
+    if invoice.paid_amount:
+        rows.append(["", "Paid", "", "", f"{invoice.paid_amount}"])
+        rows.append(["", "Balance due", "", "", f"{invoice.balance} {invoice.currency}"])
+    table = Table(rows, colWidths=[28 * mm, 70 * mm, 14 * mm, 26 * mm, 32 * mm], repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, colors.black),
+                ("ALIGN", (2, 0), (-1, -1), "RIGHT"),
+                ("LINEABOVE", (1, len(lines) + 1), (-1, len(lines) + 1), 0.5, colors.grey),
+                ("FONT", (1, len(lines) + 3), (-1, len(lines) + 3), "Helvetica-Bold"),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
+    story += [
+        table,
+        Spacer(1, 10 * mm),
+        Paragraph(
+            f"Please pay {invoice.balance} {invoice.currency} by {invoice.due_date:%d %B %Y} to "
+            f"{settings.SELLER_BANK_DETAILS}, quoting {invoice.number}.",
+            small,
+        ),
+    ]
+    doc.build(story)
+    return buffer.getvalue()
+
+
+def invoice_attachment(*, invoice_id: int) -> tuple[str, bytes, str]:
+    """Used by the outbox to attach the PDF to invoice emails."""
+    invoice = Invoice.objects.select_related("payment__order").get(pk=invoice_id)
+    return f"{invoice.number}.pdf", invoice_pdf(invoice), "application/pdf"

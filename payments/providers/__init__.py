@@ -1,0 +1,21 @@
+"""Payment providers behind one interface; `get_provider(name)` returns one by its name."""
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from payments.providers.base import PaymentProvider
+
+PROVIDERS = {
+    "test": "payments.providers.test.TestGateway",
+    "invoice": "payments.providers.invoice.InvoiceTerms",
+    "stripe": "payments.providers.stripe.StripeGateway",
+}
+
+
+def get_provider(name: str) -> PaymentProvider:
+    return import_string(PROVIDERS[name])()
+
+
+def card_provider_name() -> str:
+    """The provider that takes card payments: settings.PAYMENT_CARD_PROVIDER."""
+    return settings.PAYMENT_CARD_PROVIDER

@@ -1,0 +1,161 @@
+"""Stripe: PaymentIntents with manual capture, through the official library.
+
+Cards never reach this server: the browser (Stripe.js) or a partner turns them into a payment
+method id (`pm_...`) or a token (`tok_...`), which is what we pass on. Every call carries our
+idempotency key, so a retried call is the same call at Stripe.
+"""
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from payments.providers.base import (
+    CardDetails,
+    InvalidPaymentDetails,
+    PreparedCard,
+    ProviderResult,
+    ProviderUnavailable,
+    WebhookEvent,
+    WebhookRejected,
+    minor_units,
+)
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+def _client() -> stripe.StripeClient:
+    if not settings.STRIPE_SECRET_KEY:
+        raise ProviderUnavailable("STRIPE_SECRET_KEY is not set.")
+    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY, base_addresses=base, max_network_retries=0
+    )
+
+
+def _call(func: Any, *args: Any, **kwargs: Any) -> ProviderResult | Any:
+    try:
+        return func(*args, **kwargs)
+    except stripe.CardError as exc:
+        error = exc.error
+        code = getattr(error, "decline_code", None) or getattr(error, "code", None) or "declined"
+        return ProviderResult(
+            success=False, code=str(code), message=exc.user_message or "The card was declined."
+        )
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise ProviderUnavailable(str(exc)) from exc
+    except stripe.APIError as exc:  # 5xx at Stripe
+        raise ProviderUnavailable(str(exc)) from exc
+    except stripe.InvalidRequestError as exc:
+        return ProviderResult(
+            success=False,
+            code=str(exc.code or "invalid_request"),
+            message=str(exc.user_message or exc),
+        )
+
+
+class StripeGateway:
+    name = "stripe"
+
+    def prepare_card(self, details: CardDetails) -> PreparedCard:
+        token = details.token.strip()
+        if not token.startswith(("pm_", "tok_")):
+            raise InvalidPaymentDetails(
+                "Send a Stripe payment method (pm_...) or token (tok_...), never a card number.",
+                fields={"token": ["A Stripe payment method id or token is required."]},
+            )
+        return PreparedCard(token=token, brand="", last4="")
+
+    def authorize(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str, metadata: dict
+    ) -> ProviderResult:
+        params: dict[str, Any] = {
+            "amount": minor_units(amount),
+            "currency": currency.lower(),
+            "capture_method": "manual",
+            "confirm": True,
+            "metadata": {key: str(value) for key, value in metadata.items()},
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
+        if token.startswith("tok_"):
+            params["payment_method_data"] = {"type": "card", "card": {"token": token}}
+        else:
+            params["payment_method"] = token
+        result = _call(
+            _client().v1.payment_intents.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+        if isinstance(result, ProviderResult):
+            return result
+        if result.status == "requires_capture":
+            return ProviderResult(success=True, reference=result.id)
+        return ProviderResult(
+            success=False,
+            reference=result.id,
+            code=f"status_{result.status}",
+            message="The card needs a step we cannot take here (for example 3-D Secure).",
+        )
+
+    def capture(
+        self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> ProviderResult:
+        result = _call(
+            _client().v1.payment_intents.capture,
+            reference,
+            params={"amount_to_capture": minor_units(amount)},
+            options={"idempotency_key": idempotency_key},
+        )
+        if isinstance(result, ProviderResult):
+            return result
+        return ProviderResult(
+            success=result.status == "succeeded",
+            reference=result.id,
+            code="" if result.status == "succeeded" else f"status_{result.status}",
+        )
+
+    def void(self, *, reference: str, idempotency_key: str) -> ProviderResult:
+        result = _call(
+            _client().v1.payment_intents.cancel,
+            reference,
+            options={"idempotency_key": idempotency_key},
+        )
+        if isinstance(result, ProviderResult):
+            return result
+        return ProviderResult(success=result.status == "canceled", reference=result.id)
+
+    def refund(
+        self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> ProviderResult:
+        result = _call(
+            _client().v1.refunds.create,
+            params={"payment_intent": reference, "amount": minor_units(amount)},
+            options={"idempotency_key": idempotency_key},
+        )
+        if isinstance(result, ProviderResult):
+            return result
+        return ProviderResult(
+            success=result.status in ("succeeded", "pending"), reference=result.id
+        )
+
+    def parse_webhook(self, *, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
+        signature = headers.get("Stripe-Signature", "")
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"),
+                signature,
+                settings.STRIPE_WEBHOOK_SECRET,
+                WEBHOOK_TOLERANCE_SECONDS,
+            )
+            event = json.loads(payload)
+        except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
+            raise WebhookRejected(str(exc)) from exc
+        obj = (event.get("data") or {}).get("object") or {}
+        reference = obj.get("payment_intent") or obj.get("id") or ""
+        if not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
+            raise WebhookRejected("The event has no id or type.")
+        return WebhookEvent(
+            event_id=event["id"], type=event["type"], reference=str(reference), payload=event
+        )

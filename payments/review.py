@@ -1,0 +1,78 @@
+"""The review's payment check (added to settings.ORDER_REVIEW_RULES by this app)."""
+
+from orders.models import HoldReason, Order
+from orders.services import CheckResult
+from payments.models import PaymentMethod, PaymentStatus
+from payments.services import credit_account_for, credit_exposure
+
+P = PaymentStatus
+
+
+def payment_secured(order: Order) -> CheckResult:
+    if order.grand_total == 0:
+        return CheckResult("payment", passed=True, message="Nothing to pay.")
+    payment = order.payments.exclude(status=P.VOIDED).order_by("-created_at", "-pk").first()
+    if payment is None:
+        return CheckResult(
+            "payment",
+            passed=False,
+            message="Awaiting payment: the customer was sent a link to pay.",
+            hold_reason=HoldReason.PAYMENT_FAILED,
+        )
+    if payment.method == PaymentMethod.INVOICE:
+        return _credit_check(order, payment)
+    if payment.status in (P.AUTHORIZED, P.CAPTURED):
+        return CheckResult(
+            "payment",
+            passed=True,
+            message=f"Card authorised ({payment.card_brand or 'card'} {payment.card_last4}).",
+            data={"payment": payment.pk},
+        )
+    if payment.status == P.FAILED:
+        return CheckResult(
+            "payment",
+            passed=False,
+            message=f"The card was declined: {payment.failure_message}",
+            hold_reason=HoldReason.PAYMENT_FAILED,
+            data={"payment": payment.pk, "code": payment.failure_code},
+        )
+    return CheckResult(
+        "payment",
+        passed=False,
+        message="The card authorisation has not completed; it is retried automatically.",
+        hold_reason=HoldReason.PAYMENT_FAILED,
+        data={"payment": payment.pk},
+    )
+
+
+def _credit_check(order: Order, payment) -> CheckResult:
+    account = credit_account_for(order)
+    if account is None:
+        return CheckResult(
+            "payment",
+            passed=False,
+            message="Invoice terms are no longer active for this customer.",
+            hold_reason=HoldReason.PAYMENT_FAILED,
+        )
+    open_balance = credit_exposure(order.customer_id, excluding_order_id=order.pk)
+    exposure = open_balance + payment.amount
+    data = {
+        "open": str(open_balance),
+        "order": str(payment.amount),
+        "limit": str(account.credit_limit),
+    }
+    if exposure > account.credit_limit:
+        return CheckResult(
+            "payment",
+            passed=False,
+            message=f"Over the credit limit: {open_balance} open + {payment.amount} this order "
+            f"> {account.credit_limit} {account.currency}.",
+            hold_reason=HoldReason.PAYMENT_FAILED,
+            data=data,
+        )
+    return CheckResult(
+        "payment",
+        passed=True,
+        message=f"Invoice terms ({account.get_terms_days_display()}), within the credit limit.",
+        data=data,
+    )

@@ -1,0 +1,31 @@
+"""Reads for payments, computed in the database."""
+
+from decimal import Decimal
+
+from django.db.models import DecimalField, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from orders.models import Order, OrderStatus
+from payments.models import Payment, PaymentStatus
+
+CENT = Decimal("0.01")
+ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
+
+
+def order_payment_summary(order: Order) -> dict[str, Decimal]:
+    """Paid (captured or received on invoice), refunded, and what is still due."""
+    totals = Payment.objects.filter(order=order).aggregate(
+        paid=Coalesce(Sum("amount_captured"), ZERO),
+        refunded=Coalesce(Sum("amount_refunded"), ZERO),
+        authorized=Coalesce(Sum("amount", filter=Q(status=PaymentStatus.AUTHORIZED)), ZERO),
+        invoiced=Coalesce(
+            Sum("amount", filter=Q(status__in=[PaymentStatus.INVOICED, PaymentStatus.OVERDUE])),
+            ZERO,
+        ),
+    )
+    # SQLite sums decimals without their scale; state every amount in cents.
+    totals = {key: Decimal(value).quantize(CENT) for key, value in totals.items()}
+    due = Decimal("0.00")
+    if order.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
+        due = max(order.grand_total - totals["paid"], Decimal("0.00"))
+    return {**totals, "balance_due": due}

@@ -1,0 +1,283 @@
+"""Capture, void, refund, cancellation, pay-again and reconcile."""
+
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core import mail, signing
+from django.utils import timezone
+
+from orders import services as order_services
+from orders.models import EventType, HoldReason, Order, OrderStatus
+from orders.permissions import FINANCE
+from orders.tests.factories import place_order, staff_user
+from payments import services
+from payments.models import (
+    OperationStatus,
+    Payment,
+    PaymentOperation,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
+from payments.providers.base import CardDetails, ProviderUnavailable
+from payments.providers.test import TestGateway
+from payments.selectors import order_payment_summary
+from payments.services import PaymentInput, PaymentRefused
+
+pytestmark = pytest.mark.django_db
+P = PaymentStatus
+
+
+def _paid_order(capture, lines=None, **kwargs) -> Order:
+    with capture(execute=True):
+        order = place_order(lines or [("MUG-001", 2)], **kwargs).order
+    return Order.objects.get(pk=order.pk)
+
+
+def _payment(order: Order) -> Payment:
+    return Payment.objects.get(order=order)
+
+
+def test_a_card_order_is_authorised_captured_and_released(
+    catalogue, django_capture_on_commit_callbacks
+):
+    order = _paid_order(django_capture_on_commit_callbacks)
+    assert order.status == OrderStatus.READY
+    payment = _payment(order)
+    assert payment.status == P.CAPTURED
+    types = list(order.events.values_list("type", flat=True))
+    for expected in (
+        EventType.PAYMENT_AUTHORIZED,
+        EventType.CONFIRMED,
+        EventType.PAYMENT_CAPTURED,
+        EventType.PAYMENT_SECURED,
+    ):
+        assert expected in types
+    check = order.events.get(type=EventType.REVIEW_CHECK, data__check="payment")
+    assert check.data["passed"]
+    summary = order_payment_summary(order)
+    assert summary["paid"] == order.grand_total
+    assert summary["balance_due"] == Decimal("0.00")
+
+
+def test_capture_twice_charges_once(catalogue, django_capture_on_commit_callbacks):
+    with mock.patch("payments.tasks.secure_order_payment.delay"):
+        order = _paid_order(django_capture_on_commit_callbacks)
+    payment = _payment(order)
+    assert payment.status == P.AUTHORIZED
+    spy = mock.patch.object(TestGateway, "capture", autospec=True, side_effect=TestGateway.capture)
+    with spy as capture:
+        first = services.payment_capture(payment_id=payment.pk, actor="test")
+        second = services.payment_capture(payment_id=payment.pk, actor="test")
+    assert first.status == second.status == P.CAPTURED
+    assert capture.call_count == 1
+    assert Payment.objects.get(pk=payment.pk).amount_captured == order.grand_total
+    assert PaymentOperation.objects.filter(payment=payment, kind="capture").count() == 1
+
+
+def test_refund_twice_with_one_key_refunds_once(catalogue, django_capture_on_commit_callbacks):
+    order = _paid_order(django_capture_on_commit_callbacks)
+    payment = _payment(order)
+    finance = staff_user(FINANCE)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.refund_create(
+            payment_id=payment.pk,
+            amount="5.00",
+            reason="Scratched",
+            actor=finance,
+            idempotency_key="form-1",
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        second = services.refund_create(
+            payment_id=payment.pk,
+            amount="5.00",
+            reason="Scratched",
+            actor=finance,
+            idempotency_key="form-1",
+        )
+    assert first.pk == second.pk
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("5.00")
+    assert payment.status == P.PARTIALLY_REFUNDED
+    assert Refund.objects.get().status == RefundStatus.SUCCEEDED
+    refund_mails = [m for m in mail.outbox if m.subject.startswith("Refund of 5.00")]
+    assert len(refund_mails) == 1
+    assert order.events.filter(type=EventType.REFUND_ISSUED, actor=finance).count() == 1
+
+
+def test_refunds_cannot_exceed_what_was_captured(catalogue, django_capture_on_commit_callbacks):
+    order = _paid_order(django_capture_on_commit_callbacks)  # 2 x 10 + 5 shipping = 25
+    payment = _payment(order)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_create(
+            payment_id=payment.pk, amount="20", reason="Part", actor="t", idempotency_key="a"
+        )
+    with pytest.raises(PaymentRefused, match=r"At most 5\.00"):
+        services.refund_create(
+            payment_id=payment.pk, amount="5.01", reason="More", actor="t", idempotency_key="b"
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_create(
+            payment_id=payment.pk, amount="5", reason="Rest", actor="t", idempotency_key="c"
+        )
+    payment.refresh_from_db()
+    assert payment.status == P.REFUNDED
+    assert payment.amount_refunded == payment.amount_captured == Decimal("25.00")
+    with pytest.raises(PaymentRefused):
+        services.refund_create(
+            payment_id=payment.pk, amount="1", reason="Again", actor="t", idempotency_key="d"
+        )
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason", "field"),
+    [("0", "x", "amount"), ("-3", "x", "amount"), ("abc", "x", "amount"), ("1", " ", "reason")],
+)
+def test_bad_refund_input_is_refused_with_field_messages(
+    catalogue, django_capture_on_commit_callbacks, amount, reason, field
+):
+    payment = _payment(_paid_order(django_capture_on_commit_callbacks))
+    with pytest.raises(PaymentRefused) as error:
+        services.refund_create(
+            payment_id=payment.pk, amount=amount, reason=reason, actor="t", idempotency_key="k"
+        )
+    assert field in error.value.fields
+    assert not Refund.objects.exists()
+
+
+def test_cancel_after_capture_refunds(catalogue, django_capture_on_commit_callbacks):
+    order = _paid_order(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_services.order_cancel(order_id=order.pk, actor="customer", reason="Changed mind")
+    payment = _payment(order)
+    assert payment.status == P.REFUNDED
+    assert payment.amount_refunded == order.grand_total
+    assert Refund.objects.get().reason == "Order cancelled"
+    assert order_payment_summary(Order.objects.get(pk=order.pk))["balance_due"] == 0
+
+
+def test_cancel_after_authorise_voids(catalogue, django_capture_on_commit_callbacks):
+    with mock.patch("payments.tasks.secure_order_payment.delay"):
+        order = _paid_order(django_capture_on_commit_callbacks)
+    assert _payment(order).status == P.AUTHORIZED
+    spy = mock.patch.object(TestGateway, "void", autospec=True, side_effect=TestGateway.void)
+    with spy as void, django_capture_on_commit_callbacks(execute=True):
+        order_services.order_cancel(order_id=order.pk, actor="customer", reason="Too slow")
+    assert void.call_count == 1
+    assert _payment(order).status == P.VOIDED
+    assert order.events.filter(type=EventType.PAYMENT_VOIDED).count() == 1
+
+
+def test_cancel_before_authorisation_voids_without_calling_the_provider(catalogue):
+    order = place_order().order  # the authorisation waits for a commit that never comes
+    order_services.order_cancel(order_id=order.pk, actor="customer")
+    assert _payment(order).status == P.VOIDED
+
+
+def test_a_provider_outage_at_capture_is_reconciled_later(
+    catalogue, django_capture_on_commit_callbacks, settings
+):
+    down = mock.patch.object(TestGateway, "capture", side_effect=ProviderUnavailable("timeout"))
+    with down:
+        order = _paid_order(django_capture_on_commit_callbacks)
+    # the order waits, confirmed, with the capture pending; nothing half-done
+    assert order.status == OrderStatus.CONFIRMED
+    payment = _payment(order)
+    assert payment.status == P.AUTHORIZED
+    operation = payment.operations.get(kind="capture")
+    assert (operation.status, operation.error_code) == (OperationStatus.PENDING, "unavailable")
+    # when the reconcile task runs after the retry delay, it captures with the same key
+    PaymentOperation.objects.filter(pk=operation.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    Order.objects.filter(pk=order.pk).update(confirmed_at=timezone.now() - timedelta(hours=1))
+    spy = mock.patch.object(TestGateway, "capture", autospec=True, side_effect=TestGateway.capture)
+    with spy as capture, django_capture_on_commit_callbacks(execute=True):
+        result = services.reconcile()
+    assert result["operations"] == 1
+    assert capture.call_args.kwargs["idempotency_key"] == operation.idempotency_key
+    assert _payment(order).status == P.CAPTURED
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
+
+
+def test_an_outage_at_authorisation_is_reconciled_and_the_order_released(
+    catalogue, django_capture_on_commit_callbacks
+):
+    down = mock.patch.object(TestGateway, "authorize", side_effect=ProviderUnavailable("down"))
+    with down:
+        order = _paid_order(django_capture_on_commit_callbacks)
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    PaymentOperation.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reconcile()
+    assert _payment(order).status == P.CAPTURED
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
+
+
+def test_pay_again_after_a_decline(catalogue, django_capture_on_commit_callbacks):
+    declined = PaymentInput(method="card", card=CardDetails(token="tok_chargeDeclined"))
+    order = _paid_order(django_capture_on_commit_callbacks, payment=declined)
+    assert order.status == OrderStatus.ON_HOLD
+    token = services.pay_link_token(order)
+    assert services.order_for_pay_link(token) == order
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = services.payment_pay_again(
+            order_id=order.pk,
+            card=CardDetails(number="4242424242424242", exp_month=1, exp_year=2030, cvc="999"),
+            actor="customer",
+        )
+    assert payment.status == P.AUTHORIZED  # at once; the capture follows the release
+    payment.refresh_from_db()
+    assert payment.status == P.CAPTURED
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.READY
+    assert list(order.payments.values_list("status", flat=True).order_by("pk")) == [
+        P.FAILED,
+        P.CAPTURED,
+    ]
+    # and once paid, the link takes no second payment
+    with pytest.raises(PaymentRefused, match="needs no payment"):
+        services.payment_pay_again(
+            order_id=order.pk, card=CardDetails(token="tok_visa"), actor="customer"
+        )
+
+
+def test_pay_again_keeps_other_holds(catalogue, django_capture_on_commit_callbacks, settings):
+    settings.ORDER_REVIEW_MAX_TOTAL = Decimal("10")
+    declined = PaymentInput(method="card", card=CardDetails(token="tok_chargeDeclined"))
+    order = _paid_order(django_capture_on_commit_callbacks, payment=declined)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payment_pay_again(
+            order_id=order.pk, card=CardDetails(token="tok_visa"), actor="customer"
+        )
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert HoldReason.MANUAL in order.active_hold_reasons()
+
+
+def test_pay_links_that_are_tampered_with_or_expired_are_refused(catalogue, settings):
+    order = place_order().order
+    token = services.pay_link_token(order)
+    with pytest.raises(PaymentRefused, match="not valid"):
+        services.order_for_pay_link(token[:-2] + "xx")
+    with pytest.raises(PaymentRefused, match="not valid"):
+        services.order_for_pay_link("garbage")
+    settings.PAY_LINK_MAX_AGE_DAYS = 0
+    later = mock.patch("django.core.signing.time.time", return_value=10**10)
+    with later, pytest.raises(PaymentRefused, match="expired"):
+        services.order_for_pay_link(token)
+    forged = signing.dumps({"order": order.pk, "token": "guess"}, salt="other")
+    with pytest.raises(PaymentRefused):
+        services.order_for_pay_link(forged)
+
+
+def test_an_order_without_payment_asks_for_it(catalogue, django_capture_on_commit_callbacks):
+    order = _paid_order(django_capture_on_commit_callbacks, payment=None)
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    request = [m for m in mail.outbox if m.subject == f"Please pay for order {order.number}"]
+    assert len(request) == 1
+    assert "/orders/pay/" in request[0].body

@@ -1,0 +1,233 @@
+"""Stripe through the official library against a local fake server; webhooks verified,
+deduplicated and applied once."""
+
+import hashlib
+import hmac
+import json
+import time
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from orders.models import EventType, HoldReason, Order, OrderStatus
+from orders.services import order_cancel
+from orders.tests.factories import place_order
+from payments import services
+from payments.models import Payment, PaymentStatus, ProviderEvent, Refund
+from payments.providers.base import CardDetails, InvalidPaymentDetails, ProviderUnavailable
+from payments.providers.stripe import StripeGateway
+from payments.services import PaymentInput
+
+pytestmark = pytest.mark.django_db
+P = PaymentStatus
+WEBHOOK_URL = "/payments/webhooks/stripe/"
+
+
+def _stripe_order(capture, pm: str = "pm_card_visa") -> Order:
+    with capture(execute=True):
+        order = place_order(
+            [("MUG-001", 2)], payment=PaymentInput(method="card", card=CardDetails(token=pm))
+        ).order
+    return Order.objects.prefetch_related("holds").get(pk=order.pk)
+
+
+def test_authorise_capture_and_refund_through_stripe(
+    catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    order = _stripe_order(django_capture_on_commit_callbacks)
+    assert order.status == OrderStatus.READY
+    payment = Payment.objects.get(order=order)
+    assert payment.status == P.CAPTURED
+    assert payment.provider == "stripe"
+    created = fake_stripe.calls("/v1/payment_intents")[0]
+    assert created["form"]["amount"] == "2500"
+    assert created["form"]["capture_method"] == "manual"
+    assert created["form"]["payment_method"] == "pm_card_visa"
+    assert created["key"] == f"payment-{payment.pk}-authorize"
+    capture = fake_stripe.calls(f"/v1/payment_intents/{payment.provider_reference}/capture")
+    assert [c["key"] for c in capture] == [f"payment-{payment.pk}-capture"]
+    # refund part of it
+    with django_capture_on_commit_callbacks(execute=True):
+        refund = services.refund_create(
+            payment_id=payment.pk,
+            amount="7.50",
+            reason="Dented",
+            actor="finance",
+            idempotency_key="r1",
+        )
+    refund.refresh_from_db()
+    assert refund.provider_reference.startswith("re_")
+    sent = fake_stripe.calls("/v1/refunds")
+    assert [(c["form"]["amount"], c["form"]["payment_intent"]) for c in sent] == [
+        ("750", payment.provider_reference)
+    ]
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == (P.PARTIALLY_REFUNDED, Decimal("7.50"))
+
+
+def test_a_stripe_decline_holds_the_order(
+    catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    order = _stripe_order(django_capture_on_commit_callbacks, pm="pm_card_chargeDeclined")
+    payment = Payment.objects.get(order=order)
+    assert (payment.status, payment.failure_code) == (P.FAILED, "generic_decline")
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+
+
+def test_stripe_takes_no_card_numbers(catalogue, fake_stripe):
+    with pytest.raises(InvalidPaymentDetails, match="never a card number"):
+        place_order(
+            payment=PaymentInput(
+                method="card",
+                card=CardDetails(number="4242424242424242", exp_month=1, exp_year=2030, cvc="1"),
+            )
+        )
+    assert fake_stripe.requests == []
+
+
+def test_stripe_being_down_is_retried_with_the_same_key(catalogue, fake_stripe):
+    fake_stripe.fail_next = 1
+    gateway = StripeGateway()
+    with pytest.raises(ProviderUnavailable):
+        gateway.authorize(
+            token="pm_card_visa",
+            amount=Decimal("10"),
+            currency="EUR",
+            idempotency_key="k-1",
+            metadata={},
+        )
+    first = gateway.authorize(
+        token="pm_card_visa",
+        amount=Decimal("10"),
+        currency="EUR",
+        idempotency_key="k-1",
+        metadata={},
+    )
+    again = gateway.authorize(
+        token="pm_card_visa",
+        amount=Decimal("10"),
+        currency="EUR",
+        idempotency_key="k-1",
+        metadata={},
+    )
+    assert first.success and first.reference == again.reference
+    assert len(fake_stripe.intents) == 1
+
+
+def test_cancel_voids_at_stripe(
+    catalogue, fake_stripe, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("payments.tasks.secure_order_payment.delay", lambda order_id: None)
+    order = _stripe_order(django_capture_on_commit_callbacks)
+    payment = Payment.objects.get(order=order)
+    assert payment.status == P.AUTHORIZED
+    with django_capture_on_commit_callbacks(execute=True):
+        order_cancel(order_id=order.pk, actor="customer")
+    assert fake_stripe.intents[payment.provider_reference]["status"] == "canceled"
+    assert Payment.objects.get(pk=payment.pk).status == P.VOIDED
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+def _sign(payload: bytes, secret: str = "whsec_test_secret", timestamp: int | None = None) -> str:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signed = f"{timestamp}.".encode() + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def _event(event_id: str, type_: str, obj: dict) -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "type": type_, "data": {"object": obj}}
+    ).encode()
+
+
+def test_a_signed_webhook_is_applied_once_even_when_sent_five_times(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    order = _stripe_order(django_capture_on_commit_callbacks)
+    payment = Payment.objects.get(order=order)
+    # a refund of 5.00 made in the Stripe dashboard
+    body = _event(
+        "evt_1",
+        "charge.refunded",
+        {
+            "id": "ch_1",
+            "object": "charge",
+            "payment_intent": payment.provider_reference,
+            "amount_refunded": 500,
+        },
+    )
+    answers = [
+        client.post(
+            WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+        )
+        for _ in range(5)
+    ]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert answers[0].json()["result"] == "refund of 5.00 recorded"
+    assert {a.json()["result"] for a in answers[1:]} == {"duplicate"}
+    payment.refresh_from_db()
+    assert payment.amount_refunded == Decimal("5.00")
+    assert Refund.objects.filter(payment=payment).count() == 1
+    assert ProviderEvent.objects.filter(event_id="evt_1").count() == 1
+    assert order.events.filter(type=EventType.REFUND_ISSUED).count() == 1
+
+
+def test_a_webhook_with_a_bad_signature_is_rejected(client, catalogue, fake_stripe):
+    body = _event("evt_2", "charge.refunded", {"payment_intent": "pi_1", "amount_refunded": 100})
+    response = client.post(
+        WEBHOOK_URL,
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=_sign(body, secret="whsec_wrong"),
+    )
+    assert response.status_code == 400
+    assert not ProviderEvent.objects.exists()
+
+
+def test_a_webhook_with_a_stale_timestamp_is_rejected(client, catalogue, fake_stripe):
+    body = _event("evt_3", "charge.refunded", {"payment_intent": "pi_1", "amount_refunded": 100})
+    stale = _sign(body, timestamp=int(time.time()) - 3600)
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=stale
+    )
+    assert response.status_code == 400
+    assert not ProviderEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"HTTP_STRIPE_SIGNATURE": "garbage"}, {"HTTP_STRIPE_SIGNATURE": "t=1,v1="}],
+)
+def test_unsigned_or_malformed_webhooks_are_rejected(client, fake_stripe, headers):
+    response = client.post(WEBHOOK_URL, b"{not json", content_type="application/json", **headers)
+    assert response.status_code == 400
+
+
+def test_the_webhook_only_takes_post(client, fake_stripe):
+    assert client.get(WEBHOOK_URL).status_code == 405
+
+
+def test_a_cancelled_intent_voids_the_payment(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("payments.tasks.secure_order_payment.delay", lambda order_id: None)
+    order = _stripe_order(django_capture_on_commit_callbacks)
+    payment = Payment.objects.get(order=order)
+    body = _event(
+        "evt_4",
+        "payment_intent.canceled",
+        {"id": payment.provider_reference, "object": "payment_intent"},
+    )
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.json()["result"] == "voided"
+    assert Payment.objects.get(pk=payment.pk).status == P.VOIDED
+
+
+def test_webhook_url_is_named():
+    assert reverse("payments:stripe-webhook") == WEBHOOK_URL
