@@ -3,7 +3,9 @@
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.module_loading import import_string
 
 from orders.models import EventType, Order, OrderEvent
 
@@ -42,11 +44,20 @@ def record_many(order: Order, entries: Iterable[dict[str, Any]], *, actor: Any) 
     OrderEvent.objects.bulk_create(OrderEvent(order=order, **who, **entry) for entry in entries)
 
 
+def publish(order: Order, name: str, data: dict[str, Any] | None = None) -> None:
+    """Tell subscribers (settings.ORDER_EVENT_SUBSCRIBERS, e.g. partner webhooks) that
+    something happened to an order: `order.created`, `order.confirmed`, `payment.captured`...
+    Called inside the transaction that made it happen; subscribers write outbox rows."""
+    for path in settings.ORDER_EVENT_SUBSCRIBERS:
+        import_string(path)(order=order, event=name, data=data or {})
+
+
 def order_created(order: Order, *, actor: Any) -> OrderEvent:
     return record(order, EventType.CREATED, actor=actor, message="Draft order created.")
 
 
 def order_placed(order: Order, *, actor: Any) -> OrderEvent:
+    publish(order, "order.created")
     return record(
         order,
         EventType.PLACED,
@@ -62,6 +73,7 @@ def order_placed(order: Order, *, actor: Any) -> OrderEvent:
 
 
 def order_confirmed(order: Order, *, actor: Any) -> OrderEvent:
+    publish(order, "order.confirmed")
     return record(
         order,
         EventType.CONFIRMED,
@@ -72,6 +84,7 @@ def order_confirmed(order: Order, *, actor: Any) -> OrderEvent:
 
 
 def order_held(order: Order, *, actor: Any, reasons: list[str], note: str) -> OrderEvent:
+    publish(order, "order.on_hold", {"reasons": reasons})
     return record(
         order,
         EventType.HELD,
@@ -92,6 +105,7 @@ def order_released(order: Order, *, actor: Any, note: str, reasons: list[str]) -
 
 
 def order_cancelled(order: Order, *, actor: Any, reason: str) -> OrderEvent:
+    publish(order, "order.cancelled", {"reason": reason})
     return record(
         order,
         EventType.CANCELLED,

@@ -412,6 +412,11 @@ def payment_capture(*, payment_id: int, actor: Any) -> Payment:
             payment.capture()
             payment.amount_captured = payment.amount
             payment.save(update_fields=["status", "amount_captured", "updated_at"])
+            events.publish(
+                payment.order,
+                "payment.captured",
+                {"amount": str(payment.amount), "currency": payment.currency},
+            )
             events.record(
                 payment.order,
                 EventType.PAYMENT_CAPTURED,
@@ -615,6 +620,11 @@ def refund_execute(*, refund_id: int) -> Refund:
         refund.status = RefundStatus.SUCCEEDED
         refund.save(update_fields=["status", "completed_at", "provider_reference"])
         _apply_refund(payment, refund.amount)
+        events.publish(
+            payment.order,
+            "payment.refunded",
+            {"amount": str(refund.amount), "currency": payment.currency, "reason": refund.reason},
+        )
         events.record(
             payment.order,
             EventType.REFUND_ISSUED,

@@ -75,6 +75,11 @@ def _apply(provider: str, event: WebhookEvent) -> str:
             completed_at=timezone.now(),
         )
         _apply_refund(payment, missing)
+        events.publish(
+            payment.order,
+            "payment.refunded",
+            {"amount": str(missing), "currency": payment.currency, "reason": refund.reason},
+        )
         events.record(
             payment.order,
             EventType.REFUND_ISSUED,

@@ -238,6 +238,9 @@ ORDER_LIFECYCLE_HOOKS = {
     "confirmed": ["payments.services.payment_on_order_confirmed"],
     "cancelled": ["payments.services.payment_on_order_cancelled"],
 }
+# Who hears about order events (order.created, order.confirmed, payment.captured, ...):
+# dotted paths to callables (order, event, data), called inside the transaction.
+ORDER_EVENT_SUBSCRIBERS: list[str] = []
 ORDER_REVIEW_RULES.append("payments.review.payment_secured")
 CELERY_BEAT_SCHEDULE.update(
     {
