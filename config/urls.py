@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+from warehouse import views as warehouse_views
 
 admin.site.site_header = "Orderflow staff console"
 admin.site.site_title = "Orderflow"
@@ -11,5 +12,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("payments/", include("payments.urls")),
+    path("warehouse/", include("warehouse.urls")),
+    path("downloads/<str:token>/", warehouse_views.download, name="download"),
     path("", include("orders.urls")),
 ]

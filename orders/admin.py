@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -542,6 +542,7 @@ class HeldOrderAdmin(admin.ModelAdmin):
         "hold_reasons_display",
         "held_since",
         "held_from",
+        "status",
         "placed_at",
     ]
     list_filter = [HoldReasonFilter, "channel"]
@@ -555,10 +556,13 @@ class HeldOrderAdmin(admin.ModelAdmin):
             queryset=OrderHold.objects.filter(released_at__isnull=True),
             to_attr="open_holds",
         )
+        # Held orders, and shipped ones the carrier reports a delivery exception for.
+        held = Q(status=OrderStatus.ON_HOLD) | Q(shipments__status="exception")
         return (
             super()
             .get_queryset(request)
-            .filter(status=OrderStatus.ON_HOLD)
+            .filter(held)
+            .distinct()
             .select_related("customer")
             .prefetch_related(open_holds)
             .order_by("updated_at")

@@ -492,6 +492,16 @@ class EventType(models.TextChoices):
     INVOICE_ISSUED = "invoice_issued", "Invoice issued"
     INVOICE_PAID = "invoice_paid", "Invoice payment received"
     INVOICE_OVERDUE = "invoice_overdue", "Invoice overdue"
+    PICKING_STARTED = "picking_started", "Picking started"
+    SHORT_PICK = "short_pick", "Short pick"
+    PACKED = "packed", "Packed"
+    SHIPPED = "shipped", "Shipped"
+    TRACKING = "tracking", "Tracking update"
+    DELIVERED = "delivered", "Delivered"
+    DELIVERY_EXCEPTION = "delivery_exception", "Delivery exception"
+    DOWNLOADS_SENT = "downloads_sent", "Download links sent"
+    APPOINTMENT_SCHEDULED = "appointment_scheduled", "Appointment scheduled"
+    APPOINTMENT_DONE = "appointment_done", "Appointment done"
 
 
 class OrderEvent(models.Model):

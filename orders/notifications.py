@@ -39,6 +39,11 @@ KIND_LABELS = {
     "invoice_issued": "Invoice",
     "invoice_reminder": "Invoice reminder",
     "refund_issued": "Refund notice",
+    "order_shipped": "Shipping notice",
+    "order_delivered": "Delivery notice",
+    "delivery_exception": "Delivery problem notice",
+    "download_links": "Download links",
+    "appointment_scheduled": "Appointment confirmation",
 }
 
 
@@ -109,6 +114,20 @@ def queue_order_notification(
 # --- rendering and delivery ---------------------------------------------------------------
 
 
+def order_page_url(order: Order) -> str:
+    """Where the customer follows an order: their account's order page when they have an
+    account, otherwise the signed guest link (revocable, expires after
+    ORDER_LINK_MAX_AGE_DAYS)."""
+    from django.urls import reverse
+
+    from orders.selectors import order_link_token
+
+    site = settings.SITE_URL.rstrip("/")
+    if order.customer_id and order.customer.user_id:
+        return site + reverse("orders:account-order", args=[order.number])
+    return site + reverse("orders:order-link", args=[order_link_token(order)])
+
+
 def render_notification(notification: Notification) -> tuple[str, str, str]:
     """(subject, plain text, HTML) for a row, from templates/emails/<kind>.* or
     templates/sms/<kind>.txt."""
@@ -117,6 +136,7 @@ def render_notification(notification: Notification) -> tuple[str, str, str]:
         "order": order,
         "lines": list(order.lines.all()) if order else [],
         "site_url": settings.SITE_URL.rstrip("/"),
+        "order_url": order_page_url(order) if order is not None and order.number else "",
         "notification": notification,
         **notification.context,
     }

@@ -26,6 +26,13 @@ _VIEW_ORDERS = [
     "payments.view_invoice",
     "payments.view_invoicepayment",
     "payments.view_creditaccount",
+    "warehouse.view_shipment",
+    "warehouse.view_shipmentline",
+    "warehouse.view_trackingevent",
+    "warehouse.view_picklist",
+    "warehouse.view_fulfilmentorder",
+    "warehouse.view_appointment",
+    "warehouse.view_downloadgrant",
 ]
 
 GROUP_PERMISSIONS: dict[str, list[str]] = {
@@ -45,6 +52,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "orders.release_order",
         "orders.cancel_order",
         "orders.resend_notification",
+        "warehouse.schedule_appointment",
+        "warehouse.add_appointment",
+        "warehouse.change_downloadgrant",
     ],
     # The warehouse sees orders and stock and can stop an order it finds a problem with, but
     # cannot release, cancel or refund.
@@ -54,6 +64,18 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "orders.fulfil_order",
         "warehouse.change_stockitem",
         "warehouse.view_stockmovement",
+        "warehouse.pick_picklist",
+        "warehouse.ship_shipment",
+        "warehouse.schedule_appointment",
+        "warehouse.add_appointment",
+        "warehouse.view_location",
+        "warehouse.add_location",
+        "warehouse.change_location",
+        "warehouse.view_binstock",
+        "warehouse.add_binstock",
+        "warehouse.change_binstock",
+        "warehouse.view_packagetype",
+        "warehouse.view_digitalasset",
     ],
     FINANCE: [
         *_VIEW_ORDERS,

@@ -698,11 +698,21 @@ def _reserve_missing_stock(order: Order, actor: Actor) -> None:
     lines = list(
         order.lines.select_related("product").annotate(reserved_units=Sum("reservations__quantity"))
     )
-    missing = [
-        StockDemand(line, line.product, line.quantity - (line.reserved_units or 0))
-        for line in lines
-        if line.product.needs_shipping and (line.reserved_units or 0) < line.quantity
-    ]
+    # Units already picked left the shelf for the order; they are not missing.
+    picked: dict[int, int] = {}
+    ships_from: dict[int, int] = {}
+    for line_id, units, warehouse_id in order.lines.filter(
+        shipment_lines__isnull=False
+    ).values_list("pk", "shipment_lines__picked", "shipment_lines__shipment__warehouse_id"):
+        picked[line_id] = picked.get(line_id, 0) + (units or 0)
+        ships_from[line_id] = warehouse_id
+    missing = []
+    for line in lines:
+        have = (line.reserved_units or 0) + picked.get(line.pk, 0)
+        if line.product.needs_shipping and have < line.quantity:
+            missing.append(
+                StockDemand(line, line.product, line.quantity - have, ships_from.get(line.pk))
+            )
     if missing:
         # Raises OutOfStock (and changes nothing) while the units are still not there.
         stock_reserve(order=order, demands=missing, actor=actor, top_up=True)
@@ -767,7 +777,47 @@ def order_secure_payment(*, order_id: int, actor: Actor, message: str) -> Order:
             message=message or "Payment secured; released to the warehouse.",
             customer_visible=False,
         )
+        run_lifecycle_hooks("ready", order=order, actor=actor)
         logger.info("order ready", extra={"order": order.number})
+    return order
+
+
+def lock_order(order_id: int) -> Order:
+    """Lock an order row for a service of a later phase (inside its transaction)."""
+    return _lock_order(order_id)
+
+
+def order_transition(
+    order: Order,
+    name: str,
+    *,
+    actor: Actor,
+    event_type: str,
+    message: str,
+    fields: Sequence[str] = (),
+    customer_visible: bool = False,
+    publish: str = "",
+    data: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Order:
+    """Run one transition on an order its caller has locked: the check (state and the
+    acting user's permission), the transition, the save and the timeline entry. For the
+    later phases' services (warehouse: start_picking, pack, ship, deliver, fulfil)."""
+    _check_transition(order, name, actor, name.replace("_", " "))
+    getattr(order, name)(**kwargs)
+    _save(order, ["status", *fields])
+    if publish:
+        events.publish(order, publish, data)
+    events.record(
+        order,
+        event_type,
+        actor=actor,
+        message=message,
+        data=data,
+        customer_visible=customer_visible,
+    )
+    if order.status == OrderStatus.READY:
+        run_lifecycle_hooks("ready", order=order, actor=actor)
     return order
 
 
@@ -779,3 +829,185 @@ def order_add_note(*, order_id: int, actor: Actor, note: str) -> Order:
         order = _lock_order(order_id)
         events.note_added(order, actor=actor, note=note)
     return order
+
+
+# --- the customer site ----------------------------------------------------------------------
+
+# "Before picking starts": until then a customer may cancel or change the shipping address.
+CUSTOMER_CHANGEABLE_STATES = (
+    OrderStatus.RECEIVED,
+    OrderStatus.ON_HOLD,
+    OrderStatus.CONFIRMED,
+    OrderStatus.READY,
+)
+MAX_REASON_LENGTH = 1000
+
+
+def customer_can_change(order: Order) -> bool:
+    """Whether the customer may still cancel the order or change where it goes."""
+    return order.status in CUSTOMER_CHANGEABLE_STATES
+
+
+def _customer_actor(customer: Customer) -> str:
+    # A label, not the user: the order transitions require staff permissions that customers
+    # do not have; the customer's right to act is checked here instead (ownership and state).
+    return f"customer {customer.email}"[:100]
+
+
+def _lock_customer_order(order_id: int, customer: Customer, verb: str) -> Order:
+    order = Order.objects.select_for_update(of=("self",)).filter(pk=order_id).first()
+    if order is None or customer is None or order.customer_id != customer.pk:
+        raise InvalidOrder("We could not find that order.", fields={"order": ["Not found."]})
+    if not customer_can_change(order):
+        raise TransitionRefused(
+            f"Order {order.number} is {order.get_status_display().lower()}: it can no longer "
+            f"be {verb} online. Please contact us and quote the order number."
+        )
+    return order
+
+
+def order_cancel_by_customer(*, order_id: int, customer: Customer, reason: str) -> Order:
+    """The customer cancels their own order before picking starts, with a reason."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise InvalidOrder(
+            "Tell us why you are cancelling.", fields={"reason": ["Please give a reason."]}
+        )
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidOrder(
+            "The reason is too long.",
+            fields={"reason": [f"Use at most {MAX_REASON_LENGTH} characters."]},
+        )
+    with transaction.atomic():
+        _lock_customer_order(order_id, customer, "cancelled")
+        return order_cancel(
+            order_id=order_id,
+            actor=_customer_actor(customer),
+            reason=f"Cancelled by the customer: {reason}",
+        )
+
+
+def order_change_shipping_address(
+    *, order_id: int, customer: Customer, address: AddressInput
+) -> Order:
+    """The customer changes where their order goes, before picking starts. The order gets a
+    new address row of its own; the country stays the same, because tax and shipping were
+    priced for it (to ship to another country, cancel and order again)."""
+    new_address = address.to_model()
+    errors = address_problems(new_address, deliverable=True)
+    if errors:
+        raise InvalidOrder(
+            "The address is not valid: " + " ".join(errors),
+            fields={"shipping_address": errors},
+        )
+    with transaction.atomic():
+        order = _lock_customer_order(order_id, customer, "changed")
+        current = order.shipping_address
+        if current is None:
+            raise InvalidOrder(
+                f"Order {order.number} has nothing to ship, so it has no shipping address.",
+                fields={"shipping_address": ["Nothing to ship."]},
+            )
+        if new_address.country != current.country:
+            raise InvalidOrder(
+                f"Orders cannot move to another country (this one ships to {current.country}). "
+                "To ship elsewhere, cancel the order and order again.",
+                fields={"country": [f"Keep {current.country}."]},
+            )
+        if new_address.as_lines() == current.as_lines() and new_address.phone == current.phone:
+            return order
+        new_address.customer_id = None
+        new_address.save()
+        order.shipping_address = new_address
+        _save(order, ["shipping_address"])
+        events.record(
+            order,
+            EventType.NOTE,
+            actor=_customer_actor(customer),
+            message="Shipping address changed to: " + ", ".join(new_address.as_lines()) + ".",
+            data={
+                "change": "shipping_address",
+                "from_address": current.pk,
+                "to_address": new_address.pk,
+            },
+            customer_visible=True,
+        )
+        logger.info("shipping address changed by customer", extra={"order": order.number})
+    return order
+
+
+def order_revoke_links(*, order_id: int, actor: Actor) -> Order:
+    """Revoke every link sent for an order (guest order page and pay-again links) by giving
+    it a new public token. Staff use it when a link was forwarded to the wrong person."""
+    import secrets
+
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        order.public_token = secrets.token_urlsafe(24)
+        _save(order, ["public_token"])
+        events.record(
+            order,
+            EventType.NOTE,
+            actor=actor,
+            message="Customer links revoked: earlier order and payment links no longer work.",
+            data={"change": "links_revoked"},
+        )
+    return order
+
+
+def customer_account_create(*, email: str, password: str, name: str = "") -> Any:
+    """Register a customer: a user named by their email, with a Customer of their own.
+    A guest Customer that already has this email is NOT linked here: anyone can type an
+    email, so past orders are claimed only with proof of the mailbox (customer_account_claim
+    with a link from an email)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    email = user_model.objects.normalize_email(email.strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidOrder(
+            "Enter a valid email address.", fields={"email": ["Enter a valid email address."]}
+        ) from exc
+    with transaction.atomic():
+        if (
+            user_model.objects.filter(username__iexact=email).exists()
+            or user_model.objects.filter(email__iexact=email).exists()
+        ):
+            raise InvalidOrder(
+                "An account with this email already exists.",
+                fields={
+                    "email": [
+                        "An account with this email already exists. Log in, or reset your password."
+                    ]
+                },
+            )
+        first, _, last = name.strip().partition(" ")
+        user = user_model(username=email, email=email, first_name=first[:150], last_name=last[:150])
+        user.set_password(password)
+        user.save()
+        if not Customer.objects.filter(email__iexact=email).exists():
+            Customer.objects.create(user=user, email=email, name=name.strip()[:200])
+    logger.info("customer registered", extra={"user": user.pk})
+    return user
+
+
+def customer_account_claim(*, user: Any, customer_id: int) -> Customer:
+    """Link a guest Customer (and so their past orders) to the user, once they have shown
+    they read that customer's email. Refused when another account owns it already."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+        if customer is None:
+            raise InvalidOrder("We could not find those orders.", fields={"customer": ["Gone."]})
+        if customer.user_id == user.pk:
+            return customer
+        if customer.user_id is not None or Customer.objects.filter(user=user).exists():
+            raise TransitionRefused(
+                "These orders belong to another account, or your account already has its "
+                "own order history. Please contact us to merge them."
+            )
+        customer.user = user
+        customer.save(update_fields=["user"])
+    logger.info("customer claimed", extra={"user": user.pk, "customer": customer.pk})
+    return customer

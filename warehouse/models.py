@@ -7,6 +7,9 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+
+from orders.models import Order
 
 
 class ProductKind(models.TextChoices):
@@ -124,6 +127,9 @@ class MovementKind(models.TextChoices):
     ADJUST = "adjust", "Adjusted (count)"
     RESERVE = "reserve", "Reserved for an order"
     RELEASE = "release", "Reservation released"
+    PICK = "pick", "Picked for an order"
+    SHORT_PICK = "short_pick", "Short pick (not on the shelf)"
+    UNPICK = "unpick", "Put back (order cancelled)"
 
 
 class StockMovement(models.Model):
@@ -192,3 +198,355 @@ class ShippingMethod(models.Model):
         if self.transit_days_min == self.transit_days_max:
             return f"{self.transit_days_min} days after dispatch"
         return f"{self.transit_days_min}–{self.transit_days_max} days after dispatch"
+
+
+# --- locations and bins -------------------------------------------------------------------
+
+
+class Location(models.Model):
+    """A bin in a warehouse, addressed aisle-rack-shelf. `walk_order` sorts bins along the
+    picker's route (by default aisle, rack, shelf; set it where the route differs)."""
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="locations")
+    aisle = models.CharField(max_length=8)
+    rack = models.PositiveSmallIntegerField()
+    shelf = models.PositiveSmallIntegerField()
+    walk_order = models.PositiveIntegerField(
+        default=0, help_text="Position on the picking route; 0 = aisle, rack, shelf order."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["warehouse", "walk_order", "aisle", "rack", "shelf"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["warehouse", "aisle", "rack", "shelf"], name="location_unique_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse.code}:{self.code}"
+
+    @property
+    def code(self) -> str:
+        return f"{self.aisle}-{self.rack:02d}-{self.shelf:02d}"
+
+
+class BinStock(models.Model):
+    """Units of a product on one shelf. Picking takes from bins in walk order."""
+
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="bin_stock")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="bin_stock")
+    quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["location", "product"], name="bin_stock_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="bin_stock_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id} at {self.location_id}"
+
+
+# --- shipments ----------------------------------------------------------------------------
+
+
+class ShipmentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PICKING = "picking", "Picking"
+    PACKED = "packed", "Packed"
+    SHIPPED = "shipped", "Shipped"
+    IN_TRANSIT = "in_transit", "In transit"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    DELIVERED = "delivered", "Delivered"
+    EXCEPTION = "exception", "Delivery exception"
+    RETURNED_TO_SENDER = "returned_to_sender", "Returned to sender"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+SS = ShipmentStatus
+ON_THE_WAY = [SS.SHIPPED, SS.IN_TRANSIT, SS.OUT_FOR_DELIVERY, SS.EXCEPTION]
+
+
+class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="shipments")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="shipments")
+    status = FSMField(
+        max_length=20, choices=ShipmentStatus.choices, default=SS.PENDING, protected=True
+    )
+    carrier = models.CharField(max_length=16, choices=Carrier.choices, blank=True)
+    service_level = models.CharField(max_length=50, blank=True)
+    tracking_number = models.CharField(max_length=64, blank=True, db_index=True)
+    tracking_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    packed_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["carrier", "tracking_number"],
+                condition=~Q(tracking_number=""),
+                name="shipment_tracking_unique",
+            )
+        ]
+        permissions = [("ship_shipment", "Can pack and ship shipments")]
+
+    def __str__(self) -> str:
+        return f"Shipment {self.pk} of {self.order}"
+
+    @transition(field="status", source=SS.PENDING, target=SS.PICKING)
+    def start_picking(self) -> None:
+        pass
+
+    @transition(field="status", source=[SS.PENDING, SS.PICKING], target=SS.PACKED)
+    def pack(self) -> None:
+        pass
+
+    @transition(field="status", source=SS.PACKED, target=SS.SHIPPED)
+    def ship(self) -> None:
+        pass
+
+    @transition(field="status", source=[SS.SHIPPED, SS.EXCEPTION], target=SS.IN_TRANSIT)
+    def in_transit(self) -> None:
+        pass
+
+    @transition(
+        field="status", source=[SS.SHIPPED, SS.IN_TRANSIT, SS.EXCEPTION], target=SS.OUT_FOR_DELIVERY
+    )
+    def out_for_delivery(self) -> None:
+        pass
+
+    @transition(field="status", source=ON_THE_WAY, target=SS.DELIVERED)
+    def deliver(self) -> None:
+        pass
+
+    @transition(
+        field="status", source=[SS.SHIPPED, SS.IN_TRANSIT, SS.OUT_FOR_DELIVERY], target=SS.EXCEPTION
+    )
+    def exception(self) -> None:
+        pass
+
+    @transition(field="status", source=ON_THE_WAY, target=SS.RETURNED_TO_SENDER)
+    def return_to_sender(self) -> None:
+        pass
+
+    @transition(field="status", source=[SS.PENDING, SS.PICKING, SS.PACKED], target=SS.CANCELLED)
+    def cancel(self) -> None:
+        pass
+
+
+class ShipmentLine(models.Model):
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="shipment_lines"
+    )
+    quantity = models.PositiveIntegerField()
+    picked = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="shipment_line_positive"),
+            models.CheckConstraint(
+                condition=Q(picked__lte=F("quantity")), name="shipment_line_picked_within"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × line {self.order_line_id}"
+
+
+class PackageType(models.Model):
+    name = models.CharField(max_length=50, unique=True)
+    length_mm = models.PositiveIntegerField()
+    width_mm = models.PositiveIntegerField()
+    height_mm = models.PositiveIntegerField()
+    max_weight_grams = models.PositiveIntegerField(default=20000)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["length_mm", "width_mm", "height_mm"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.length_mm}×{self.width_mm}×{self.height_mm} mm)"
+
+
+class Package(models.Model):
+    shipment = models.OneToOneField(Shipment, on_delete=models.CASCADE, related_name="package")
+    package_type = models.ForeignKey(PackageType, on_delete=models.PROTECT, related_name="+")
+    weight_grams = models.PositiveIntegerField()
+    packed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(weight_grams__gt=0), name="package_weight_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package_type.name}, {self.weight_grams} g"
+
+
+class TrackingEvent(models.Model):
+    """A carrier's report about a shipment, kept once per event id."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="tracking_events")
+    event_id = models.CharField(max_length=128, unique=True)
+    status = models.CharField(max_length=20, choices=ShipmentStatus.choices)
+    description = models.CharField(max_length=255, blank=True)
+    location = models.CharField(max_length=128, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    result = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+# --- picking ------------------------------------------------------------------------------
+
+
+class PickListStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PickList(models.Model):
+    """A wave: the picks for several orders in one warehouse, in walking order."""
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="pick_lists")
+    status = models.CharField(
+        max_length=16, choices=PickListStatus.choices, default=PickListStatus.OPEN, db_index=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("pick_picklist", "Can create and confirm pick lists")]
+
+    def __str__(self) -> str:
+        return f"Pick list {self.pk} ({self.warehouse.code})"
+
+    @property
+    def code(self) -> str:
+        return f"PL-{self.pk:06d}"
+
+
+class PickListItem(models.Model):
+    pick_list = models.ForeignKey(PickList, on_delete=models.CASCADE, related_name="items")
+    shipment_line = models.ForeignKey(
+        ShipmentLine, on_delete=models.CASCADE, related_name="pick_items"
+    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    quantity = models.PositiveIntegerField()
+    picked = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="pick_item_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_id}"
+
+
+# --- digital goods and services -----------------------------------------------------------
+
+
+class DigitalAsset(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="digital_assets")
+    file = models.FileField(upload_to="digital/")
+    filename = models.CharField(max_length=200, help_text="The name the customer downloads.")
+    max_downloads = models.PositiveSmallIntegerField(default=5)
+    link_valid_days = models.PositiveSmallIntegerField(default=7)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class DownloadGrant(models.Model):
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.CASCADE, related_name="download_grants"
+    )
+    asset = models.ForeignKey(DigitalAsset, on_delete=models.PROTECT, related_name="grants")
+    expires_at = models.DateTimeField()
+    max_downloads = models.PositiveSmallIntegerField()
+    download_count = models.PositiveSmallIntegerField(default=0)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order_line", "asset"], name="download_grant_once"),
+            models.CheckConstraint(
+                condition=Q(download_count__lte=F("max_downloads")),
+                name="download_count_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset} for line {self.order_line_id}"
+
+
+class AppointmentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Appointment(models.Model):
+    order_line = models.ForeignKey(
+        "orders.OrderLine", on_delete=models.PROTECT, related_name="appointments"
+    )
+    date = models.DateField()
+    window_start = models.TimeField()
+    window_end = models.TimeField()
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    technician_name = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=AppointmentStatus.choices, default=AppointmentStatus.SCHEDULED
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["date", "window_start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(window_start__lt=F("window_end")), name="appointment_window_order"
+            )
+        ]
+        permissions = [("schedule_appointment", "Can schedule and complete appointments")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.window_start:%H:%M}–{self.window_end:%H:%M}"
+
+
+class FulfilmentOrder(Order):
+    """The fulfilment queue in the staff console: orders ready for the warehouse."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "order to fulfil"
+        verbose_name_plural = "fulfilment queue"

@@ -41,6 +41,8 @@ class StockDemand:
     line: object
     product: Product
     quantity: int
+    # Only this warehouse (a line already in a shipment must be stocked where it ships from).
+    warehouse_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def _plan_allocation(
     shortages: dict[str, tuple[int, int]] = {}
     for demand in demands:
         candidates = sorted(by_product[demand.product.pk], key=lambda i: rank[i.warehouse_id])
+        if demand.warehouse_id is not None:
+            candidates = [i for i in candidates if i.warehouse_id == demand.warehouse_id]
         # Prefer a warehouse that can take the whole line, in ranking order.
         whole = [item for item in candidates if remaining[item.pk] >= demand.quantity]
         if whole:

@@ -236,8 +236,16 @@ SELLER_BANK_DETAILS = env("SELLER_BANK_DETAILS", default="IBAN DE00 0000 0000 00
 ORDER_LIFECYCLE_HOOKS = {
     "placing": ["payments.services.payment_prepare_for_order"],
     "confirmed": ["payments.services.payment_on_order_confirmed"],
-    "cancelled": ["payments.services.payment_on_order_cancelled"],
+    "ready": ["warehouse.fulfilment.on_order_ready"],
+    "cancelled": [
+        "payments.services.payment_on_order_cancelled",
+        "warehouse.fulfilment.on_order_cancelled",
+    ],
 }
+# Carrier tracking webhooks (/warehouse/webhooks/tracking/) are signed with this secret.
+TRACKING_WEBHOOK_SECRET = env("TRACKING_WEBHOOK_SECRET", default="")
+# Orders whose promised ship-by date is this close (working days) are marked "at risk".
+SHIP_BY_AT_RISK_DAYS = env.int("SHIP_BY_AT_RISK_DAYS", default=1)
 # Who hears about order events (order.created, order.confirmed, payment.captured, ...):
 # dotted paths to callables (order, event, data), called inside the transaction.
 ORDER_EVENT_SUBSCRIBERS: list[str] = []
@@ -254,3 +262,23 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- Customer site -------------------------------------------------------------------------
+# Customers log in on the shop's own pages; staff use /admin/, which has its own login.
+LOGIN_URL = "orders:login"
+LOGIN_REDIRECT_URL = "orders:account-orders"
+LOGOUT_REDIRECT_URL = "orders:product-list"
+# Guest order links in emails (signed, revocable with orders.services.order_revoke_links).
+ORDER_LINK_MAX_AGE_DAYS = env.int("ORDER_LINK_MAX_AGE_DAYS", default=90)
+# Fixed-window rate limits, "<requests>/<seconds>", counted in the cache per client address
+# (and per username for logins). Behind a proxy that appends the client to X-Forwarded-For,
+# set RATE_LIMIT_TRUST_FORWARDED_FOR so the limits count clients, not the proxy.
+RATE_LIMITS = {
+    "login": env("RATE_LIMIT_LOGIN", default="10/300"),
+    "checkout": env("RATE_LIMIT_CHECKOUT", default="20/600"),
+    "register": env("RATE_LIMIT_REGISTER", default="10/3600"),
+    "password_reset": env("RATE_LIMIT_PASSWORD_RESET", default="5/900"),
+    "order_action": env("RATE_LIMIT_ORDER_ACTION", default="30/600"),
+}
+RATE_LIMIT_TRUST_FORWARDED_FOR = env.bool("RATE_LIMIT_TRUST_FORWARDED_FOR", default=False)
+SHOP_PAGE_SIZE = env.int("SHOP_PAGE_SIZE", default=12)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.core.files.base import ContentFile
 from django.db import transaction
 
 from orders import services
@@ -21,9 +22,26 @@ from orders.services import AddressInput, LineInput
 from payments.models import CreditAccount
 from payments.providers.base import CardDetails
 from payments.services import PaymentInput
-from warehouse.models import Product, ShippingMethod, StockItem, Warehouse
+from warehouse import fulfilment
+from warehouse.models import (
+    BinStock,
+    DigitalAsset,
+    Location,
+    PackageType,
+    Product,
+    ShippingMethod,
+    StockItem,
+    Warehouse,
+)
 
+# A one-page PDF for the demo ebook download.
+EBOOK_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]"
+    b"/Count 1>>endobj 3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - local demo accounts, printed on purpose
+DEMO_CUSTOMER = "ada@example.com"  # a shop customer with a login, linked to her orders
 
 STAFF = [
     # username, group, superuser
@@ -57,13 +75,18 @@ class Command(BaseCommand):
         with transaction.atomic():
             staff = self._staff(groups)
             self._catalogue()
+            self._warehouse_setup()
         self._orders(staff)
+        self._fulfilment(staff)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write("Staff console: http://127.0.0.1:8000/admin/")
         self.stdout.write(f"Logins (password {DEMO_PASSWORD!r} for all):")
         for username, group, superuser in STAFF:
             role = "superuser" if superuser else group
             self.stdout.write(f"  {username:<10} {role}")
+        self.stdout.write(
+            f"Shop: http://127.0.0.1:8000/  customer login {DEMO_CUSTOMER} (My orders)"
+        )
 
     def _staff(self, groups: dict) -> dict[str, Any]:
         user_model = get_user_model()
@@ -83,6 +106,7 @@ class Command(BaseCommand):
             if group:
                 user.groups.add(groups[group])
             users[username] = user
+        self._demo_customer()
         return users
 
     def _catalogue(self) -> None:
@@ -137,6 +161,77 @@ class Command(BaseCommand):
             ("US", "Sales tax", "0.00"),
         ]:
             TaxRate.objects.get_or_create(country=country, defaults={"name": name, "rate": rate})
+
+    def _warehouse_setup(self) -> None:
+        """Bins (aisle-rack-shelf) holding each warehouse's stock, boxes, the ebook's file."""
+        for index, item in enumerate(
+            StockItem.objects.select_related("product", "warehouse").order_by("pk")
+        ):
+            location, _ = Location.objects.get_or_create(
+                warehouse=item.warehouse,
+                aisle="AB"[index % 2],
+                rack=1 + (index // 2) % 6,
+                shelf=1 + index % 3,
+            )
+            BinStock.objects.get_or_create(
+                location=location, product=item.product, defaults={"quantity": item.on_hand}
+            )
+        for name, size, max_weight in [
+            ("Small box", (250, 175, 100), 5000),
+            ("Medium box", (400, 300, 200), 15000),
+            ("Large box", (600, 400, 400), 30000),
+            ("Furniture crate", (2200, 1000, 900), 120000),
+        ]:
+            PackageType.objects.get_or_create(
+                name=name,
+                defaults={
+                    "length_mm": size[0],
+                    "width_mm": size[1],
+                    "height_mm": size[2],
+                    "max_weight_grams": max_weight,
+                },
+            )
+        ebook = Product.objects.get(sku="EBOOK-COFFEE")
+        if not DigitalAsset.objects.filter(product=ebook).exists():
+            asset = DigitalAsset(product=ebook, filename="coffee-handbook.pdf")
+            asset.file.save("coffee-handbook.pdf", ContentFile(EBOOK_PDF), save=False)
+            asset.save()
+
+    def _fulfilment(self, staff: dict[str, Any]) -> None:
+        """Move two demo orders through the warehouse: one shipped, one packed."""
+        picker = staff["picker"]
+        first, second = (
+            Order.objects.filter(source="seed", idempotency_key=key).first()
+            for key in ("seed-1", "seed-2")
+        )
+        if first is None or second is None or first.status != "ready" or second.status != "ready":
+            return
+        result = fulfilment.picklist_create(order_ids=[first.pk, second.pk], actor=picker)
+        for pick_list in result.pick_lists:
+            picked = {item.pk: item.quantity for item in pick_list.items.all()}
+            fulfilment.picklist_confirm(pick_list_id=pick_list.pk, picked=picked, actor=picker)
+        box = PackageType.objects.get(name="Medium box")
+        for order in (first, second):
+            for shipment in order.shipments.all():
+                scans = [
+                    line.order_line.product.barcode or line.order_line.sku
+                    for line in shipment.lines.select_related("order_line__product")
+                    for _ in range(line.quantity)
+                ]
+                fulfilment.shipment_pack(
+                    shipment_id=shipment.pk,
+                    scans=scans,
+                    package_type_id=box.pk,
+                    weight_grams=1200,
+                    actor=picker,
+                )
+        shipment = first.shipments.first()
+        fulfilment.shipment_ship(
+            shipment_id=shipment.pk,
+            carrier="dhl",
+            tracking_number=str(3404340000 + first.pk),  # DHL: 10 digits
+            actor=picker,
+        )
 
     def _orders(self, staff: dict[str, Any]) -> None:
         berlin = AddressInput(
@@ -215,6 +310,12 @@ class Command(BaseCommand):
             # A business customer on invoice terms (net 30): invoiced, straight to the warehouse.
             ("seed-10", "buyer@acme.example", "Acme GmbH", [("MUG-001", 24), ("KETTLE-01", 2)],
              acme, None, "standard", invoice, None),
+            # A lamp with an installation visit: shipped, and a technician to book.
+            ("seed-11", "ada@example.com", "Ada Lovelace", [("LAMP-DESK", 1), ("INSTALL-LAMP", 1)],
+             berlin, None, "standard", card, None),
+            # Two warehouses: L T-shirts are only in London, desk lamps only in Berlin.
+            ("seed-12", "grace@example.com", "Grace Hopper", [("TEE-L-BLK", 1), ("LAMP-DESK", 1)],
+             london, None, "express", card, None),
         ]  # fmt: skip
         for key, email, name, lines, shipping, billing, method, payment, then in demo:
             result = services.order_place(
@@ -258,3 +359,20 @@ class Command(BaseCommand):
                 if Order.objects.filter(status=status).exists()
             )
         )
+
+    def _demo_customer(self) -> None:
+        """A customer with a login for the shop, owning the ada@example.com orders."""
+        user_model = get_user_model()
+        user, created = user_model.objects.get_or_create(
+            username=DEMO_CUSTOMER,
+            defaults={"email": DEMO_CUSTOMER, "first_name": "Ada", "last_name": "Lovelace"},
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        customer, _ = Customer.objects.get_or_create(
+            email=DEMO_CUSTOMER, defaults={"name": "Ada Lovelace", "user": user}
+        )
+        if customer.user_id is None:
+            customer.user = user
+            customer.save(update_fields=["user"])

@@ -1,0 +1,250 @@
+"""Reads for the customer pages: the catalogue, a customer's orders, one order's page, and the
+signed guest links. Every list is loaded with select_related/prefetch_related, so a page
+takes the same number of queries however many lines and events an order has."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import F, IntegerField, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from orders.exceptions import DomainError
+from orders.models import Customer, Order, OrderEvent, OrderStatus
+from warehouse.models import Product, ProductKind, ShippingMethod
+
+ORDER_LINK_SALT = "orders.guest-link"
+S = OrderStatus
+
+
+class OrderLinkRefused(DomainError):
+    """A guest link that is tampered with, expired or revoked."""
+
+    code = "link_refused"
+    http_status = 404
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+def _with_availability(products: QuerySet[Product]) -> QuerySet[Product]:
+    """Units that can be sold now: on hand minus reserved, in active warehouses."""
+    return products.annotate(
+        units_available=Coalesce(
+            Sum(
+                F("stock_items__on_hand") - F("stock_items__reserved"),
+                filter=Q(stock_items__warehouse__is_active=True),
+            ),
+            0,
+            output_field=IntegerField(),
+        )
+    )
+
+
+def product_list(*, query: str = "") -> QuerySet[Product]:
+    """Products for sale, with availability, optionally searched by name, SKU or text."""
+    products = Product.objects.filter(is_active=True)
+    query = " ".join(query.split())[:100]
+    for word in query.split(" ") if query else []:
+        products = products.filter(
+            Q(name__icontains=word) | Q(sku__icontains=word) | Q(description__icontains=word)
+        )
+    return _with_availability(products).order_by("name", "sku")
+
+
+def product_for_sale(sku: str) -> Product | None:
+    return _with_availability(Product.objects.filter(is_active=True, sku=sku)).first()
+
+
+def products_for_sale(skus: list[str]) -> dict[str, Product]:
+    """The products behind a cart, with their current price and availability."""
+    if not skus:
+        return {}
+    products = _with_availability(Product.objects.filter(is_active=True, sku__in=skus))
+    return {product.sku: product for product in products}
+
+
+def is_in_stock(product: Product, quantity: int = 1) -> bool:
+    """Digital goods and services never run out; physical goods need the units."""
+    if product.kind != ProductKind.PHYSICAL:
+        return True
+    return getattr(product, "units_available", 0) >= quantity
+
+
+def shipping_methods() -> list[ShippingMethod]:
+    return list(ShippingMethod.objects.filter(is_active=True).order_by("price", "code"))
+
+
+# --- customers -----------------------------------------------------------------------------
+
+
+def customer_for_user(user: Any) -> Customer | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return Customer.objects.filter(user=user).first()
+
+
+def customer_has_invoice_terms(customer: Customer | None) -> bool:
+    if customer is None:
+        return False
+    from payments.models import CreditAccount
+
+    return CreditAccount.objects.filter(customer=customer, is_active=True).exists()
+
+
+def unclaimed_customer_for_email(email: str) -> Customer | None:
+    """A guest customer with this email that no account owns yet."""
+    return Customer.objects.filter(email__iexact=email.strip(), user__isnull=True).first()
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+def order_list_for_customer(user: Any) -> QuerySet[Order]:
+    """A customer's placed orders, newest first, with the item count."""
+    return (
+        Order.objects.filter(customer__user=user)
+        .exclude(status=S.DRAFT)
+        .select_related("shipping_method")
+        .annotate(item_count=Coalesce(Sum("lines__quantity"), 0))
+        .order_by("-placed_at", "-pk")
+    )
+
+
+def _order_page_queryset() -> QuerySet[Order]:
+    from payments.models import Payment
+
+    return (
+        Order.objects.exclude(status=S.DRAFT)
+        .select_related("customer", "shipping_address", "billing_address", "shipping_method")
+        .prefetch_related(
+            "lines",
+            Prefetch(
+                "events",
+                queryset=OrderEvent.objects.filter(customer_visible=True).order_by(
+                    "created_at", "pk"
+                ),
+                to_attr="customer_events",
+            ),
+            Prefetch(
+                "payments",
+                queryset=Payment.objects.select_related("invoice_record").order_by(
+                    "created_at", "pk"
+                ),
+                to_attr="payment_list",
+            ),
+        )
+    )
+
+
+def order_for_customer(user: Any, number: str) -> Order | None:
+    """The user's own order with this number, loaded for its page; None for anyone else's."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return _order_page_queryset().filter(customer__user=user, number=number).first()
+
+
+def order_for_page(order_id: int) -> Order:
+    return _order_page_queryset().get(pk=order_id)
+
+
+# --- guest links ---------------------------------------------------------------------------
+
+
+def order_link_token(order: Order) -> str:
+    """A signed token for the guest order page. It carries the order's public token, so
+    rotating that (order_revoke_links) revokes every link sent so far."""
+    return signing.dumps({"order": order.pk, "token": order.public_token}, salt=ORDER_LINK_SALT)
+
+
+def order_id_for_link(token: str) -> int:
+    """The order a guest link belongs to; OrderLinkRefused when it is tampered with, expired
+    or revoked."""
+    try:
+        data = signing.loads(
+            token,
+            salt=ORDER_LINK_SALT,
+            max_age=timedelta(days=settings.ORDER_LINK_MAX_AGE_DAYS),
+        )
+    except signing.SignatureExpired as exc:
+        raise OrderLinkRefused(
+            "This order link has expired. Log in to see your order, or reply to one of our "
+            "emails and we will send you a new link."
+        ) from exc
+    except signing.BadSignature as exc:
+        raise OrderLinkRefused(
+            "This order link is not valid. Please check it is complete."
+        ) from exc
+    if not isinstance(data, dict):
+        raise OrderLinkRefused("This order link is not valid. Please check it is complete.")
+    order_id = (
+        Order.objects.exclude(status=S.DRAFT)
+        .filter(pk=data.get("order"), public_token=str(data.get("token", "")))
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if order_id is None:
+        raise OrderLinkRefused(
+            "This order link is no longer valid: a newer one has been sent to you."
+        )
+    return order_id
+
+
+# --- what an order page shows --------------------------------------------------------------
+
+PROGRESS_STEPS = ["Received", "Confirmed", "Packed", "Shipped", "Delivered"]
+_STEP_OF_STATUS = {
+    S.RECEIVED: 0,
+    S.CONFIRMED: 1,
+    S.READY: 1,
+    S.PICKING: 1,
+    S.PACKED: 2,
+    S.PARTIALLY_SHIPPED: 2,
+    S.SHIPPED: 3,
+    S.DELIVERED: 4,
+    S.COMPLETED: 4,
+}
+
+
+@dataclass(frozen=True)
+class ProgressStep:
+    label: str
+    done: bool
+    current: bool
+
+
+def order_progress(order: Order) -> list[ProgressStep]:
+    """received → confirmed → packed → shipped → delivered, from the order's status. A held
+    order stays on the last step it reached; a cancelled order has reached none."""
+    if order.status == S.CANCELLED:
+        reached = -1
+    elif order.status == S.ON_HOLD:
+        reached = 1 if order.confirmed_at else 0
+        held_from = _STEP_OF_STATUS.get(order.held_from)
+        if held_from is not None:
+            reached = max(reached, held_from)
+    else:
+        reached = _STEP_OF_STATUS.get(order.status, 0)
+    return [
+        ProgressStep(label=label, done=index <= reached, current=index == reached)
+        for index, label in enumerate(PROGRESS_STEPS)
+    ]
+
+
+def customer_status(order: Order) -> str:
+    """The order's status in the customer's words."""
+    return {
+        S.RECEIVED: "Received: we are checking your order",
+        S.ON_HOLD: "Waiting: we are looking into your order",
+        S.CONFIRMED: "Confirmed",
+        S.READY: "Confirmed: waiting for the warehouse",
+        S.PICKING: "Being picked in the warehouse",
+        S.PACKED: "Packed, ready to ship",
+        S.PARTIALLY_SHIPPED: "Partly shipped",
+        S.SHIPPED: "Shipped",
+        S.DELIVERED: "Delivered",
+        S.COMPLETED: "Completed",
+        S.CANCELLED: "Cancelled",
+    }.get(order.status, order.get_status_display())

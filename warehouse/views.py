@@ -1,0 +1,108 @@
+import json
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from orders.exceptions import DomainError
+from orders.webhook_signing import SignatureInvalid, verify
+from warehouse.digital import DownloadRefused, download_open
+from warehouse.fulfilment import TRACKING_STATUSES, shipment_track
+from warehouse.models import Shipment
+
+logger = logging.getLogger(__name__)
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+def _error(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": code, "message": message, "fields": fields or {}}}, status=status
+    )
+
+
+@csrf_exempt  # authenticated by the HMAC signature instead
+@require_POST
+def tracking_webhook(request: HttpRequest) -> JsonResponse:
+    """Carrier tracking updates. See the README for the JSON format and the signature."""
+    body = request.body
+    if len(body) > MAX_WEBHOOK_BYTES:
+        return _error(413, "too_large", "The payload is too large.")
+    try:
+        verify(body, request.headers.get("X-Signature", ""), settings.TRACKING_WEBHOOK_SECRET)
+    except SignatureInvalid as exc:
+        return _error(400, "bad_signature", str(exc))
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise ValueError
+    except ValueError:
+        return _error(400, "bad_json", "The body must be a JSON object.")
+    fields: dict[str, list[str]] = {}
+    event_id = payload.get("event_id")
+    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 128:
+        fields["event_id"] = ["A string of at most 128 characters is required."]
+    status = payload.get("status")
+    if status not in TRACKING_STATUSES:
+        fields["status"] = [f"One of {', '.join(TRACKING_STATUSES)}."]
+    number = payload.get("tracking_number")
+    if not isinstance(number, str) or not number.strip():
+        fields["tracking_number"] = ["Required."]
+    occurred_raw = payload.get("occurred_at")
+    occurred_at: datetime | None = None
+    if occurred_raw is not None:
+        occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
+        if occurred_at is None or occurred_at.tzinfo is None:
+            fields["occurred_at"] = [
+                "An ISO 8601 time with a time zone, e.g. 2026-11-26T10:00:00Z."
+            ]
+    if fields:
+        return _error(422, "invalid", "The event is not valid.", fields)
+    shipments = Shipment.objects.filter(tracking_number=number.strip().upper())
+    if payload.get("carrier"):
+        shipments = shipments.filter(carrier=str(payload["carrier"]).lower())
+    shipment = shipments.first()
+    if shipment is None:
+        return _error(404, "unknown_tracking_number", f"No shipment with tracking number {number}.")
+    try:
+        result = shipment_track(
+            shipment_id=shipment.pk,
+            status=status,
+            actor=f"carrier {shipment.get_carrier_display()}",
+            event_id=event_id.strip(),
+            description=str(payload.get("description") or ""),
+            location=str(payload.get("location") or ""),
+            occurred_at=occurred_at,
+        )
+    except DomainError as exc:
+        return _error(422, exc.code, exc.message, exc.fields)
+    return JsonResponse({"received": True, "result": result})
+
+
+@never_cache
+@require_GET
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        grant = download_open(token=token)
+    except DownloadRefused as exc:
+        return render(
+            request, "warehouse/download_refused.html", {"message": exc.message}, status=403
+        )
+    asset = grant.asset
+    try:
+        handle = default_storage.open(asset.file.name, "rb")
+    except OSError:
+        logger.exception("download file missing", extra={"asset": asset.pk})
+        return render(
+            request,
+            "warehouse/download_refused.html",
+            {"message": "The file is not available right now; we have been told. Try again later."},
+            status=503,
+        )
+    return FileResponse(handle, as_attachment=True, filename=asset.filename)
