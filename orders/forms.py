@@ -280,7 +280,8 @@ class CardFieldsMixin(CustomerForm):
             if data.get(name) in (None, "") and name not in self.errors:
                 self.add_error(name, label)
                 missing = True
-        if missing or any(name in self.errors for name in ("card_number", "exp_month", "cvc")):
+        card_fields = ("card_number", "exp_month", "exp_year", "cvc")
+        if missing or any(name in self.errors for name in card_fields):
             return None
         card = CardDetails(
             number=data["card_number"],
