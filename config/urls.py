@@ -11,6 +11,7 @@ admin.site.index_title = "Orders, stock and customers"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("orders.api.urls")),
     path("payments/", include("payments.urls")),
     path("warehouse/", include("warehouse.urls")),
     path("downloads/<str:token>/", warehouse_views.download, name="download"),

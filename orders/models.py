@@ -222,6 +222,14 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    bill_to = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="billed_orders",
+        help_text="Who pays on invoice terms when it is not the customer (a partner's account).",
+    )
     email = models.EmailField(blank=True, help_text="Where order emails go.")
     phone = models.CharField(max_length=32, blank=True)
     shipping_address = models.ForeignKey(

@@ -397,6 +397,7 @@ def order_place(
     currency: str | None = None,
     user: Any = None,
     payment: Any = None,
+    bill_to: Customer | None = None,
 ) -> PlacementResult:
     """Place an order from any channel: validate, price from the catalogue, reserve stock,
     and leave it `received` for review. A repeated idempotency key returns the first order."""
@@ -427,6 +428,7 @@ def order_place(
                 shipping_method=_shipping_method(shipping_method),
             )
             order.customer = _customer_for(email=email, name=customer_name, phone=phone, user=user)
+            order.bill_to = bill_to
             if shipping_address is not None:
                 order.shipping_address = shipping_address.to_model()
             if billing_address is not None:

@@ -72,12 +72,13 @@ ORDERS_PER_PAGE = 20
 
 def private(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Pages about one customer's order: never cached, never indexed, and the address (which
-    may hold a guest token) is not sent to other sites as a referrer."""
+    may hold a guest token) is not sent to other sites as a referrer. ("no-referrer" would
+    make browsers post forms with "Origin: null", which the CSRF check rightly refuses.)"""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = never_cache(view)(request, *args, **kwargs)
-        response["Referrer-Policy"] = "no-referrer"
+        response["Referrer-Policy"] = "same-origin"
         response["X-Robots-Tag"] = "noindex, nofollow"
         return response
 

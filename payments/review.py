@@ -54,7 +54,7 @@ def _credit_check(order: Order, payment) -> CheckResult:
             message="Invoice terms are no longer active for this customer.",
             hold_reason=HoldReason.PAYMENT_FAILED,
         )
-    open_balance = credit_exposure(order.customer_id, excluding_order_id=order.pk)
+    open_balance = credit_exposure(account.customer_id, excluding_order_id=order.pk)
     exposure = open_balance + payment.amount
     data = {
         "open": str(open_balance),

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from orders import events
@@ -95,16 +95,20 @@ def _money(value: Decimal | str | int) -> Decimal:
 
 
 def credit_account_for(order: Order) -> CreditAccount | None:
-    if order.customer_id is None:
+    """The account on invoice terms: the order's bill-to (a partner) or else its customer."""
+    payer_id = order.bill_to_id or order.customer_id
+    if payer_id is None:
         return None
-    return CreditAccount.objects.filter(customer_id=order.customer_id, is_active=True).first()
+    return CreditAccount.objects.filter(customer_id=payer_id, is_active=True).first()
 
 
 def credit_exposure(customer_id: int, *, excluding_order_id: int | None = None) -> Decimal:
     """What the customer owes on invoice terms: open invoices plus invoice orders not yet
     invoiced."""
+    billed = Q(order__bill_to_id=customer_id)
+    own = Q(order__bill_to__isnull=True, order__customer_id=customer_id)
     payments = Payment.objects.filter(
-        order__customer_id=customer_id,
+        billed | own,
         method=PaymentMethod.INVOICE,
         status__in=[P.PENDING, P.INVOICED, P.OVERDUE],
     ).exclude(order__status=OrderStatus.CANCELLED)

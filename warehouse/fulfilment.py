@@ -784,9 +784,8 @@ def shipment_track(
         probe = Shipment.objects.get(pk=shipment_id)
         order = lock_order(probe.order_id)
         shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
-        if event_id:
-            if TrackingEvent.objects.filter(event_id=event_id).exists():
-                return "duplicate"
+        if event_id and TrackingEvent.objects.filter(event_id=event_id).exists():
+            return "duplicate"
         method = getattr(shipment, TRACKING_STATUSES[status])
         applied = can_proceed(method)
         if event_id:

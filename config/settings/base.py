@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "anymail",
     # Our apps, one per lifecycle phase.
     "orders",
+    "orders.api",
     "payments",
     "warehouse",
     "returns",

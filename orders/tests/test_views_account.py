@@ -300,7 +300,7 @@ def test_the_order_page_shows_lines_totals_addresses_payment_and_customer_events
     assert (
         response["Cache-Control"].startswith("max-age=0") or "no-cache" in response["Cache-Control"]
     )
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
 def test_another_customers_order_is_404_by_number_and_by_id(client, catalogue):
@@ -500,7 +500,7 @@ def test_a_guest_link_shows_the_order_without_an_account_and_offers_one(client, 
     assert response.status_code == 200
     assert f"Order {order.number}" in html and "MUG-001" in html
     assert "Create an account" in html and "?link=" in html
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "noindex" in response["X-Robots-Tag"]
 
 

@@ -80,6 +80,10 @@ class FulfilmentQueueAdmin(admin.ModelAdmin):
             .order_by("promised_ship_by", "placed_at", "pk")
         )
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra_context = {"title": "Fulfilment queue: orders to pick", **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -1,0 +1,156 @@
+"""The customer site in a real browser (Playwright driving Debian's chromium) against a live
+server: a guest buys two products with the test card and follows the emailed link to the
+order page; a registered customer cancels an order. Screenshots go to test-artifacts/."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.core.cache import cache
+
+from orders.models import Customer, Order, OrderStatus
+from orders.tests.factories import UserFactory, place_order
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium); CI has it",
+    ),
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
+    # between browser steps are ordinary synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    cache.clear()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        context.close()
+        browser.close()
+    cache.clear()
+
+
+def _screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _add_to_cart(page, base: str, sku: str, quantity: int = 1) -> None:
+    page.goto(f"{base}/products/{sku}/")
+    page.get_by_label("Quantity").fill(str(quantity))
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url(f"{base}/cart/")
+
+
+def test_a_guest_buys_two_products_and_follows_the_emailed_link(
+    browser_page, live_server, catalogue
+):
+    page, base = browser_page, live_server.url
+    page.goto(base + "/")
+    page.get_by_role("searchbox", name="Search products").fill("mug")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Mug").click()
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url(f"{base}/cart/")
+    _add_to_cart(page, base, "TEE-001", 2)
+    page.get_by_role("link", name="Go to checkout").click()
+
+    page.get_by_label("Email").fill("guest@example.com")
+    page.get_by_label("Full name").first.fill("Ada Lovelace")
+    page.get_by_label("Street and house number").first.fill("Torstraße 1")
+    page.get_by_label("City").first.fill("Berlin")
+    page.get_by_label("Postal code").first.fill("10119")
+    page.get_by_label("Country").first.select_option("DE")
+    page.get_by_label("Standard").check()
+    assert not page.locator("#billing-fields").is_visible()  # billed to the shipping address
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry month").select_option("12")
+    page.get_by_label("Expiry year").select_option(
+        str(int(page.locator("#id_exp_year option").nth(3).get_attribute("value")))
+    )
+    page.get_by_label("Security code (CVC)").fill("123")
+    page.get_by_role("button", name="Place order").dblclick()  # a double click: one order
+
+    page.wait_for_url(re.compile(r".*/checkout/received/\d+/$"))
+    assert "We have received order" in page.content()
+    order = Order.objects.get()
+    assert order.status == OrderStatus.READY
+    assert sorted(order.lines.values_list("sku", "quantity")) == [("MUG-001", 1), ("TEE-001", 2)]
+
+    confirmation = next(m for m in mail.outbox if m.subject.endswith("is confirmed"))
+    link = re.search(r"https?://\S+/orders/track/\S+/", confirmation.body).group(0)
+    path = re.sub(r"^https?://[^/]+", "", link)
+    page.context.clear_cookies()  # opened from the mailbox: no session
+    page.goto(base + path)
+    heading = page.get_by_role("heading", level=1)
+    assert heading.inner_text() == f"Order {order.number}"
+    body = page.content()
+    assert "Visa ending 4242: captured" in body
+    assert "Create an account" in body
+    assert page.locator(".progress li.done").count() == 2  # received, confirmed
+    shot = _screenshot(page, "order-page.png")
+    assert shot.stat().st_size > 10_000
+    page.set_viewport_size({"width": 390, "height": 844})
+    _screenshot(page, "order-page-mobile.png")
+
+
+def test_a_registered_customer_cancels_an_order(browser_page, live_server, catalogue):
+    user = UserFactory(
+        username="ada@example.com",
+        email="ada@example.com",
+        is_staff=False,
+        password="Secret-pass-1",
+    )
+    Customer.objects.create(email="ada@example.com", name="Ada Lovelace", user=user)
+    order = place_order(email="ada@example.com", user=user).order
+    page, base = browser_page, live_server.url
+
+    page.goto(base + "/account/orders/")  # asks to log in first
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill("Secret-pass-1")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name=f"Order {order.number}").click()
+    page.get_by_role("link", name="Cancel order").click()
+    page.get_by_label("Why are you cancelling?").fill("Ordered the wrong size")
+    page.get_by_role("button", name="Cancel the order").click()
+
+    page.wait_for_url(f"{base}/account/orders/{order.number}/")
+    assert f"Order {order.number} is cancelled" in page.content()
+    assert page.get_by_role("link", name="Cancel order").count() == 0
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+    assert "Ordered the wrong size" in order.cancellation_reason
+    _screenshot(page, "cancelled-order.png")
+
+
+def test_the_keyboard_reaches_the_content_first(browser_page, live_server, catalogue):
+    page = browser_page
+    page.goto(live_server.url + "/")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused.strip() == "Skip to content"
+    assert page.evaluate("document.documentElement.lang") == "en"
