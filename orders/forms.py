@@ -354,6 +354,7 @@ class CheckoutForm(CardFieldsMixin):
         methods: list[ShippingMethod],
         account_email: str = "",
         initial: dict[str, Any] | None = None,
+        shipping_initial: dict[str, Any] | None = None,
     ):
         super().__init__(data, initial=initial)
         self.needs_shipping = needs_shipping
@@ -382,7 +383,13 @@ class CheckoutForm(CardFieldsMixin):
                 ("invoice", "On invoice (your account's payment terms)"),
             ]
         self.shipping = (
-            AddressForm(data, prefix="shipping", section="shipping", deliverable=True)
+            AddressForm(
+                data,
+                prefix="shipping",
+                section="shipping",
+                deliverable=True,
+                initial=shipping_initial,
+            )
             if needs_shipping
             else None
         )

@@ -116,26 +116,20 @@ def order_list_for_customer(user: Any) -> QuerySet[Order]:
 def _order_page_queryset() -> QuerySet[Order]:
     from payments.models import Payment
 
-    return (
-        Order.objects.exclude(status=S.DRAFT)
-        .select_related("customer", "shipping_address", "billing_address", "shipping_method")
-        .prefetch_related(
-            "lines",
-            Prefetch(
-                "events",
-                queryset=OrderEvent.objects.filter(customer_visible=True).order_by(
-                    "created_at", "pk"
-                ),
-                to_attr="customer_events",
-            ),
-            Prefetch(
-                "payments",
-                queryset=Payment.objects.select_related("invoice_record").order_by(
-                    "created_at", "pk"
-                ),
-                to_attr="payment_list",
-            ),
-        )
+    return Order.objects.select_related(
+        "customer", "shipping_address", "billing_address", "shipping_method"
+    ).prefetch_related(
+        "lines",
+        Prefetch(
+            "events",
+            queryset=OrderEvent.objects.filter(customer_visible=True).order_by("created_at", "pk"),
+            to_attr="customer_events",
+        ),
+        Prefetch(
+            "payments",
+            queryset=Payment.objects.select_related("invoice_record").order_by("created_at", "pk"),
+            to_attr="payment_list",
+        ),
     )
 
 
@@ -143,7 +137,12 @@ def order_for_customer(user: Any, number: str) -> Order | None:
     """The user's own order with this number, loaded for its page; None for anyone else's."""
     if not getattr(user, "is_authenticated", False):
         return None
-    return _order_page_queryset().filter(customer__user=user, number=number).first()
+    return (
+        _order_page_queryset()
+        .filter(customer__user=user, number=number)
+        .exclude(status=S.DRAFT)
+        .first()
+    )
 
 
 def order_for_page(order_id: int) -> Order:

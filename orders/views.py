@@ -206,18 +206,20 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = CheckoutForm(request.POST, **form_kwargs)
         if not cart.is_current_token(request.POST.get("checkout_token", "")):
+            # An old tab, or a token that is not ours: show the form again, place nothing.
             messages.warning(
                 request, "This checkout page was out of date. Please check it and place the order."
             )
-            form = CheckoutForm(
-                initial={**request.POST.dict(), "checkout_token": token}, **form_kwargs
-            )
+            data = request.POST.copy()
+            data["checkout_token"] = token
+            form = CheckoutForm(data, **form_kwargs)
         elif form.is_valid():
             order = _place(request, cart, form, token, user)
             if order is not None:
                 return redirect("orders:order-received", number=order.number)
     else:
-        form = CheckoutForm(initial=_checkout_initial(customer, token), **form_kwargs)
+        initial, shipping_initial = _checkout_initial(customer, token)
+        form = CheckoutForm(initial=initial, shipping_initial=shipping_initial, **form_kwargs)
     status = 400 if form.is_bound and (form.errors or _part_errors(form)) else 200
     return render(
         request,
@@ -253,8 +255,12 @@ def _place(
     return result.order
 
 
-def _checkout_initial(customer: Customer | None, token: str) -> dict[str, Any]:
+def _checkout_initial(
+    customer: Customer | None, token: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The form's first values; a returning customer starts from their last address."""
     initial: dict[str, Any] = {"checkout_token": token, "billing_same": True}
+    shipping: dict[str, Any] = {}
     if customer is not None:
         initial["phone"] = customer.phone
         last = (
@@ -264,9 +270,8 @@ def _checkout_initial(customer: Customer | None, token: str) -> dict[str, Any]:
             .first()
         )
         if last is not None:
-            for name, value in AddressForm.initial_from(last.shipping_address).items():
-                initial[f"shipping-{name}"] = value
-    return initial
+            shipping = AddressForm.initial_from(last.shipping_address)
+    return initial, shipping
 
 
 def _part_errors(form: CheckoutForm) -> bool:
@@ -397,6 +402,8 @@ def _order_page(request: HttpRequest, access: OrderAccess) -> HttpResponse:
             "invoice": invoices[-1] if invoices else None,
             "invoice_url": access.url("-invoice", order) if invoices else "",
             "can_cancel": changeable,
+            "awaiting_dispatch": order.status
+            in ("received", "on_hold", "confirmed", "ready", "picking", "packed"),
             "can_change_address": changeable and order.shipping_address_id is not None,
             "cancel_url": access.url("-cancel", order),
             "address_url": access.url("-address", order),
@@ -412,7 +419,7 @@ def _order_cancel(request: HttpRequest, access: OrderAccess) -> HttpResponse:
     back = access.url("", order)
     if not customer_can_change(order):
         return _refused(request, back, _too_late(order, "cancelled"))
-    form = CancelOrderForm(request.POST or None)
+    form = CancelOrderForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             order_cancel_by_customer(
@@ -447,7 +454,7 @@ def _order_address(request: HttpRequest, access: OrderAccess) -> HttpResponse:
         return _refused(request, back, _too_late(order, "sent to another address"))
     country = order.shipping_address.country
     form = AddressForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         initial=AddressForm.initial_from(order.shipping_address),
         countries=[country],
         section="shipping",
@@ -541,7 +548,7 @@ def pay_again(request: HttpRequest, token: str) -> HttpResponse:
             "orders/pay_again.html",
             {"order": order, "form": None, "order_path": _order_path(request, order)},
         )
-    form = PayAgainForm(request.POST or None)
+    form = PayAgainForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             payment = payment_pay_again(order_id=order.pk, card=form.card, actor="customer")
@@ -623,7 +630,7 @@ def register(request: HttpRequest) -> HttpResponse:
     linked_order = _order_for_register_link(link)
     if linked_order is not None:
         initial.update(email=linked_order.email, name=linked_order.customer.name)
-    form = RegisterForm(request.POST or None, initial=initial)
+    form = RegisterForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

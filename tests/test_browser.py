@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.core import mail
 from django.core.cache import cache
+from django.db import connections
 
 from orders.models import Customer, Order, OrderStatus
 from orders.tests.factories import UserFactory, place_order
@@ -49,6 +50,9 @@ def browser_page(monkeypatch):
         yield page
         context.close()
         browser.close()
+        # ORM calls made while Playwright's loop was running used connections of their own
+        # context; close them, or the test database cannot be dropped afterwards.
+        connections.close_all()
     cache.clear()
 
 

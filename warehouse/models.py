@@ -196,7 +196,8 @@ class ShippingMethod(models.Model):
     @property
     def delivery_estimate(self) -> str:
         if self.transit_days_min == self.transit_days_max:
-            return f"{self.transit_days_min} days after dispatch"
+            days = "day" if self.transit_days_min == 1 else "days"
+            return f"{self.transit_days_min} {days} after dispatch"
         return f"{self.transit_days_min}–{self.transit_days_max} days after dispatch"
 
 

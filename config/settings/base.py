@@ -116,7 +116,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
 
 # --- Email ---------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Orderflow <orders@example.com>")
@@ -283,3 +282,69 @@ RATE_LIMITS = {
 }
 RATE_LIMIT_TRUST_FORWARDED_FOR = env.bool("RATE_LIMIT_TRUST_FORWARDED_FOR", default=False)
 SHOP_PAGE_SIZE = env.int("SHOP_PAGE_SIZE", default=12)
+
+# --- Partner API (orders/api) --------------------------------------------------------------
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_AUTHENTICATION_CLASSES": ["orders.api.authentication.PartnerAPIKeyAuthentication"],
+        "DEFAULT_PERMISSION_CLASSES": ["orders.api.permissions.HasPartnerAPIKey"],
+        "DEFAULT_THROTTLE_CLASSES": ["orders.api.throttling.PartnerRateThrottle"],
+        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "EXCEPTION_HANDLER": "orders.api.exceptions.api_exception_handler",
+        "UNAUTHENTICATED_USER": None,
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        "DESCRIPTION": (
+            "Place and follow orders, get tracking, and receive signed webhooks. "
+            "Authenticate with `Authorization: Api-Key <key>`. Errors are "
+            '`{"error": {"code", "message", "fields"}}`.'
+        ),
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "SERVE_AUTHENTICATION": [],
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+        "COMPONENT_SPLIT_REQUEST": True,
+        "ENUM_NAME_OVERRIDES": {
+            "OrderStatusEnum": "orders.models.OrderStatus",
+            "PaymentStatusEnum": "payments.models.PaymentStatus",
+            "PaymentMethodEnum": "payments.models.PaymentMethod",
+            "ShipmentStatusEnum": "warehouse.models.ShipmentStatus",
+            "CarrierEnum": "warehouse.models.Carrier",
+            "ProductKindEnum": "warehouse.models.ProductKind",
+        },
+    }
+)
+# Requests per partner, unless the partner has its own rate (admin): "600/min", "20/second".
+PARTNER_API_THROTTLE_RATE = env("PARTNER_API_THROTTLE_RATE", default="600/min")
+# Idempotency-Key answers are replayed for at least this long (never less than 24 hours).
+PARTNER_IDEMPOTENCY_TTL = timedelta(hours=env.int("PARTNER_IDEMPOTENCY_TTL_HOURS", default=24))
+# Webhooks: each attempt waits this many seconds; failures (5xx, timeouts) are retried after
+# 1, 2, 4, ... minutes, at most 6 hours apart, for 3 days; delivered rows are kept 90 days.
+PARTNER_WEBHOOK_TIMEOUT = env.int("PARTNER_WEBHOOK_TIMEOUT", default=10)
+PARTNER_WEBHOOK_FIRST_RETRY = timedelta(minutes=1)
+PARTNER_WEBHOOK_MAX_RETRY_DELAY = timedelta(hours=6)
+PARTNER_WEBHOOK_RETRY_FOR = timedelta(days=env.int("PARTNER_WEBHOOK_RETRY_DAYS", default=3))
+PARTNER_WEBHOOK_KEEP_DAYS = env.int("PARTNER_WEBHOOK_KEEP_DAYS", default=90)
+# Webhook URLs may use http:// and private or loopback hosts. Unset: allowed when DEBUG is on
+# (local development), refused otherwise (production: https:// to public hosts only).
+PARTNER_WEBHOOK_ALLOW_PRIVATE = env.bool("PARTNER_WEBHOOK_ALLOW_PRIVATE", default=None)
+ORDER_EVENT_SUBSCRIBERS.append("orders.api.webhooks.on_order_event")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "partner-api-relay-webhooks": {
+            "task": "orders.api.tasks.relay_webhooks",
+            "schedule": timedelta(minutes=1),
+        },
+        "partner-api-purge-idempotency-records": {
+            "task": "orders.api.tasks.purge_idempotency_records",
+            "schedule": timedelta(hours=1),
+        },
+        "partner-api-purge-webhook-deliveries": {
+            "task": "orders.api.tasks.purge_old_webhook_deliveries",
+            "schedule": crontab(hour=3, minute=41),
+        },
+    }
+)

@@ -606,3 +606,23 @@ def test_the_order_page_and_my_orders_take_a_constant_number_of_queries(client, 
     guest = place_order(email="guest@example.com", payment=None).order
     client.logout()
     assert _queries(client, _link(guest)) <= 10
+
+
+def test_the_account_pages_render(client):
+    for name in ("login", "register", "password-reset", "password-reset-done"):
+        response = client.get(reverse(f"orders:{name}"))
+        assert response.status_code == 200, name
+        assert "<h1>" in response.content.decode()
+    complete = client.get(reverse("orders:password-reset-complete"))
+    assert "Your password is changed" in complete.content.decode()
+    bad = client.get(reverse("orders:password-reset-confirm", args=["MQ", "set-password"]))
+    assert "This link is not valid" in bad.content.decode()
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404
+    assert "We cannot find that page" in missing.content.decode()
+
+
+def test_a_logged_in_user_is_sent_from_log_in_and_register_to_my_orders(client):
+    client.force_login(_customer_user())
+    assert client.get(reverse("orders:login"))["Location"] == reverse("orders:account-orders")
+    assert client.get(reverse("orders:register"))["Location"] == reverse("orders:account-orders")

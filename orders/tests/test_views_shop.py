@@ -391,3 +391,21 @@ def test_the_order_status_after_checkout_is_received(client, catalogue):
     _add(client, "MUG-001")
     client.post(reverse("orders:checkout"), _checkout_data(_token(client)))
     assert Order.objects.get().status == OrderStatus.RECEIVED
+
+
+def test_a_returning_customer_starts_from_their_last_shipping_address(client, catalogue):
+    user = UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
+    place_order(email="ada@example.com", user=user, payment=None)
+    client.force_login(user)
+    _add(client, "MUG-001")
+    html = client.get(reverse("orders:checkout")).content.decode()
+    assert 'value="Torstraße 1"' in html and 'value="10119"' in html
+    assert 'value="ada@example.com"' in html and "disabled" in html
+
+
+def test_an_out_of_date_form_never_echoes_the_card(client, catalogue):
+    _add(client, "MUG-001")
+    _token(client)
+    html = client.post(reverse("orders:checkout"), _checkout_data("old")).content.decode()
+    assert "4242 4242 4242 4242" not in html.split("Test mode")[0]
+    assert 'value="Torstraße 1"' in html  # the rest of what they typed is kept

@@ -1,0 +1,406 @@
+"""Partners, their API keys and webhooks in the staff console. Managers manage them; Customer
+service may look and resend webhooks (orders/api/staff.py). Creating a partner or a key goes
+through the services; a new key is shown once, in a message, and never again."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+
+from orders.api import services
+from orders.api.models import (
+    WEBHOOK_EVENTS,
+    IdempotencyRecord,
+    Partner,
+    PartnerAPIKey,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from orders.api.webhooks import webhook_delivery_resend
+from payments.models import CreditAccount
+
+# Keys that belong to no partner cannot call the API: keep the library's bare model out of
+# the console so nobody makes one by mistake.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
+
+
+def _link(viewname: str, pk: Any, label: Any) -> str:
+    return format_html('<a href="{}">{}</a>', reverse(viewname, args=[pk]), label)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- partners -----------------------------------------------------------------------------
+
+
+class PartnerAPIKeyInline(ReadOnlyInline):
+    model = PartnerAPIKey
+    fields = ["prefix", "name", "created", "expiry_date", "revoked"]
+    readonly_fields = fields
+    verbose_name_plural = "API keys (add one under Partner API keys)"
+
+
+class WebhookEndpointInline(ReadOnlyInline):
+    model = WebhookEndpoint
+    fields = ["url", "events", "is_active", "created_at"]
+    readonly_fields = fields
+
+
+class PartnerAddForm(forms.ModelForm):
+    billing_email = forms.EmailField(
+        required=False,
+        help_text="Who is invoiced. Empty: a placeholder address to change later.",
+    )
+    terms_days = forms.TypedChoiceField(
+        label="Invoice terms",
+        choices=CreditAccount.Terms.choices,
+        coerce=int,
+        initial=CreditAccount.Terms.NET_30,
+    )
+    credit_limit = forms.DecimalField(
+        min_value=0, max_digits=12, decimal_places=2, required=False, help_text="Empty: default."
+    )
+
+    class Meta:
+        model = Partner
+        fields = ["name", "throttle_rate"]
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "billing_customer", "terms", "is_active", "rate", "keys", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "billing_customer__email"]
+    list_select_related = ["billing_customer__credit_account"]
+    readonly_fields = ["billing_customer_link", "terms", "created_at"]
+    fields = ["name", "is_active", "throttle_rate", "billing_customer_link", "terms", "created_at"]
+    inlines = [PartnerAPIKeyInline, WebhookEndpointInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                usable_keys=Count("api_keys", filter=Q(api_keys__revoked=False), distinct=True)
+            )
+        )
+
+    def get_form(self, request: HttpRequest, obj: Partner | None = None, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = PartnerAddForm
+            kwargs["fields"] = None
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Partner | None = None) -> list[str]:
+        if obj is None:
+            return ["name", "billing_email", "terms_days", "credit_limit", "throttle_rate"]
+        return self.fields
+
+    def get_inlines(self, request: HttpRequest, obj: Partner | None) -> list:
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Partner, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        partner = services.partner_create(
+            name=form.cleaned_data["name"],
+            billing_email=form.cleaned_data.get("billing_email") or "",
+            terms_days=form.cleaned_data["terms_days"],
+            credit_limit=form.cleaned_data.get("credit_limit"),
+            throttle_rate=form.cleaned_data.get("throttle_rate") or "",
+        )
+        obj.pk = partner.pk
+        obj.billing_customer = partner.billing_customer
+        obj.created_at = partner.created_at
+        self.message_user(
+            request,
+            f"{partner.name} created on net {form.cleaned_data['terms_days']} invoice terms. "
+            "Now add its API key under Partner API keys.",
+            messages.SUCCESS,
+        )
+
+    @admin.display(description="billing customer")
+    def billing_customer_link(self, partner: Partner) -> str:
+        return _link("admin:orders_customer_change", partner.billing_customer_id, partner.billing_customer)
+
+    @admin.display(description="invoice terms")
+    def terms(self, partner: Partner) -> str:
+        account = getattr(partner.billing_customer, "credit_account", None)
+        if account is None:
+            return "none"
+        label = f"{account.get_terms_days_display()}, limit {account.credit_limit}"
+        if not account.is_active:
+            label += " (inactive)"
+        return _link("admin:payments_creditaccount_change", account.pk, label)
+
+    @admin.display(description="rate limit")
+    def rate(self, partner: Partner) -> str:
+        return partner.throttle_rate or "default"
+
+    @admin.display(description="usable keys", ordering="usable_keys")
+    def keys(self, partner: Partner) -> int:
+        return getattr(partner, "usable_keys", 0)
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+class PartnerAPIKeyForm(forms.ModelForm):
+    class Meta:
+        model = PartnerAPIKey
+        fields = ["partner", "name", "expiry_date"]
+
+    def clean_expiry_date(self) -> Any:
+        from django.utils import timezone
+
+        value = self.cleaned_data.get("expiry_date")
+        if value is not None and value <= timezone.now() and not self.instance.pk:
+            raise forms.ValidationError("Choose a moment in the future.")
+        return value
+
+
+@admin.register(PartnerAPIKey)
+class PartnerAPIKeyAdmin(APIKeyModelAdmin):
+    form = PartnerAPIKeyForm
+    list_display = ["prefix", "name", "partner", "created", "expiry_date", "_has_expired", "revoked"]
+    list_filter = ["revoked", "partner"]
+    search_fields = ["name", "prefix", "partner__name"]
+    list_select_related = ["partner"]
+    actions = ["revoke_selected"]
+
+    def get_fields(self, request: HttpRequest, obj: PartnerAPIKey | None = None) -> list[str]:
+        if obj is None:
+            return ["partner", "name", "expiry_date"]
+        return ["prefix", "partner", "name", "expiry_date", "revoked", "created"]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: PartnerAPIKey | None = None
+    ) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        if obj.revoked:
+            return ("prefix", "partner", "name", "expiry_date", "revoked", "created")
+        # Revoke with the action, which goes through the service; it cannot be undone.
+        return ("prefix", "partner", "revoked", "created")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the key's row stays as the record
+
+    def save_model(self, request: HttpRequest, obj: PartnerAPIKey, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        api_key, key = services.partner_api_key_create(
+            partner=obj.partner, name=obj.name, expires_at=obj.expiry_date
+        )
+        obj.pk, obj.prefix, obj.hashed_key, obj.created = (
+            api_key.pk,
+            api_key.prefix,
+            api_key.hashed_key,
+            api_key.created,
+        )
+        self.message_user(
+            request,
+            f"The API key for {api_key.partner} is: {key} — give it to the partner now and "
+            "store it safely: it is not shown again.",
+            messages.WARNING,
+        )
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("partner_api.change_partnerapikey")
+
+    @admin.action(description="Revoke selected keys (cannot be undone)", permissions=["revoke"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for api_key in queryset:
+            services.partner_api_key_revoke(api_key_id=api_key.pk, actor=request.user)
+        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        choices=[(name, f"{name}: {text}") for name, text in WEBHOOK_EVENTS.items()],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["partner", "url", "events", "description", "is_active"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["url", "partner", "event_list", "is_active", "created_at"]
+    list_filter = ["is_active", "partner"]
+    search_fields = ["url", "partner__name"]
+    list_select_related = ["partner"]
+    readonly_fields = ["secret", "created_at", "updated_at"]
+
+    def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list[str]:
+        fields = ["partner", "url", "events", "description", "is_active"]
+        return fields if obj is None else [*fields, "secret", "created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        endpoint = services.webhook_endpoint_create(
+            partner=obj.partner,
+            url=obj.url,
+            events=form.cleaned_data["events"],
+            description=obj.description,
+        )
+        obj.pk, obj.secret, obj.created_at = endpoint.pk, endpoint.secret, endpoint.created_at
+
+    @admin.display(description="events")
+    def event_list(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.events or [])
+
+
+class WebhookAttemptInline(ReadOnlyInline):
+    model = WebhookAttempt
+    fields = ["number", "started_at", "duration_ms", "status_code", "error", "response_excerpt"]
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name_plural = "attempts"
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "event",
+        "endpoint",
+        "partner",
+        "order_link",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", "event", "endpoint__partner"]
+    search_fields = ["=order__number", "endpoint__url"]
+    list_select_related = ["endpoint__partner", "order"]
+    date_hierarchy = "created_at"
+    actions = ["resend_selected"]
+    inlines = [WebhookAttemptInline]
+    fields = [
+        "id",
+        "event",
+        "event_id",
+        "endpoint",
+        "order_link",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "retry_until",
+        "delivered_at",
+        "payload_pretty",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("partner_api.resend_webhookdelivery")
+
+    @admin.display(description="partner", ordering="endpoint__partner__name")
+    def partner(self, delivery: WebhookDelivery) -> str:
+        return str(delivery.endpoint.partner)
+
+    @admin.display(description="order")
+    def order_link(self, delivery: WebhookDelivery) -> str:
+        if delivery.order_id is None:
+            return "–"
+        return _link("admin:orders_order_change", delivery.order_id, delivery.order)
+
+    @admin.display(description="payload")
+    def payload_pretty(self, delivery: WebhookDelivery) -> str:
+        return format_html(
+            '<pre style="white-space:pre-wrap;max-width:60em;">{}</pre>',
+            json.dumps(delivery.payload, indent=2, sort_keys=True),
+        )
+
+    @admin.action(description="Resend selected deliveries", permissions=["resend"])
+    def resend_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        for delivery_id in ids:
+            webhook_delivery_resend(delivery_id=delivery_id, actor=request.user)
+        self.message_user(request, f"{len(ids)} deliver(ies) queued to resend.", messages.SUCCESS)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "partner", "key", "method", "path", "response_status", "order_link"]
+    list_filter = ["partner"]
+    search_fields = ["=key", "=order__number"]
+    list_select_related = ["partner", "order"]
+    fields = [
+        "created_at",
+        "partner",
+        "key",
+        "method",
+        "path",
+        "request_hash",
+        "response_status",
+        "order_link",
+        "response_pretty",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="order")
+    def order_link(self, record: IdempotencyRecord) -> str:
+        if record.order_id is None:
+            return "–"
+        return _link("admin:orders_order_change", record.order_id, record.order)
+
+    @admin.display(description="response")
+    def response_pretty(self, record: IdempotencyRecord) -> str:
+        return format_html(
+            '<pre style="white-space:pre-wrap;max-width:60em;">{}</pre>',
+            json.dumps(record.response_body, indent=2, sort_keys=True),
+        )

@@ -1,0 +1,391 @@
+"""What partners send and get back. Input serializers only validate the shape; the services
+decide. Output serializers are read-only: prices, totals and statuses come from the order,
+and a request that sends them changes nothing (unknown keys are ignored)."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.validators import RegexValidator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from orders.api.models import WEBHOOK_EVENTS, WebhookEndpoint
+from orders.models import Address, Order, OrderEvent, OrderLine, OrderStatus
+from orders.services import MAX_LINES, MAX_QUANTITY, AddressInput, LineInput
+from payments.models import PaymentMethod, PaymentStatus
+from warehouse.models import Carrier, Product, ProductKind, Shipment, ShipmentStatus
+
+COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "Use the two-letter ISO code, such as DE, GB or US.")
+
+
+def _text(max_length: int, *, required: bool = False, **kwargs: Any) -> serializers.CharField:
+    if required:
+        return serializers.CharField(max_length=max_length, **kwargs)
+    return serializers.CharField(
+        max_length=max_length, required=False, allow_blank=True, default="", **kwargs
+    )
+
+
+# --- errors (for the schema) --------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable, e.g. out_of_stock, invalid.")
+    message = serializers.CharField(help_text="What went wrong, for a person to read.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='Messages per request field, dotted for nested ones ("lines.0.quantity").',
+    )
+    available = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="Only for out_of_stock: the units available now, per SKU.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+# --- addresses and customers --------------------------------------------------------------
+
+
+class AddressSerializer(serializers.Serializer):
+    name = _text(200, required=True)
+    company = _text(200)
+    line1 = _text(200, required=True)
+    line2 = _text(200)
+    city = _text(100, required=True)
+    region = _text(100)
+    postal_code = _text(20)
+    country = serializers.CharField(
+        min_length=2, max_length=2, validators=[COUNTRY], help_text="ISO 3166-1 alpha-2"
+    )
+    phone = _text(32)
+
+    def to_input(self, data: dict[str, Any] | None) -> AddressInput | None:
+        return None if not data else AddressInput(**data)
+
+
+class AddressOutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Address
+        fields = [
+            "name",
+            "company",
+            "line1",
+            "line2",
+            "city",
+            "region",
+            "postal_code",
+            "country",
+            "phone",
+        ]
+        read_only_fields = fields
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    name = _text(200)
+    phone = _text(32)
+
+
+class CustomerOutSerializer(serializers.Serializer):
+    """The order's customer (fed the order itself: source="*")."""
+
+    email = serializers.EmailField(read_only=True)
+    name = serializers.CharField(read_only=True, source="customer.name", default="")
+    phone = serializers.CharField(read_only=True)
+
+
+# --- placing an order ---------------------------------------------------------------------
+
+
+class LineInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+
+
+class PaymentInputSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(
+        choices=PaymentMethod.choices,
+        help_text="invoice: on the partner's invoice terms; card: a card token.",
+    )
+    token = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For card: a token such as tok_visa (test gateway) or a Stripe pm_/tok_.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["method"] == PaymentMethod.CARD and not attrs.get("token"):
+            raise serializers.ValidationError({"token": ["A card payment needs a token."]})
+        return attrs
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    customer = CustomerInputSerializer()
+    shipping_address = AddressSerializer(
+        required=False, allow_null=True, help_text="Needed when anything is shipped."
+    )
+    billing_address = AddressSerializer(
+        required=False, allow_null=True, help_text="Defaults to the shipping address."
+    )
+    shipping_method = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="A shipping method code such as standard; the cheapest when absent.",
+    )
+    payment = PaymentInputSerializer()
+    external_reference = _text(128, help_text="Your own order id; shown on the order.")
+    customer_note = _text(1000)
+
+    def to_service_kwargs(self) -> dict[str, Any]:
+        data = self.validated_data
+        address = AddressSerializer()
+        return {
+            "lines": [LineInput(line["sku"], line["quantity"]) for line in data["lines"]],
+            "email": data["customer"]["email"],
+            "customer_name": data["customer"]["name"],
+            "phone": data["customer"]["phone"],
+            "shipping_address": address.to_input(data.get("shipping_address")),
+            "billing_address": address.to_input(data.get("billing_address")),
+            "shipping_method": data.get("shipping_method") or None,
+            "payment_method": data["payment"]["method"],
+            "card_token": data["payment"]["token"],
+            "external_reference": data["external_reference"],
+            "customer_note": data["customer_note"],
+        }
+
+
+class OrderCancelSerializer(serializers.Serializer):
+    reason = _text(1000, help_text="Told to the customer.")
+
+
+# --- orders, out --------------------------------------------------------------------------
+
+
+class OrderLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderLine
+        fields = ["sku", "name", "product_kind", "quantity", "unit_price", "line_total"]
+        read_only_fields = fields
+
+
+class ShipmentLineSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="order_line.sku", read_only=True)
+    quantity = serializers.IntegerField(read_only=True)
+
+
+class ShipmentSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=ShipmentStatus.choices, read_only=True)
+    carrier = serializers.ChoiceField(choices=Carrier.choices, read_only=True, allow_blank=True)
+    lines = ShipmentLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Shipment
+        fields = [
+            "id",
+            "status",
+            "carrier",
+            "service_level",
+            "tracking_number",
+            "tracking_url",
+            "created_at",
+            "shipped_at",
+            "delivered_at",
+            "lines",
+        ]
+        read_only_fields = fields
+
+
+class TimelineEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderEvent
+        fields = ["type", "message", "created_at"]
+        read_only_fields = fields
+
+
+class TotalsSerializer(serializers.Serializer):
+    lines = serializers.DecimalField(12, 2, source="lines_total", read_only=True)
+    shipping = serializers.DecimalField(12, 2, source="shipping_total", read_only=True)
+    tax = serializers.DecimalField(12, 2, source="tax_total", read_only=True)
+    tax_rate = serializers.DecimalField(5, 2, read_only=True, help_text="Percent")
+    prices_include_tax = serializers.BooleanField(read_only=True)
+    grand_total = serializers.DecimalField(12, 2, read_only=True)
+
+
+class PaymentSummarySerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=PaymentMethod.choices, allow_null=True)
+    status = serializers.ChoiceField(
+        choices=PaymentStatus.choices,
+        allow_null=True,
+        help_text="The latest payment's state; null when nothing is to be paid yet.",
+    )
+    paid = serializers.DecimalField(12, 2)
+    refunded = serializers.DecimalField(12, 2)
+    balance_due = serializers.DecimalField(12, 2)
+    invoice_number = serializers.CharField(allow_null=True)
+    invoice_due_date = serializers.DateField(allow_null=True)
+
+
+def payment_summary(order: Order) -> dict[str, Any]:
+    """From the prefetched payments (no query of its own), like order_payment_summary."""
+    payments = getattr(order, "payment_list", None)
+    if payments is None:
+        payments = list(order.payments.select_related("invoice_record").order_by("created_at"))
+    latest = payments[-1] if payments else None
+    paid = sum((p.amount_captured for p in payments), Decimal("0.00"))
+    refunded = sum((p.amount_refunded for p in payments), Decimal("0.00"))
+    due = Decimal("0.00")
+    if order.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
+        due = max(order.grand_total - paid, Decimal("0.00"))
+    invoice = getattr(latest, "invoice_record", None) if latest else None
+    return {
+        "method": latest.method if latest else None,
+        "status": latest.status if latest else None,
+        "paid": paid,
+        "refunded": refunded,
+        "balance_due": due,
+        "invoice_number": invoice.number if invoice else None,
+        "invoice_due_date": invoice.due_date if invoice else None,
+    }
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=OrderStatus.choices, read_only=True)
+    created_at = serializers.DateTimeField(source="placed_at", read_only=True)
+    customer = CustomerOutSerializer(source="*", read_only=True)
+    shipping_address = AddressOutSerializer(read_only=True, allow_null=True)
+    billing_address = AddressOutSerializer(read_only=True, allow_null=True)
+    shipping_method = serializers.CharField(
+        source="shipping_method.code", read_only=True, allow_null=True, default=None
+    )
+    totals = TotalsSerializer(source="*", read_only=True)
+    payment = serializers.SerializerMethodField()
+    lines = OrderLineSerializer(many=True, read_only=True)
+    shipments = ShipmentSerializer(many=True, read_only=True)
+    timeline = TimelineEventSerializer(
+        many=True, read_only=True, source="customer_events", help_text="Events for the customer."
+    )
+
+    class Meta:
+        model = Order
+        fields = [
+            "number",
+            "status",
+            "external_reference",
+            "created_at",
+            "updated_at",
+            "customer",
+            "shipping_address",
+            "billing_address",
+            "shipping_method",
+            "promised_ship_by",
+            "currency",
+            "totals",
+            "payment",
+            "lines",
+            "shipments",
+            "timeline",
+            "cancelled_at",
+            "cancellation_reason",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(PaymentSummarySerializer)
+    def get_payment(self, order: Order) -> dict[str, Any]:
+        return PaymentSummarySerializer(payment_summary(order)).data
+
+
+# --- products -----------------------------------------------------------------------------
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=ProductKind.choices, read_only=True)
+    available = serializers.SerializerMethodField(
+        help_text="Units that can be ordered now; null for digital goods and services."
+    )
+    in_stock = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "description", "kind", "price", "currency", "available", "in_stock"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_available(self, product: Product) -> int | None:
+        if product.kind != ProductKind.PHYSICAL:
+            return None
+        return max(int(getattr(product, "units_available", 0) or 0), 0)
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_in_stock(self, product: Product) -> bool:
+        available = self.get_available(product)
+        return available is None or available > 0
+
+
+# --- webhook endpoints --------------------------------------------------------------------
+
+
+class WebhookEndpointInputSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500, help_text="https:// on a public host.")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(WEBHOOK_EVENTS)),
+        allow_empty=False,
+        max_length=len(WEBHOOK_EVENTS),
+    )
+    description = _text(200)
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(WEBHOOK_EVENTS)), read_only=True
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "events", "description", "is_active", "created_at"]
+        read_only_fields = fields
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="Verifies X-Signature. Shown only now: store it safely."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+# --- query parameters ---------------------------------------------------------------------
+
+
+class OrderFilterSerializer(serializers.Serializer):
+    status = serializers.CharField(
+        required=False,
+        help_text="One status or several, comma-separated: confirmed,ready",
+    )
+    created_since = serializers.DateTimeField(required=False)
+    updated_since = serializers.DateTimeField(required=False)
+    external_reference = serializers.CharField(max_length=128, required=False)
+
+    def validate_status(self, value: str) -> list[str]:
+        statuses = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [s for s in statuses if s not in OrderStatus.values]
+        if unknown or not statuses:
+            raise serializers.ValidationError(
+                "Use one or more of: " + ", ".join(OrderStatus.values) + "."
+            )
+        return statuses
+
+
+class ProductFilterSerializer(serializers.Serializer):
+    search = serializers.CharField(max_length=100, required=False, allow_blank=True)

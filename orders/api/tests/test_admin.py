@@ -1,0 +1,200 @@
+"""Partners, keys and webhooks in the staff console, driven through HTTP."""
+
+import re
+
+import pytest
+from django.contrib.messages import constants as message_levels
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from orders.api.models import Partner, PartnerAPIKey, WebhookDelivery, WebhookEndpoint
+from orders.api.staff import grant_partner_api_permissions
+from orders.api.tests.conftest import ORDERS_URL
+from orders.permissions import CUSTOMER_SERVICE, MANAGERS, WAREHOUSE
+from orders.tests.factories import staff_user
+from payments.models import CreditAccount
+
+pytestmark = pytest.mark.django_db
+KEY = re.compile(r"The API key for .+? is: (?P<key>\S+) ")
+
+
+def _login(group: str) -> Client:
+    user = staff_user(group)
+    grant_partner_api_permissions()  # staff_user re-sets the groups from orders.permissions
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _messages(response) -> list[tuple[int, str]]:
+    return [(m.level, str(m)) for m in response.context["messages"]]
+
+
+def test_a_manager_creates_a_partner_on_net_30(db):
+    client = _login(MANAGERS)
+
+    response = client.post(
+        reverse("admin:partner_api_partner_add"),
+        {"name": "Acme Marketplace", "billing_email": "ap@acme.example", "terms_days": "30",
+         "credit_limit": "", "throttle_rate": ""},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    partner = Partner.objects.get(name="Acme Marketplace")
+    assert partner.billing_customer.email == "ap@acme.example"
+    account = CreditAccount.objects.get(customer=partner.billing_customer)
+    assert (account.terms_days, account.is_active) == (30, True)
+    assert any("net 30" in text for _level, text in _messages(response))
+    # the change page shows the terms with a link to change them (Finance's credit account)
+    page = client.get(reverse("admin:partner_api_partner_change", args=[partner.pk]))
+    assert reverse("admin:payments_creditaccount_change", args=[account.pk]) in page.content.decode()
+
+
+def test_a_bad_rate_or_a_taken_name_is_a_form_error(db):
+    client = _login(MANAGERS)
+    client.post(
+        reverse("admin:partner_api_partner_add"),
+        {"name": "Acme", "terms_days": "30", "throttle_rate": ""},
+    )
+    response = client.post(
+        reverse("admin:partner_api_partner_add"),
+        {"name": "Acme", "terms_days": "30", "throttle_rate": "lots"},
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"name", "throttle_rate"}
+    assert Partner.objects.count() == 1
+
+
+def test_a_new_key_is_shown_once_and_works(catalogue):
+    client = _login(MANAGERS)
+    client.post(
+        reverse("admin:partner_api_partner_add"),
+        {"name": "Acme", "terms_days": "30", "throttle_rate": ""},
+    )
+    partner = Partner.objects.get()
+
+    response = client.post(
+        reverse("admin:partner_api_partnerapikey_add"),
+        {"partner": partner.pk, "name": "production", "expiry_date_0": "", "expiry_date_1": ""},
+        follow=True,
+    )
+
+    [(level, text)] = [m for m in _messages(response) if KEY.search(m[1])]
+    assert level == message_levels.WARNING
+    key = KEY.search(text)["key"]
+    api_key = PartnerAPIKey.objects.get(partner=partner)
+    assert api_key.prefix == key.split(".")[0]
+    assert key.split(".")[1] not in api_key.hashed_key
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert api.get(ORDERS_URL).status_code == 200
+    # the key's page never shows it again
+    page = client.get(reverse("admin:partner_api_partnerapikey_change", args=[api_key.pk]))
+    assert key not in page.content.decode()
+
+    # revoking it (for good) locks the partner out
+    response = client.post(
+        reverse("admin:partner_api_partnerapikey_changelist"),
+        {"action": "revoke_selected", "_selected_action": [api_key.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert PartnerAPIKey.objects.get().revoked
+    assert api.get(ORDERS_URL).status_code == 401
+
+
+def test_an_endpoint_is_registered_with_checkboxes(db, settings):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
+    client = _login(MANAGERS)
+    client.post(
+        reverse("admin:partner_api_partner_add"),
+        {"name": "Acme", "terms_days": "30", "throttle_rate": ""},
+    )
+    partner = Partner.objects.get()
+    add = reverse("admin:partner_api_webhookendpoint_add")
+
+    refused = client.post(
+        add, {"partner": partner.pk, "url": "http://10.0.0.1/x", "events": ["order.created"],
+              "is_active": "on"}
+    )
+    assert "url" in refused.context["adminform"].form.errors
+    client.post(
+        add,
+        {"partner": partner.pk, "url": "https://hooks.acme.example/x",
+         "events": ["order.created", "order.shipped"], "is_active": "on"},
+    )
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.events == ["order.created", "order.shipped"]
+    assert endpoint.secret.startswith("whsec_")
+
+
+def _failed_delivery(acme, settings) -> WebhookDelivery:
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = True
+    WebhookEndpoint.objects.create(
+        partner=acme.partner, url="http://127.0.0.1:9/x", events=["order.created"]
+    )
+    acme.post_order()
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", last_status_code=410)
+    return delivery
+
+
+def test_customer_service_sees_deliveries_and_resends_one(
+    catalogue, acme, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    from orders.api import webhooks
+
+    delivery = _failed_delivery(acme, settings)
+    sent = []
+    monkeypatch.setattr(webhooks, "enqueue_deliveries", lambda ids: sent.extend(ids))
+    client = _login(CUSTOMER_SERVICE)
+    changelist = reverse("admin:partner_api_webhookdelivery_changelist")
+
+    listing = client.get(changelist)
+    assert listing.status_code == 200
+    assert "order.created" in listing.content.decode()
+    page = client.get(reverse("admin:partner_api_webhookdelivery_change", args=[delivery.pk]))
+    assert page.status_code == 200
+    assert acme.partner.name in page.content.decode() or "127.0.0.1" in page.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            changelist,
+            {"action": "resend_selected", "_selected_action": [str(delivery.pk)]},
+            follow=True,
+        )
+
+    assert (message_levels.SUCCESS, "1 deliver(ies) queued to resend.") in _messages(response)
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
+    assert sent == [str(delivery.pk)]
+    # but cannot create partners or keys
+    assert client.get(reverse("admin:partner_api_partner_add")).status_code == 403
+    assert client.get(reverse("admin:partner_api_partner_changelist")).status_code == 200
+
+
+def test_the_warehouse_sees_none_of_it(catalogue, acme, settings):
+    _failed_delivery(acme, settings)
+    client = _login(WAREHOUSE)
+    for name in ("partner", "partnerapikey", "webhookendpoint", "webhookdelivery"):
+        assert client.get(reverse(f"admin:partner_api_{name}_changelist")).status_code == 403
+
+
+def test_every_page_renders_for_a_manager(catalogue, acme, settings):
+    delivery = _failed_delivery(acme, settings)
+    client = _login(MANAGERS)
+    for name in ("partner", "partnerapikey", "webhookendpoint", "webhookdelivery",
+                 "idempotencyrecord"):
+        assert client.get(reverse(f"admin:partner_api_{name}_changelist")).status_code == 200
+    for name, pk in (
+        ("partner", acme.partner.pk),
+        ("webhookdelivery", delivery.pk),
+        ("webhookendpoint", delivery.endpoint_id),
+        ("partnerapikey", PartnerAPIKey.objects.get().pk),
+    ):
+        assert client.get(reverse(f"admin:partner_api_{name}_change", args=[pk])).status_code == 200
+    # the library's partner-less key model is not offered
+    assert client.get("/admin/rest_framework_api_key/apikey/").status_code == 404
