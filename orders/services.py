@@ -17,7 +17,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
@@ -697,24 +696,43 @@ def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
 
 
 def _reserve_missing_stock(order: Order, actor: Actor) -> None:
-    lines = list(
-        order.lines.select_related("product").annotate(reserved_units=Sum("reservations__quantity"))
-    )
-    # Units already picked left the shelf for the order; they are not missing.
-    picked: dict[int, int] = {}
-    ships_from: dict[int, int] = {}
-    for line_id, units, warehouse_id in order.lines.filter(
-        shipment_lines__isnull=False
-    ).values_list("pk", "shipment_lines__picked", "shipment_lines__shipment__warehouse_id"):
-        picked[line_id] = picked.get(line_id, 0) + (units or 0)
-        ships_from[line_id] = warehouse_id
+    """Reserve what a held order lacks: per shipment line in that shipment's warehouse (its
+    picks come from there), and for lines not in a shipment yet, wherever it is."""
+    from warehouse.models import StockReservation
+
+    lines = {line.pk: line for line in order.lines.select_related("product")}
+    reserved: dict[tuple[int, int], int] = {}
+    for line_id, warehouse_id, units in StockReservation.objects.filter(
+        order_line__order=order
+    ).values_list("order_line_id", "stock_item__warehouse_id", "quantity"):
+        reserved[(line_id, warehouse_id)] = reserved.get((line_id, warehouse_id), 0) + units
+    in_shipments = set()
     missing = []
-    for line in lines:
-        have = (line.reserved_units or 0) + picked.get(line.pk, 0)
-        if line.product.needs_shipping and have < line.quantity:
-            missing.append(
-                StockDemand(line, line.product, line.quantity - have, ships_from.get(line.pk))
-            )
+    open_shipment_lines = order.lines.filter(
+        shipment_lines__shipment__status__in=["pending", "picking"]
+    ).values_list(
+        "pk",
+        "shipment_lines__quantity",
+        "shipment_lines__picked",
+        "shipment_lines__shipment__warehouse_id",
+    )
+    for line_id, quantity, picked, warehouse_id in open_shipment_lines:
+        in_shipments.add(line_id)
+        held = reserved.get((line_id, warehouse_id), 0)
+        need = quantity - picked - held
+        reserved[(line_id, warehouse_id)] = max(held - (quantity - picked), 0)
+        if need > 0:
+            line = lines[line_id]
+            missing.append(StockDemand(line, line.product, need, warehouse_id))
+    shipped_before = set(
+        order.lines.filter(shipment_lines__isnull=False).values_list("pk", flat=True)
+    )
+    for line in lines.values():
+        if line.pk in in_shipments or line.pk in shipped_before or not line.product.needs_shipping:
+            continue
+        held = sum(units for (line_id, _), units in reserved.items() if line_id == line.pk)
+        if held < line.quantity:
+            missing.append(StockDemand(line, line.product, line.quantity - held))
     if missing:
         # Raises OutOfStock (and changes nothing) while the units are still not there.
         stock_reserve(order=order, demands=missing, actor=actor, top_up=True)
@@ -723,7 +741,7 @@ def _reserve_missing_stock(order: Order, actor: Actor) -> None:
             EventType.STOCK_RESERVED,
             actor=actor,
             message="The missing units are now reserved.",
-            data={"lines": {line.line.sku: line.quantity for line in missing}},
+            data={"lines": {demand.line.sku: demand.quantity for demand in missing}},
         )
 
 

@@ -63,7 +63,10 @@ def test_ten_requests_with_one_key_at_once_make_one_order(api_key):
     assert sorted(bool(replayed) for _code, _body, replayed in results) == [False] + [True] * 9
     assert len({body["number"] for _code, body, _replayed in results}) == 1
     assert Order.objects.count() == 1
-    assert sum(StockItem.objects.filter(product__sku="MUG-001").values_list("reserved", flat=True)) == 2
+    assert (
+        sum(StockItem.objects.filter(product__sku="MUG-001").values_list("reserved", flat=True))
+        == 2
+    )
 
 
 def test_one_key_with_two_bodies_at_once_places_one_and_refuses_the_other(api_key):
@@ -104,6 +107,7 @@ def test_twenty_partner_requests_for_the_last_five_units(api_key):
     lamp = StockItem.objects.get(product__sku="LAMP-001")
     assert (lamp.on_hand, lamp.reserved) == (5, 5)
     assert Order.objects.count() == 5
-    assert sum(
-        StockReservation.objects.filter(stock_item=lamp).values_list("quantity", flat=True)
-    ) == 5
+    assert (
+        sum(StockReservation.objects.filter(stock_item=lamp).values_list("quantity", flat=True))
+        == 5
+    )

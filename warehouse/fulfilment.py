@@ -60,6 +60,15 @@ def _require(actor: Actor, permission: str, what: str) -> None:
         raise FulfilmentRefused(f"You do not have permission to {what}.")
 
 
+def _lock_shipment(shipment_id: int) -> tuple[Order, Shipment]:
+    """Lock the order, then its shipment (always in that order)."""
+    order_id = Shipment.objects.filter(pk=shipment_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise FulfilmentRefused(f"There is no shipment {shipment_id}.")
+    order = lock_order(order_id)
+    return order, Shipment.objects.select_for_update().get(pk=shipment_id)
+
+
 def _save_shipment(shipment: Shipment, fields: Sequence[str]) -> None:
     try:
         shipment.save(update_fields=list(fields))
@@ -330,7 +339,9 @@ def picklist_confirm(*, pick_list_id: int, picked: dict[int, int], actor: Actor)
     on hold (out of stock) rather than shipped short."""
     _require(actor, "warehouse.pick_picklist", "confirm pick lists")
     with transaction.atomic():
-        pick_list = PickList.objects.select_for_update().get(pk=pick_list_id)
+        pick_list = PickList.objects.select_for_update().filter(pk=pick_list_id).first()
+        if pick_list is None:
+            raise FulfilmentRefused(f"There is no pick list {pick_list_id}.")
         if pick_list.status != PickListStatus.OPEN:
             raise FulfilmentRefused(
                 f"{pick_list.code} is {pick_list.get_status_display().lower()}."
@@ -488,6 +499,9 @@ class PackingCheck:
 
 
 def packable_shipments(order: Order) -> list[Shipment]:
+    """Shipments to pack now: only while the order is picking (not held)."""
+    if order.status != OrderStatus.PICKING:
+        return []
     return list(
         order.shipments.filter(status=SS.PICKING)
         .prefetch_related(
@@ -549,9 +563,12 @@ def shipment_pack(
     if errors:
         raise FulfilmentRefused("The box is not complete.", fields=errors)
     with transaction.atomic():
-        probe = Shipment.objects.get(pk=shipment_id)
-        order = lock_order(probe.order_id)
-        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        order, shipment = _lock_shipment(shipment_id)
+        if order.status != OrderStatus.PICKING:
+            raise FulfilmentRefused(
+                f"Order {order.number} is {order.get_status_display().lower()}; only orders "
+                "being picked are packed."
+            )
         if shipment.status != SS.PICKING:
             raise FulfilmentRefused(
                 f"This shipment is {shipment.get_status_display().lower()}; it cannot be packed."
@@ -644,9 +661,7 @@ def shipment_ship(
     except ValueError as exc:
         raise FulfilmentRefused(str(exc), fields={"tracking_number": [str(exc)]}) from exc
     with transaction.atomic():
-        probe = Shipment.objects.get(pk=shipment_id)
-        order = lock_order(probe.order_id)
-        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        order, shipment = _lock_shipment(shipment_id)
         if shipment.status != SS.PACKED:
             raise FulfilmentRefused(
                 f"Shipment {shipment.pk} of order {order.number} is "
@@ -781,9 +796,7 @@ def shipment_track(
             fields={"status": [f"One of {', '.join(TRACKING_STATUSES)}."]},
         )
     with transaction.atomic():
-        probe = Shipment.objects.get(pk=shipment_id)
-        order = lock_order(probe.order_id)
-        shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+        order, shipment = _lock_shipment(shipment_id)
         if event_id and TrackingEvent.objects.filter(event_id=event_id).exists():
             return "duplicate"
         method = getattr(shipment, TRACKING_STATUSES[status])

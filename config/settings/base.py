@@ -292,7 +292,6 @@ REST_FRAMEWORK.update(
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
         "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
         "EXCEPTION_HANDLER": "orders.api.exceptions.api_exception_handler",
-        "UNAUTHENTICATED_USER": None,
     }
 )
 SPECTACULAR_SETTINGS.update(

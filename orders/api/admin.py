@@ -91,8 +91,16 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "billing_customer__email"]
     list_select_related = ["billing_customer__credit_account"]
-    readonly_fields = ["billing_customer_link", "terms", "created_at"]
-    fields = ["name", "is_active", "throttle_rate", "billing_customer_link", "terms", "created_at"]
+    readonly_fields = ["billing_customer_link", "terms", "new_key", "created_at"]
+    fields = [
+        "name",
+        "is_active",
+        "throttle_rate",
+        "billing_customer_link",
+        "terms",
+        "new_key",
+        "created_at",
+    ]
     inlines = [PartnerAPIKeyInline, WebhookEndpointInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -141,7 +149,9 @@ class PartnerAdmin(admin.ModelAdmin):
 
     @admin.display(description="billing customer")
     def billing_customer_link(self, partner: Partner) -> str:
-        return _link("admin:orders_customer_change", partner.billing_customer_id, partner.billing_customer)
+        return _link(
+            "admin:orders_customer_change", partner.billing_customer_id, partner.billing_customer
+        )
 
     @admin.display(description="invoice terms")
     def terms(self, partner: Partner) -> str:
@@ -152,6 +162,11 @@ class PartnerAdmin(admin.ModelAdmin):
         if not account.is_active:
             label += " (inactive)"
         return _link("admin:payments_creditaccount_change", account.pk, label)
+
+    @admin.display(description="API keys")
+    def new_key(self, partner: Partner) -> str:
+        url = reverse("admin:partner_api_partnerapikey_add") + f"?partner={partner.pk}"
+        return format_html('<a class="addlink" href="{}">Create an API key</a>', url)
 
     @admin.display(description="rate limit")
     def rate(self, partner: Partner) -> str:
@@ -182,7 +197,15 @@ class PartnerAPIKeyForm(forms.ModelForm):
 @admin.register(PartnerAPIKey)
 class PartnerAPIKeyAdmin(APIKeyModelAdmin):
     form = PartnerAPIKeyForm
-    list_display = ["prefix", "name", "partner", "created", "expiry_date", "_has_expired", "revoked"]
+    list_display = [
+        "prefix",
+        "name",
+        "partner",
+        "created",
+        "expiry_date",
+        "_has_expired",
+        "revoked",
+    ]
     list_filter = ["revoked", "partner"]
     search_fields = ["name", "prefix", "partner__name"]
     list_select_related = ["partner"]
@@ -264,7 +287,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         fields = ["partner", "url", "events", "description", "is_active"]
         return fields if obj is None else [*fields, "secret", "created_at", "updated_at"]
 
-    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
+    ) -> None:
         if change:
             obj.save()
             return
@@ -366,7 +391,15 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "partner", "key", "method", "path", "response_status", "order_link"]
+    list_display = [
+        "created_at",
+        "partner",
+        "key",
+        "method",
+        "path",
+        "response_status",
+        "order_link",
+    ]
     list_filter = ["partner"]
     search_fields = ["=key", "=order__number"]
     list_select_related = ["partner", "order"]

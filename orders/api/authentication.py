@@ -51,13 +51,17 @@ class PartnerAPIKeyAuthentication(BaseAuthentication):
             )
         api_key = api_key_for(key)
         if api_key is None:
-            raise exceptions.AuthenticationFailed("The API key is not valid.", code="invalid_api_key")
+            raise exceptions.AuthenticationFailed(
+                "The API key is not valid.", code="invalid_api_key"
+            )
         if api_key.revoked:
             raise exceptions.AuthenticationFailed(
                 "This API key has been revoked.", code="api_key_revoked"
             )
         if api_key.has_expired:
-            raise exceptions.AuthenticationFailed("This API key has expired.", code="api_key_expired")
+            raise exceptions.AuthenticationFailed(
+                "This API key has expired.", code="api_key_expired"
+            )
         if not api_key.partner.is_active:
             raise exceptions.PermissionDenied(
                 "This partner account is switched off; please contact us.",

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -20,6 +21,7 @@ from orders.exceptions import DomainError
 from warehouse.exceptions import OutOfStock
 
 logger = logging.getLogger(__name__)
+
 
 def error_body(
     code: str, message: str, fields: dict[str, list[str]] | None = None, **extra: Any
@@ -102,6 +104,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     )
 
 
+@csrf_exempt  # an API client never has a CSRF cookie; a 404 is its answer, not a 403
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any path under /api/ that matches no endpoint: the API's 404, not the site's page."""
     message = f"There is no endpoint at {request.path}."

@@ -155,9 +155,9 @@ class WebhookEndpoint(models.Model):
         return self.url
 
     def clean(self) -> None:
-        unknown = sorted(set(self.events or []) - set(WEBHOOK_EVENTS))
         if not isinstance(self.events, list) or not self.events:
             raise ValidationError({"events": "Choose at least one event."})
+        unknown = sorted({str(event) for event in self.events} - set(WEBHOOK_EVENTS))
         if unknown:
             raise ValidationError({"events": f"Unknown events: {', '.join(unknown)}."})
 
@@ -174,7 +174,9 @@ class WebhookDelivery(models.Model):
     backoff on 5xx and timeouts, and a periodic relay resends what is due."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
     order = models.ForeignKey(
         "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

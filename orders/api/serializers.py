@@ -2,6 +2,7 @@
 decide. Output serializers are read-only: prices, totals and statuses come from the order,
 and a request that sends them changes nothing (unknown keys are ignored)."""
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +20,26 @@ from warehouse.models import Carrier, Product, ProductKind, Shipment, ShipmentSt
 COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "Use the two-letter ISO code, such as DE, GB or US.")
 
 
-def _text(max_length: int, *, required: bool = False, **kwargs: Any) -> serializers.CharField:
+def single_line(value: str) -> None:
+    """Names, addresses and references end up on labels, invoices and emails: no control
+    characters (line breaks, tabs, escapes) in them."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise serializers.ValidationError("Control characters (line breaks, tabs) are not allowed.")
+
+
+def _text(
+    max_length: int, *, required: bool = False, multiline: bool = False, **kwargs: Any
+) -> serializers.CharField:
+    validators = [] if multiline else [single_line]
     if required:
-        return serializers.CharField(max_length=max_length, **kwargs)
+        return serializers.CharField(max_length=max_length, validators=validators, **kwargs)
     return serializers.CharField(
-        max_length=max_length, required=False, allow_blank=True, default="", **kwargs
+        max_length=max_length,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=validators,
+        **kwargs,
     )
 
 
@@ -103,7 +119,7 @@ class CustomerOutSerializer(serializers.Serializer):
 
 
 class LineInputSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
+    sku = serializers.CharField(max_length=64, validators=[single_line])
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
 
@@ -117,6 +133,7 @@ class PaymentInputSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
+        validators=[single_line],
         help_text="For card: a token such as tok_visa (test gateway) or a Stripe pm_/tok_.",
     )
 
@@ -140,11 +157,12 @@ class OrderCreateSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         allow_blank=True,
+        validators=[single_line],
         help_text="A shipping method code such as standard; the cheapest when absent.",
     )
     payment = PaymentInputSerializer()
     external_reference = _text(128, help_text="Your own order id; shown on the order.")
-    customer_note = _text(1000)
+    customer_note = _text(1000, multiline=True)
 
     def to_service_kwargs(self) -> dict[str, Any]:
         data = self.validated_data
@@ -165,7 +183,7 @@ class OrderCreateSerializer(serializers.Serializer):
 
 
 class OrderCancelSerializer(serializers.Serializer):
-    reason = _text(1000, help_text="Told to the customer.")
+    reason = _text(1000, multiline=True, help_text="Told to the customer.")
 
 
 # --- orders, out --------------------------------------------------------------------------
@@ -316,10 +334,19 @@ class ProductSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Product
-        fields = ["sku", "name", "description", "kind", "price", "currency", "available", "in_stock"]
+        fields = [
+            "sku",
+            "name",
+            "description",
+            "kind",
+            "price",
+            "currency",
+            "available",
+            "in_stock",
+        ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True, min_value=0))
     def get_available(self, product: Product) -> int | None:
         if product.kind != ProductKind.PHYSICAL:
             return None
@@ -375,7 +402,9 @@ class OrderFilterSerializer(serializers.Serializer):
     )
     created_since = serializers.DateTimeField(required=False)
     updated_since = serializers.DateTimeField(required=False)
-    external_reference = serializers.CharField(max_length=128, required=False)
+    external_reference = serializers.CharField(
+        max_length=128, required=False, validators=[single_line]
+    )
 
     def validate_status(self, value: str) -> list[str]:
         statuses = [part.strip() for part in value.split(",") if part.strip()]

@@ -263,7 +263,9 @@ def partner_order_place(
                 customer_note=customer_note,
                 actor=partner.actor_label,
                 payment=payment,
-                bill_to=partner.billing_customer if payment.method == PaymentMethod.INVOICE else None,
+                bill_to=partner.billing_customer
+                if payment.method == PaymentMethod.INVOICE
+                else None,
             )
         except InvalidPaymentDetails as exc:
             raise _payment_error(exc) from exc
@@ -288,8 +290,7 @@ def partner_order_place(
 def _replay(record: IdempotencyRecord, request_hash: str) -> IdempotentResponse:
     if record.request_hash != request_hash:
         raise IdempotencyKeyReused(
-            "This Idempotency-Key was used for a different request. Use a new key for a "
-            "new order.",
+            "This Idempotency-Key was used for a different request. Use a new key for a new order.",
             fields={"Idempotency-Key": ["Already used with a different body."]},
         )
     if record.response_status is None:
@@ -340,7 +341,9 @@ def partner_order_cancel(*, partner: Partner, number: str, reason: str = "") -> 
 
 def _clean_events(events: Sequence[str]) -> list[str]:
     if not isinstance(events, list | tuple) or not events:
-        raise InvalidRequest("Choose at least one event.", fields={"events": ["Choose at least one."]})
+        raise InvalidRequest(
+            "Choose at least one event.", fields={"events": ["Choose at least one."]}
+        )
     unknown = sorted({str(event) for event in events} - set(WEBHOOK_EVENTS))
     if unknown:
         raise InvalidRequest(
@@ -356,7 +359,9 @@ def webhook_endpoint_create(
     try:
         validate_webhook_url(url)
     except ValidationError as exc:
-        raise InvalidRequest("The URL cannot receive webhooks.", fields={"url": exc.messages}) from exc
+        raise InvalidRequest(
+            "The URL cannot receive webhooks.", fields={"url": exc.messages}
+        ) from exc
     events = _clean_events(events)
     with transaction.atomic():
         # Lock the partner so two requests at once cannot pass the limit together.

@@ -12,7 +12,9 @@ app_name = "api"
 v1 = [
     path("products/", views.ProductListView.as_view(), name="product-list"),
     re_path(
-        rf"^products/(?P<sku>{views.SKU})/$", views.ProductDetailView.as_view(), name="product-detail"
+        rf"^products/(?P<sku>{views.SKU})/$",
+        views.ProductDetailView.as_view(),
+        name="product-detail",
     ),
     path("orders/", views.OrderListCreateView.as_view(), name="order-list"),
     re_path(
@@ -52,5 +54,5 @@ urlpatterns = [
         ),
         name="docs",
     ),
-    re_path(r"^(?P<path>.*)$", api_not_found),
+    re_path(r"^(?P<path>[\s\S]*)$", api_not_found),
 ]

@@ -10,7 +10,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -85,14 +85,30 @@ NUMBER = OpenApiParameter(
 )
 
 
+def query_values(request: Request) -> dict[str, str]:
+    """The query string as a plain dict, so an empty value (?status=) is validated as one
+    instead of being taken for a missing parameter, as DRF does with form data."""
+    return {name: request.query_params.get(name, "") for name in request.query_params}
+
+
 class PartnerAPIView(generics.GenericAPIView):
     authentication_classes = [PartnerAPIKeyAuthentication]
     permission_classes = [HasPartnerAPIKey]
     throttle_classes = [PartnerRateThrottle]
+    # Query parameters each method understands; anything else is refused, so a typo in a
+    # filter (?stauts=...) is an error instead of a silently unfiltered list.
+    query_parameters: dict[str, tuple[str, ...]] = {}
 
     @property
     def partner(self) -> Partner:
         return self.request.user.partner
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        allowed = self.query_parameters.get(request.method.lower(), ())
+        unknown = sorted(set(request.query_params) - set(allowed))
+        if unknown:
+            raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
 # --- products -----------------------------------------------------------------------------
@@ -102,9 +118,10 @@ class PartnerAPIView(generics.GenericAPIView):
 class ProductListView(PartnerAPIView, generics.ListAPIView):
     serializer_class = ProductSerializer
     pagination_class = ProductCursorPagination
+    query_parameters = {"get": ("search", "cursor", "page_size")}
 
     def get_queryset(self) -> Any:
-        params = ProductFilterSerializer(data=self.request.query_params)
+        params = ProductFilterSerializer(data=query_values(self.request))
         params.is_valid(raise_exception=True)
         return selectors.product_catalogue(search=params.validated_data.get("search", ""))
 
@@ -149,9 +166,19 @@ def request_fingerprint(request: Request) -> str:
 class OrderListCreateView(PartnerAPIView, generics.ListAPIView):
     serializer_class = OrderSerializer
     pagination_class = OrderCursorPagination
+    query_parameters = {
+        "get": (
+            "status",
+            "created_since",
+            "updated_since",
+            "external_reference",
+            "cursor",
+            "page_size",
+        )
+    }
 
     def get_queryset(self) -> Any:
-        params = OrderFilterSerializer(data=self.request.query_params)
+        params = OrderFilterSerializer(data=query_values(self.request))
         params.is_valid(raise_exception=True)
         return selectors.partner_order_list(
             self.partner,
@@ -291,6 +318,7 @@ class OrderShipmentsView(PartnerAPIView):
 class WebhookEndpointListCreateView(PartnerAPIView, generics.ListAPIView):
     serializer_class = WebhookEndpointSerializer
     pagination_class = WebhookEndpointPagination
+    query_parameters = {"get": ("cursor", "page_size")}
 
     def get_queryset(self) -> Any:
         return selectors.partner_webhook_endpoints(self.partner)
@@ -311,7 +339,9 @@ class WebhookEndpointListCreateView(PartnerAPIView, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         serializer = WebhookEndpointInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        endpoint = services.webhook_endpoint_create(partner=self.partner, **serializer.validated_data)
+        endpoint = services.webhook_endpoint_create(
+            partner=self.partner, **serializer.validated_data
+        )
         return Response(
             WebhookEndpointCreatedSerializer(endpoint).data,
             status=status.HTTP_201_CREATED,

@@ -19,7 +19,6 @@ from warehouse import documents, fulfilment
 from warehouse.models import (
     FulfilmentOrder,
     PickList,
-    PickListItem,
     PickListStatus,
     Shipment,
     ShipmentLine,
@@ -41,7 +40,8 @@ def _risk(order: Order) -> str:
 
 @admin.register(FulfilmentOrder)
 class FulfilmentQueueAdmin(admin.ModelAdmin):
-    """Orders to pick: ready (or picking with units left), oldest promised date first."""
+    """Orders to pick: ready or being picked, oldest promised date first. Creating a pick
+    list takes only the units not picked and not on an open pick list yet."""
 
     change_list_template = "admin/warehouse/fulfilmentorder/change_list.html"
     list_display = [
@@ -170,31 +170,6 @@ class FulfilmentQueueAdmin(admin.ModelAdmin):
         ids = list(self.get_queryset(request).values_list("pk", flat=True)[:count])
         return self._create(request, ids) or HttpResponseRedirect(
             reverse("admin:warehouse_fulfilmentorder_changelist")
-        )
-
-
-class PickListItemInline(admin.TabularInline):
-    model = PickListItem
-    extra = 0
-    can_delete = False
-    fields = ["location", "product", "order", "quantity", "picked"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description="order")
-    def order(self, item: Any) -> str:
-        return item.shipment_line.shipment.order.number
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("location", "product", "shipment_line__shipment__order")
         )
 
 

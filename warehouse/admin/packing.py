@@ -36,6 +36,14 @@ SS = ShipmentStatus
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
 
+def _whole_number(value: str | None) -> int:
+    """A positive whole number typed into a form, or 0 (the service says what is missing)."""
+    try:
+        return max(int(value or 0), 0)
+    except ValueError:
+        return 0
+
+
 class ShipmentLineInline(admin.TabularInline):
     model = ShipmentLine
     extra = 0
@@ -318,15 +326,12 @@ class ShipmentAdmin(admin.ModelAdmin):
             scans.append(scan)
         check = fulfilment.packing_check(chosen, scans)
         if action == "pack":
-            try:
-                weight = int(data.get("weight_grams") or 0)
-            except ValueError:
-                weight = 0
+            weight = _whole_number(data.get("weight_grams"))
             try:
                 fulfilment.shipment_pack(
                     shipment_id=chosen.pk,
                     scans=scans,
-                    package_type_id=int(data.get("package_type") or 0) or None,
+                    package_type_id=_whole_number(data.get("package_type")) or None,
                     weight_grams=weight,
                     actor=request.user,
                 )

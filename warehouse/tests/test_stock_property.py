@@ -96,9 +96,11 @@ class Scenario:
     # --- place: any SKUs and quantities ---
 
     def place(self) -> str:
-        quantity = st.sampled_from([st.integers(1, 4)] * 3 + [st.integers(5, 70)]).flatmap(
-            lambda q: q
-        )
+        # Mostly a few units; sometimes more than one warehouse holds (a split line: 50 mugs
+        # in Berlin, 10 in London), sometimes more than there is.
+        quantity = st.sampled_from(
+            [st.integers(1, 4)] * 3 + [st.integers(45, 60), st.integers(5, 70)]
+        ).flatmap(lambda q: q)
         lines = self.data.draw(
             st.lists(
                 st.tuples(st.sampled_from(SKUS), quantity),

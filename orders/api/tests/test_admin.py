@@ -36,8 +36,13 @@ def test_a_manager_creates_a_partner_on_net_30(db):
 
     response = client.post(
         reverse("admin:partner_api_partner_add"),
-        {"name": "Acme Marketplace", "billing_email": "ap@acme.example", "terms_days": "30",
-         "credit_limit": "", "throttle_rate": ""},
+        {
+            "name": "Acme Marketplace",
+            "billing_email": "ap@acme.example",
+            "terms_days": "30",
+            "credit_limit": "",
+            "throttle_rate": "",
+        },
         follow=True,
     )
 
@@ -49,7 +54,9 @@ def test_a_manager_creates_a_partner_on_net_30(db):
     assert any("net 30" in text for _level, text in _messages(response))
     # the change page shows the terms with a link to change them (Finance's credit account)
     page = client.get(reverse("admin:partner_api_partner_change", args=[partner.pk]))
-    assert reverse("admin:payments_creditaccount_change", args=[account.pk]) in page.content.decode()
+    assert (
+        reverse("admin:payments_creditaccount_change", args=[account.pk]) in page.content.decode()
+    )
 
 
 def test_a_bad_rate_or_a_taken_name_is_a_form_error(db):
@@ -117,14 +124,23 @@ def test_an_endpoint_is_registered_with_checkboxes(db, settings):
     add = reverse("admin:partner_api_webhookendpoint_add")
 
     refused = client.post(
-        add, {"partner": partner.pk, "url": "http://10.0.0.1/x", "events": ["order.created"],
-              "is_active": "on"}
+        add,
+        {
+            "partner": partner.pk,
+            "url": "http://10.0.0.1/x",
+            "events": ["order.created"],
+            "is_active": "on",
+        },
     )
     assert "url" in refused.context["adminform"].form.errors
     client.post(
         add,
-        {"partner": partner.pk, "url": "https://hooks.acme.example/x",
-         "events": ["order.created", "order.shipped"], "is_active": "on"},
+        {
+            "partner": partner.pk,
+            "url": "https://hooks.acme.example/x",
+            "events": ["order.created", "order.shipped"],
+            "is_active": "on",
+        },
     )
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.events == ["order.created", "order.shipped"]
@@ -186,8 +202,13 @@ def test_the_warehouse_sees_none_of_it(catalogue, acme, settings):
 def test_every_page_renders_for_a_manager(catalogue, acme, settings):
     delivery = _failed_delivery(acme, settings)
     client = _login(MANAGERS)
-    for name in ("partner", "partnerapikey", "webhookendpoint", "webhookdelivery",
-                 "idempotencyrecord"):
+    for name in (
+        "partner",
+        "partnerapikey",
+        "webhookendpoint",
+        "webhookdelivery",
+        "idempotencyrecord",
+    ):
         assert client.get(reverse(f"admin:partner_api_{name}_changelist")).status_code == 200
     for name, pk in (
         ("partner", acme.partner.pk),

@@ -116,9 +116,7 @@ def test_partners_never_see_each_others_orders(catalogue, acme, globex):
 
     # then each lists only its own
     assert [o["number"] for o in acme.client.get(ORDERS_URL).json()["results"]] == [acme_number]
-    assert [o["number"] for o in globex.client.get(ORDERS_URL).json()["results"]] == [
-        globex_number
-    ]
+    assert [o["number"] for o in globex.client.get(ORDERS_URL).json()["results"]] == [globex_number]
     # and the other's order is simply not there: detail, shipments, cancel
     for path in (f"{globex_number}/", f"{globex_number}/shipments/"):
         response = acme.client.get(ORDERS_URL + path)
@@ -160,7 +158,9 @@ def test_a_wrong_method_is_405(acme):
 
 def test_only_json_is_accepted(catalogue, acme):
     response = acme.client.post(
-        ORDERS_URL, "lines=1", content_type="application/x-www-form-urlencoded",
+        ORDERS_URL,
+        "lines=1",
+        content_type="application/x-www-form-urlencoded",
         HTTP_IDEMPOTENCY_KEY="k",
     )
     assert response.status_code == 415

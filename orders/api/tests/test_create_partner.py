@@ -36,8 +36,21 @@ def test_it_creates_the_partner_and_prints_the_key_alone_on_the_last_line(db):
 
 
 def test_options_and_another_key_later(db):
-    _run("Globex", "--email", "ap@globex.example", "--terms", "60", "--credit-limit", "20000",
-         "--rate", "100/min", "--expires-days", "30", "--key-name", "erp")
+    _run(
+        "Globex",
+        "--email",
+        "ap@globex.example",
+        "--terms",
+        "60",
+        "--credit-limit",
+        "20000",
+        "--rate",
+        "100/min",
+        "--expires-days",
+        "30",
+        "--key-name",
+        "erp",
+    )
     partner = Partner.objects.get()
     assert partner.throttle_rate == "100/min"
     assert partner.billing_customer.credit_account.terms_days == 60

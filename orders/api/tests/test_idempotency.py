@@ -34,9 +34,7 @@ def test_key_order_and_spacing_of_the_body_do_not_matter(catalogue, acme):
     body = order_body()
     first = acme.post_order(body, key="po-2")
     reordered = dict(reversed(list(body.items())))
-    again = acme.client.post(
-        ORDERS_URL, reordered, format="json", HTTP_IDEMPOTENCY_KEY="po-2"
-    )
+    again = acme.client.post(ORDERS_URL, reordered, format="json", HTTP_IDEMPOTENCY_KEY="po-2")
     assert again.status_code == 201
     assert again["Idempotent-Replayed"] == "true"
     assert again.json()["number"] == first.json()["number"]

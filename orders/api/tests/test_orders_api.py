@@ -150,8 +150,10 @@ def test_prices_status_and_totals_sent_by_the_partner_change_nothing(catalogue, 
         ({"lines": [{"sku": "MUG-001", "quantity": "two"}]}, "lines.0.quantity"),
         ({"lines": [{"quantity": 1}]}, "lines.0.sku"),
         ({"customer": {"email": "not-an-email"}}, "customer.email"),
-        ({"shipping_address": {"name": "Ada", "line1": "x", "city": "y", "country": "GBR"}},
-         "shipping_address.country"),
+        (
+            {"shipping_address": {"name": "Ada", "line1": "x", "city": "y", "country": "GBR"}},
+            "shipping_address.country",
+        ),
         ({"payment": {"method": "cash"}}, "payment.method"),
         ({"external_reference": "x" * 129}, "external_reference"),
         ({"customer": {"email": "ada@example.com", "name": "bad\x00name"}}, "customer.name"),
@@ -285,7 +287,7 @@ def test_the_list_filters_and_pages_with_a_cursor(catalogue, acme):
 def test_bad_list_filters_get_400(catalogue, acme, params):
     response = acme.client.get(ORDERS_URL, params)
     assert response.status_code == 400
-    assert list(params)[0] in response.json()["error"]["fields"]
+    assert next(iter(params)) in response.json()["error"]["fields"]
 
 
 # --- cancelling ---------------------------------------------------------------------------

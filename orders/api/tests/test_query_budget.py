@@ -21,7 +21,9 @@ def _queries(call) -> tuple[int, object]:
 def _orders(partner_client, count: int, start: int = 0) -> None:
     for i in range(start, start + count):
         response = partner_client.post_order(
-            order_body(lines=[{"sku": "MUG-001", "quantity": 1}, {"sku": "TEE-001", "quantity": 1}]),
+            order_body(
+                lines=[{"sku": "MUG-001", "quantity": 1}, {"sku": "TEE-001", "quantity": 1}]
+            ),
             key=f"bulk-{i}",
         )
         assert response.status_code == 201, response.json()

@@ -103,7 +103,9 @@ def test_the_webhook_is_sent_only_after_the_commit_and_signed(
     headers = request["headers"]
     assert headers["Content-Type"] == "application/json"
     assert verify_like_a_partner(request["body"], headers["X-Signature"], endpoint.secret)
-    assert not verify_like_a_partner(request["body"] + b" ", headers["X-Signature"], endpoint.secret)
+    assert not verify_like_a_partner(
+        request["body"] + b" ", headers["X-Signature"], endpoint.secret
+    )
     assert not verify_like_a_partner(request["body"], headers["X-Signature"], "whsec_other")
     body = receiver.bodies()[receiver.requests.index(request)]
     assert headers["X-Delivery-Id"] == body["id"]
@@ -212,7 +214,9 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_it_exactly_once_more(
 
 
 @pytest.mark.parametrize("code", [400, 401, 404, 410, 422])
-def test_a_4xx_is_never_retried(catalogue, acme, receiver, django_capture_on_commit_callbacks, code):
+def test_a_4xx_is_never_retried(
+    catalogue, acme, receiver, django_capture_on_commit_callbacks, code
+):
     _endpoint(acme.partner, receiver.url)
     receiver.script.append(code)
 
@@ -227,7 +231,9 @@ def test_a_4xx_is_never_retried(catalogue, acme, receiver, django_capture_on_com
     assert len(receiver.requests) == 1
 
 
-def test_a_timeout_is_retried(catalogue, acme, receiver, settings, django_capture_on_commit_callbacks):
+def test_a_timeout_is_retried(
+    catalogue, acme, receiver, settings, django_capture_on_commit_callbacks
+):
     settings.PARTNER_WEBHOOK_TIMEOUT = 1
     _endpoint(acme.partner, receiver.url)
     receiver.delay = 1.5
@@ -374,7 +380,10 @@ def test_a_partner_registers_lists_and_removes_endpoints(catalogue, acme, globex
     settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
     response = acme.client.post(
         WEBHOOKS_URL,
-        {"url": "https://hooks.acme.example/orderflow", "events": ["order.shipped", "order.created"]},
+        {
+            "url": "https://hooks.acme.example/orderflow",
+            "events": ["order.shipped", "order.created"],
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
