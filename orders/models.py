@@ -274,6 +274,8 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         indexes = [
             models.Index(fields=["status", "promised_ship_by"], name="order_status_ship_by"),
             models.Index(fields=["channel", "placed_at"], name="order_channel_placed"),
+            # A partner's order list: its orders, newest first (the API pages by -pk).
+            models.Index(fields=["source", "-id"], name="order_source_newest"),
         ]
         constraints = [
             models.UniqueConstraint(

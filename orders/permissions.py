@@ -1,6 +1,8 @@
 """The staff groups and what each may do. `ensure_staff_groups` runs after every migrate, so
 the groups exist on every install and follow this table when it changes."""
 
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 
 CUSTOMER_SERVICE = "Customer service"
@@ -55,6 +57,13 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "warehouse.schedule_appointment",
         "warehouse.add_appointment",
         "warehouse.change_downloadgrant",
+        "partner_api.view_partner",
+        "partner_api.view_partnerapikey",
+        "partner_api.view_webhookendpoint",
+        "partner_api.view_webhookdelivery",
+        "partner_api.view_webhookattempt",
+        "partner_api.view_idempotencyrecord",
+        "partner_api.resend_webhookdelivery",
     ],
     # The warehouse sees orders and stock and can stop an order it finds a problem with, but
     # cannot release, cancel or refund.
@@ -95,7 +104,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     MANAGERS: ["*"],  # every permission of our apps
 }
 
-OUR_APPS = ["orders", "payments", "warehouse", "returns", "feedback"]
+OUR_APPS = ["orders", "partner_api", "payments", "warehouse", "returns", "feedback"]
 
 
 def _permissions(codes: list[str]) -> list[Permission]:
@@ -110,6 +119,9 @@ def _permissions(codes: list[str]) -> list[Permission]:
 
 
 def ensure_staff_groups() -> dict[str, Group]:
+    # The permissions of apps migrated after this one may not exist yet on a fresh database.
+    for label in OUR_APPS:
+        create_permissions(apps.get_app_config(label), verbosity=0)
     groups = {}
     for name, codes in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)

@@ -38,8 +38,18 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         author=settings.SELLER_NAME,
     )
     seller = "<br/>".join([settings.SELLER_NAME, *settings.SELLER_ADDRESS])
-    billing = order.billing_address or order.shipping_address
-    buyer = "<br/>".join(billing.as_lines()) if billing else order.email
+    if order.bill_to_id:  # a partner's account pays: the invoice is addressed to it
+        payer = order.bill_to
+        address = payer.addresses.first()
+        payer_lines = [
+            payer.company or payer.name,
+            *(address.as_lines() if address else []),
+            payer.email,
+        ]
+        buyer = "<br/>".join(part for part in payer_lines if part)
+    else:
+        billing = order.billing_address or order.shipping_address
+        buyer = "<br/>".join(billing.as_lines()) if billing else order.email
     story = [
         Table(
             [

@@ -26,7 +26,7 @@ from django.utils import timezone
 from orders import events
 from orders.exceptions import DomainError
 from orders.models import EventType, HoldReason, Order, OrderStatus
-from orders.notifications import queue_order_notification
+from orders.notifications import queue_notification, queue_order_notification
 from orders.services import order_release, order_secure_payment
 from payments.invoices import next_invoice_number
 from payments.models import (
@@ -772,16 +772,28 @@ def invoice_issue(*, payment_id: int) -> Payment:
             data={"invoice": invoice.pk},
             customer_visible=True,
         )
-        queue_order_notification(
-            order,
-            "invoice_issued",
-            reference=invoice.number,
-            invoice_id=invoice.pk,
-            attachments=[
-                {"builder": "payments.invoices.invoice_attachment", "invoice_id": invoice.pk}
-            ],
-        )
+        _queue_invoice_mail(order, "invoice_issued", invoice)
     return payment
+
+
+def _queue_invoice_mail(order: Order, kind: str, invoice: Invoice) -> None:
+    """Invoices go to whoever pays: the bill-to account (a partner) or the customer."""
+    context = {
+        "invoice_id": invoice.pk,
+        "attachments": [
+            {"builder": "payments.invoices.invoice_attachment", "invoice_id": invoice.pk}
+        ],
+    }
+    if order.bill_to_id:
+        queue_notification(
+            order=order,
+            kind=kind,
+            recipient=order.bill_to.email,
+            reference=invoice.number,
+            context=context,
+        )
+    else:
+        queue_order_notification(order, kind, reference=invoice.number, **context)
 
 
 def invoice_record_payment(
@@ -857,15 +869,7 @@ def invoice_flag_overdue(*, invoice_id: int) -> bool:
             f"{invoice.currency} due {invoice.due_date:%d %b %Y}); reminder sent.",
             data={"invoice": invoice.pk},
         )
-        queue_order_notification(
-            payment.order,
-            "invoice_reminder",
-            reference=invoice.number,
-            invoice_id=invoice.pk,
-            attachments=[
-                {"builder": "payments.invoices.invoice_attachment", "invoice_id": invoice.pk}
-            ],
-        )
+        _queue_invoice_mail(payment.order, "invoice_reminder", invoice)
     return True
 
 

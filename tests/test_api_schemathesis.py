@@ -43,19 +43,6 @@ CHECKS = [
 
 
 @pytest.fixture
-def wsgi_app():
-    """Django's WSGI app, calling views in this thread and this test's transaction. Like
-    Django's test client, keep request signals from closing the connection mid-test."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield WSGIHandler()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
 def partner_data(catalogue, settings):
     """A partner with a key, a few orders (one confirmed), and a webhook endpoint."""
     settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
@@ -72,6 +59,20 @@ def partner_data(catalogue, settings):
         partner=partner.partner, url="https://hooks.fuzz.example/in", events=["order.created"]
     )
     return {"key": partner.key, "numbers": numbers, "endpoint": endpoint.pk}
+
+
+@pytest.fixture
+def wsgi_app(partner_data):
+    """Django's WSGI app, calling views in this thread and this test's transaction. Like
+    Django's test client, keep request signals from closing the connection mid-test (set up
+    after the data, whose test-client requests reconnect those signals when they finish)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield WSGIHandler()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def _with_real_skus(case):

@@ -1,5 +1,5 @@
 """Partners, their API keys and webhooks in the staff console. Managers manage them; Customer
-service may look and resend webhooks (orders/api/staff.py). Creating a partner or a key goes
+service may look and resend webhooks (orders/permissions.py). Creating a partner or a key goes
 through the services; a new key is shown once, in a message, and never again."""
 
 import json
@@ -125,6 +125,9 @@ class PartnerAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Partner | None) -> list:
         return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # switch it off instead (Is active): its orders and history stay
 
     def save_model(self, request: HttpRequest, obj: Partner, form: Any, change: bool) -> None:
         if change:
@@ -300,6 +303,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             description=obj.description,
         )
         obj.pk, obj.secret, obj.created_at = endpoint.pk, endpoint.secret, endpoint.created_at
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # untick Is active instead: its delivery log stays
 
     @admin.display(description="events")
     def event_list(self, endpoint: WebhookEndpoint) -> str:

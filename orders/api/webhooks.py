@@ -116,7 +116,9 @@ def _write_deliveries(
                     "data": {**event_data, "order": order_summary(order)},
                 },
                 created_at=now,
-                next_attempt_at=now,
+                # The task enqueued after the commit sends it now; the relay only picks it
+                # up if that has not happened a minute later (a broker outage, say).
+                next_attempt_at=now + settings.PARTNER_WEBHOOK_FIRST_RETRY,
                 retry_until=now + settings.PARTNER_WEBHOOK_RETRY_FOR,
             )
         )
@@ -151,7 +153,8 @@ def body_of(delivery: WebhookDelivery) -> bytes:
 
 def _claim(delivery_id: str) -> WebhookDelivery | None:
     """Under the row lock: take the next attempt, and push next_attempt_at out as a lease so
-    a second worker (or the relay) leaves it alone. None when there is nothing to send."""
+    a second worker (or the relay) leaves it alone. A first attempt is always due; a retry
+    when its time has come. None when there is nothing to send."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(of=("self",))
@@ -162,7 +165,7 @@ def _claim(delivery_id: str) -> WebhookDelivery | None:
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             return None
         now = timezone.now()
-        if delivery.next_attempt_at > now:
+        if delivery.attempts and delivery.next_attempt_at > now:
             return None  # not due: another worker holds it, or a retry is scheduled later
         if not delivery.endpoint.is_active:
             delivery.status = DeliveryStatus.FAILED
@@ -302,7 +305,7 @@ def webhook_delivery_resend(*, delivery_id: str, actor: Any = None) -> WebhookDe
         now = timezone.now()
         delivery.status = DeliveryStatus.PENDING
         delivery.attempts = 0  # backoff starts again; the attempt log keeps every try
-        delivery.next_attempt_at = now
+        delivery.next_attempt_at = now + settings.PARTNER_WEBHOOK_FIRST_RETRY
         delivery.retry_until = now + settings.PARTNER_WEBHOOK_RETRY_FOR
         delivery.last_error = ""
         delivery.save(

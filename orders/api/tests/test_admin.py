@@ -9,7 +9,6 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from orders.api.models import Partner, PartnerAPIKey, WebhookDelivery, WebhookEndpoint
-from orders.api.staff import grant_partner_api_permissions
 from orders.api.tests.conftest import ORDERS_URL
 from orders.permissions import CUSTOMER_SERVICE, MANAGERS, WAREHOUSE
 from orders.tests.factories import staff_user
@@ -21,7 +20,6 @@ KEY = re.compile(r"The API key for .+? is: (?P<key>\S+) ")
 
 def _login(group: str) -> Client:
     user = staff_user(group)
-    grant_partner_api_permissions()  # staff_user re-sets the groups from orders.permissions
     client = Client()
     client.force_login(user)
     return client
@@ -219,3 +217,10 @@ def test_every_page_renders_for_a_manager(catalogue, acme, settings):
         assert client.get(reverse(f"admin:partner_api_{name}_change", args=[pk])).status_code == 200
     # the library's partner-less key model is not offered
     assert client.get("/admin/rest_framework_api_key/apikey/").status_code == 404
+    # partners, keys and endpoints are switched off or revoked, never deleted
+    for name, pk in (
+        ("partner", acme.partner.pk),
+        ("webhookendpoint", delivery.endpoint_id),
+        ("partnerapikey", PartnerAPIKey.objects.get().pk),
+    ):
+        assert client.get(reverse(f"admin:partner_api_{name}_delete", args=[pk])).status_code == 403

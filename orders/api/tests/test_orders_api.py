@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from orders.api.tests.conftest import ORDERS_URL, order_body
@@ -367,3 +368,21 @@ def test_shipments_with_tracking(catalogue, acme):
     assert item["delivered_at"] is None
     assert item["lines"] == [{"sku": "MUG-001", "quantity": 2}]
     assert acme.client.get(f"{ORDERS_URL}{number}/").json()["shipments"] == [item]
+
+
+def test_the_invoice_for_a_partner_order_goes_to_the_partner(
+    catalogue, acme, django_capture_on_commit_callbacks
+):
+    # given a partner order on invoice terms, reviewed and invoiced after the commit
+    with django_capture_on_commit_callbacks(execute=True):
+        response = acme.post_order(key="acme-invoice")
+    order = Order.objects.get(number=response.json()["number"])
+    assert order.status == "ready"
+    # then the invoice is mailed to the partner's billing address, not to the end customer
+    invoice_mail = next(m for m in mail.outbox if m.subject.startswith("Invoice for order"))
+    assert invoice_mail.to == [acme.partner.billing_customer.email]
+    assert "ada@example.com" not in invoice_mail.to
+    from payments.tests.pdf_text import pdf_text
+
+    text = pdf_text(invoice_mail.attachments[0][1])
+    assert acme.partner.name in text or acme.partner.billing_customer.email in text

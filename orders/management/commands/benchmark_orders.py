@@ -26,7 +26,7 @@ ADDRESS = AddressInput(
 )
 
 
-CARD = PaymentInput(method="card", card=CardDetails(token="tok_visa"))
+CARD = PaymentInput(method="card", card=CardDetails(token="tok_visa"))  # noqa: S106
 
 
 class Rollback(Exception):
