@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from orders import services
 from orders.actions import ORDER_ACTIONS, available_actions
+from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
 from orders.models import (
     STAFF_CHANNELS,
@@ -120,17 +121,6 @@ class OrderLineInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return self._draft(obj) and super().has_delete_permission(request, obj)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OrderHoldInline(ReadOnlyInline):
@@ -661,7 +651,7 @@ class HeldOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "kind",
@@ -694,15 +684,6 @@ class NotificationAdmin(admin.ModelAdmin):
         "rendered_html",
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.resend_notification")

@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from orders.admin import ORDER_PANELS
+from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
 from orders.models import Order
 from payments import services
@@ -34,17 +35,6 @@ from payments.models import (
 from payments.selectors import order_payment_summary
 
 P = PaymentStatus
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OperationInline(ReadOnlyInline):
@@ -246,7 +236,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(ReadOnlyAdmin):
     list_display = [
         "number",
         "order_link",
@@ -273,15 +263,6 @@ class InvoiceAdmin(admin.ModelAdmin):
         "pdf",
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="order")
     def order_link(self, invoice: Invoice) -> str:
@@ -320,19 +301,10 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(InvoicePayment)
-class InvoicePaymentAdmin(admin.ModelAdmin):
+class InvoicePaymentAdmin(ReadOnlyAdmin):
     list_display = ["invoice", "amount", "received_on", "reference", "recorded_by", "created_at"]
     search_fields = ["=invoice__number", "reference"]
     list_select_related = ["invoice", "recorded_by"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(CreditAccount)

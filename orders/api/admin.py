@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.api import services
 from orders.api.models import (
     WEBHOOK_EVENTS,
@@ -35,18 +36,6 @@ if admin.site.is_registered(APIKey):
 
 def _link(viewname: str, pk: Any, label: Any) -> str:
     return format_html('<a href="{}">{}</a>', reverse(viewname, args=[pk]), label)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- partners -----------------------------------------------------------------------------
@@ -321,7 +310,7 @@ class WebhookAttemptInline(ReadOnlyInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "event",
@@ -358,15 +347,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("partner_api.resend_webhookdelivery")
 
@@ -396,7 +376,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin):
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "partner",
@@ -421,15 +401,6 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
         "response_pretty",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="order")
     def order_link(self, record: IdempotencyRecord) -> str:

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
 
+from orders.admin_base import ReadOnlyAdmin
 from orders.exceptions import DomainError
 from warehouse.models import (
     Product,
@@ -107,7 +108,7 @@ class StockItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "stock_item",
@@ -121,15 +122,6 @@ class StockMovementAdmin(admin.ModelAdmin):
     list_filter = ["kind", "stock_item__warehouse"]
     search_fields = ["stock_item__product__sku", "=order__number", "reason"]
     list_select_related = ["stock_item__product", "stock_item__warehouse", "order", "actor"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ShippingMethod)

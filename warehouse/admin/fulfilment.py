@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from orders.admin_base import ReadOnlyAdmin
 from orders.exceptions import DomainError
 from orders.models import Order, OrderStatus
 from orders.services import add_working_days
@@ -39,7 +40,7 @@ def _risk(order: Order) -> str:
 
 
 @admin.register(FulfilmentOrder)
-class FulfilmentQueueAdmin(admin.ModelAdmin):
+class FulfilmentQueueAdmin(ReadOnlyAdmin):
     """Orders to pick: ready or being picked, oldest promised date first. Creating a pick
     list takes only the units not picked and not on an open pick list yet."""
 
@@ -83,15 +84,6 @@ class FulfilmentQueueAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         extra_context = {"title": "Fulfilment queue: orders to pick", **(extra_context or {})}
         return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("orders.view_order")
@@ -174,7 +166,7 @@ class FulfilmentQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(PickList)
-class PickListAdmin(admin.ModelAdmin):
+class PickListAdmin(ReadOnlyAdmin):
     change_form_template = "admin/warehouse/picklist/change_form.html"
     list_display = [
         "code_display",
@@ -199,15 +191,6 @@ class PickListAdmin(admin.ModelAdmin):
                 unit_count=Sum("items__quantity"),
             )
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="pick list", ordering="pk")
     def code_display(self, pick_list: PickList) -> str:

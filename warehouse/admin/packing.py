@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
 from orders.models import Order, OrderStatus
 from warehouse import documents, fulfilment
@@ -44,18 +45,10 @@ def _whole_number(value: str | None) -> int:
         return 0
 
 
-class ShipmentLineInline(admin.TabularInline):
+class ShipmentLineInline(ReadOnlyInline):
     model = ShipmentLine
-    extra = 0
-    can_delete = False
     fields = ["sku", "name", "quantity", "picked"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("order_line")
@@ -69,18 +62,10 @@ class ShipmentLineInline(admin.TabularInline):
         return line.order_line.name
 
 
-class TrackingEventInline(admin.TabularInline):
+class TrackingEventInline(ReadOnlyInline):
     model = TrackingEvent
-    extra = 0
-    can_delete = False
     fields = ["occurred_at", "status", "description", "location", "event_id", "result"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ShipForm(forms.Form):
@@ -96,7 +81,7 @@ class CsvUploadForm(forms.Form):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):
+class ShipmentAdmin(ReadOnlyAdmin):
     change_form_template = "admin/warehouse/shipment/change_form.html"
     change_list_template = "admin/warehouse/shipment/change_list.html"
     list_display = [
@@ -128,15 +113,6 @@ class ShipmentAdmin(admin.ModelAdmin):
         "delivered_at",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_ship_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("warehouse.ship_shipment")
