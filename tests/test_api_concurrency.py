@@ -1,43 +1,19 @@
 """The partner API under load, on PostgreSQL with real threads started together: one order
 per Idempotency-Key, no oversell, and never a 500."""
 
-import threading
 from collections import Counter
 
 import pytest
 from django.core.cache import cache
-from django.db import connections
 from rest_framework.test import APIClient
 
 from orders.api import services
 from orders.api.tests.conftest import ORDERS_URL, order_body
 from orders.models import Order
+from tests.threads import run_together
 from warehouse.models import StockItem, StockReservation
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
-
-
-def _run_together(count: int, work) -> list:
-    """Start `count` threads at once (a barrier) and collect what each returned or raised."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
-    return results
 
 
 @pytest.fixture
@@ -56,7 +32,7 @@ def _post(key: str, body: dict, idempotency_key: str):
 
 
 def test_ten_requests_with_one_key_at_once_make_one_order(api_key):
-    results = _run_together(10, lambda i: _post(api_key, order_body(), "acme-77"))
+    results = run_together(10, lambda i: _post(api_key, order_body(), "acme-77"))
 
     assert all(isinstance(r, tuple) for r in results), results
     assert [code for code, _body, _replayed in results] == [201] * 10
@@ -71,7 +47,7 @@ def test_ten_requests_with_one_key_at_once_make_one_order(api_key):
 
 def test_one_key_with_two_bodies_at_once_places_one_and_refuses_the_other(api_key):
     bodies = [order_body(), order_body(lines=[{"sku": "TEE-001", "quantity": 1}])]
-    results = _run_together(2, lambda i: _post(api_key, bodies[i], "acme-78"))
+    results = run_together(2, lambda i: _post(api_key, bodies[i], "acme-78"))
 
     assert sorted(code for code, _body, _replayed in results) == [201, 422], results
     assert Order.objects.count() == 1
@@ -94,7 +70,7 @@ def test_twenty_partner_requests_for_the_last_five_units(api_key):
         )
         return _post(api_key, body, f"lamp-{index}")
 
-    results = _run_together(20, buy)
+    results = run_together(20, buy)
 
     # then exactly five were placed and fifteen told what is left; no 500
     assert all(isinstance(r, tuple) for r in results), results

@@ -1,41 +1,18 @@
 """Under load, on PostgreSQL with real threads started together: no oversell, no duplicate
 orders for one idempotency key, no deadlock."""
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from orders.models import Order
 from orders.tests.factories import place_order
+from tests.threads import run_together
 from warehouse.exceptions import OutOfStock
 from warehouse.models import StockItem, StockReservation
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
-
-
-def _run_together(count: int, work) -> list:
-    """Start `count` threads at once (a barrier) and collect what each returned or raised."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
-    return results
 
 
 def test_twenty_buyers_for_the_last_five_units(catalogue):
@@ -50,7 +27,7 @@ def test_twenty_buyers_for_the_last_five_units(catalogue):
         lines = [("LAMP-001", 1)] + ([("MUG-001", 1)] if index % 2 else [])
         return place_order(lines, email=f"buyer{index}@example.com").order.pk
 
-    results = _run_together(20, buy)
+    results = run_together(20, buy)
 
     # then exactly five orders were placed and fifteen were told it is out of stock
     kinds = Counter(type(r).__name__ for r in results)
@@ -72,7 +49,7 @@ def test_one_idempotency_key_sent_twice_at_once_makes_one_order(catalogue):
         )
         return (result.order.pk, result.created)
 
-    results = _run_together(2, submit)
+    results = run_together(2, submit)
     assert all(isinstance(r, tuple) for r in results), results
     assert results[0][0] == results[1][0]
     assert sorted(created for _pk, created in results) == [False, True]
@@ -81,7 +58,7 @@ def test_one_idempotency_key_sent_twice_at_once_makes_one_order(catalogue):
 
 
 def test_ten_requests_with_one_key_make_one_order(catalogue):
-    results = _run_together(
+    results = run_together(
         10,
         lambda i: place_order([("TEE-001", 1)], idempotency_key="k-10", source="p").order.pk,
     )
@@ -116,7 +93,7 @@ def test_concurrent_refunds_never_exceed_the_capture(catalogue):
             idempotency_key=f"clerk-{index}",
         ).pk
 
-    results = _run_together(4, refund)
+    results = run_together(4, refund)
 
     # then two are refunded and two are told how much is left; 20.00 in all
     kinds = Counter(type(r).__name__ for r in results)
