@@ -12,7 +12,9 @@ from orders.tests.factories import (
     StockItemFactory,
     TaxRateFactory,
     WarehouseFactory,
+    staff_user,
 )
+from warehouse.models import BinStock, Location, PackageType, StockItem
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +69,31 @@ def without_later_phases(settings):
     settings.ORDER_REVIEW_RULES = [
         rule for rule in settings.ORDER_REVIEW_RULES if rule.startswith("orders.")
     ]
+
+
+# --- the warehouse: a picker, a box, and every stock item on a shelf ---
+
+
+@pytest.fixture
+def picker(db):
+    return staff_user("Warehouse", "picker")
+
+
+@pytest.fixture
+def box(db):
+    return PackageType.objects.create(
+        name="Medium", length_mm=400, width_mm=300, height_mm=200, max_weight_grams=10000
+    )
+
+
+@pytest.fixture
+def bins(catalogue):
+    """Each stock item on one shelf; aisle B before A on the walk to test walk_order."""
+    made = {}
+    for index, item in enumerate(StockItem.objects.select_related("product", "warehouse")):
+        location = Location.objects.create(
+            warehouse=item.warehouse, aisle="A", rack=index + 1, shelf=1, walk_order=10 - index
+        )
+        BinStock.objects.create(location=location, product=item.product, quantity=item.on_hand)
+        made[(item.product.sku, item.warehouse.code)] = location
+    return made

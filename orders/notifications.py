@@ -192,7 +192,7 @@ def notification_send(*, notification_id: int) -> str:
     when it will be retried, "failed" when it has run out of attempts)."""
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update(of=("self",))
+            Notification.objects.select_for_update(of=("self",), no_key=True)
             .select_related("order")
             .filter(pk=notification_id)
             .first()
@@ -263,7 +263,7 @@ def _label(notification: Notification) -> str:
 def notification_resend(*, notification_id: int, actor: Any) -> Notification:
     """Staff resend: a sent or failed row goes back to pending and out again."""
     with transaction.atomic():
-        notification = Notification.objects.select_for_update().get(pk=notification_id)
+        notification = Notification.objects.select_for_update(no_key=True).get(pk=notification_id)
         notification.status = NotificationStatus.PENDING
         notification.attempts = 0
         notification.last_error = ""

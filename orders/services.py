@@ -125,7 +125,7 @@ def add_working_days(start: date, days: int) -> date:
 
 def _lock_order(order_id: int) -> Order:
     try:
-        return Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+        return Order.objects.select_for_update(of=("self",), no_key=True).get(pk=order_id)
     except Order.DoesNotExist as exc:
         raise InvalidOrder(f"Order {order_id} does not exist.") from exc
 
@@ -864,7 +864,10 @@ MAX_REASON_LENGTH = 1000
 
 
 def customer_can_change(order: Order) -> bool:
-    """Whether the customer may still cancel the order or change where it goes."""
+    """Whether the customer may still cancel the order or change where it goes: before
+    picking starts (a held order counts by the state it was held from)."""
+    if order.status == OrderStatus.ON_HOLD:
+        return order.held_from in ("", *CUSTOMER_CHANGEABLE_STATES)
     return order.status in CUSTOMER_CHANGEABLE_STATES
 
 
@@ -875,7 +878,7 @@ def _customer_actor(customer: Customer) -> str:
 
 
 def _lock_customer_order(order_id: int, customer: Customer, verb: str) -> Order:
-    order = Order.objects.select_for_update(of=("self",)).filter(pk=order_id).first()
+    order = Order.objects.select_for_update(of=("self",), no_key=True).filter(pk=order_id).first()
     if order is None or customer is None or order.customer_id != customer.pk:
         raise InvalidOrder("We could not find that order.", fields={"order": ["Not found."]})
     if not customer_can_change(order):
@@ -1017,7 +1020,7 @@ def customer_account_claim(*, user: Any, customer_id: int) -> Customer:
     """Link a guest Customer (and so their past orders) to the user, once they have shown
     they read that customer's email. Refused when another account owns it already."""
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+        customer = Customer.objects.select_for_update(no_key=True).filter(pk=customer_id).first()
         if customer is None:
             raise InvalidOrder("We could not find those orders.", fields={"customer": ["Gone."]})
         if customer.user_id == user.pk:

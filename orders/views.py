@@ -667,11 +667,9 @@ def _after_register(request: HttpRequest, user: Any, linked_order: Order | None)
     if guest is None:
         messages.success(request, "Welcome! Your account is ready.")
         return
-    if linked_order is not None and linked_order.customer_id == guest.pk:
-        # They came from the link in our email: that proves the mailbox is theirs.
-        customer_account_claim(user=user, customer_id=guest.pk)
-        messages.success(request, "Welcome! Your orders are now in your account.")
-        return
+    # Earlier orders join the account only through the link we email to that address: a guest
+    # link proves nothing (anyone can place a guest order under someone else's email and get
+    # a link to it), the mailbox does.
     _send_claim_email(request, user, guest)
     messages.info(
         request,

@@ -14,7 +14,7 @@ from payments.models import Invoice, InvoiceSequence
 
 def next_invoice_number(year: int) -> str:
     """The next number of the year, without gaps: call inside the invoice's transaction."""
-    sequence, _ = InvoiceSequence.objects.select_for_update().get_or_create(year=year)
+    sequence, _ = InvoiceSequence.objects.select_for_update(no_key=True).get_or_create(year=year)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
     return f"{settings.INVOICE_NUMBER_PREFIX}-{year}-{sequence.last_number:06d}"

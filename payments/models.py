@@ -125,9 +125,9 @@ class Payment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def authorize(self) -> None:
         pass
 
-    @transition(field=status, source=P.PENDING, target=P.FAILED)
+    @transition(field=status, source=[P.PENDING, P.AUTHORIZED], target=P.FAILED)
     def fail(self) -> None:
-        pass
+        """Declined at authorisation, or at capture (an authorisation that lapsed)."""
 
     @transition(field=status, source=P.AUTHORIZED, target=P.CAPTURED)
     def capture(self) -> None:

@@ -84,7 +84,10 @@ def _after_commit(func: Any, **kwargs: Any) -> None:
 
 def _money(value: Decimal | str | int) -> Decimal:
     try:
-        return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+        amount = Decimal(str(value).strip())
+        if not amount.is_finite():
+            raise ValueError("not a finite amount")
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
     except Exception as exc:
         raise PaymentRefused(
             "Enter an amount such as 12.50.", fields={"amount": ["Invalid."]}
@@ -191,7 +194,7 @@ def _begin_operation(
     """Step 1: under the payment's lock, find or write the operation. None when there is
     nothing to do (the payment moved on, or the operation already succeeded)."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         operation, _ = PaymentOperation.objects.get_or_create(
             idempotency_key=key,
             defaults={
@@ -201,7 +204,16 @@ def _begin_operation(
                 "refund": refund,
             },
         )
-        if operation.status != OperationStatus.PENDING or payment.status not in allowed:
+        if operation.status != OperationStatus.PENDING:
+            return None
+        if payment.status not in allowed:
+            # The payment moved on (cancelled, captured meanwhile...): this call is no longer
+            # wanted. Close it, so the reconcile task stops picking it up.
+            operation.status = OperationStatus.FAILED
+            operation.error_code = "skipped"
+            operation.error_message = f"Not sent: the payment is {payment.status}."
+            operation.completed_at = timezone.now()
+            operation.save(update_fields=["status", "error_code", "error_message", "completed_at"])
             return None
         operation.attempts += 1
         operation.next_attempt_at = timezone.now() + _retry_delay(operation.attempts)
@@ -320,7 +332,9 @@ def _finish_authorize(operation: PaymentOperation, result: ProviderResult) -> Pa
     release = False
     with transaction.atomic():
         payment = (
-            Payment.objects.select_for_update().select_related("order").get(pk=operation.payment_id)
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=operation.payment_id)
         )
         _finish(operation, result)
         order = payment.order
@@ -333,6 +347,16 @@ def _finish_authorize(operation: PaymentOperation, result: ProviderResult) -> Pa
             payment.authorize()
             payment.provider_reference = result.reference
             payment.save(update_fields=["status", "provider_reference", "updated_at"])
+            already_paid = (
+                order.payments.exclude(pk=payment.pk)
+                .filter(status__in=[P.AUTHORIZED, P.CAPTURED, P.INVOICED, P.PAID])
+                .exists()
+            )
+            if already_paid:
+                # A retried authorisation came back after the customer paid another way:
+                # give the hold on this card back.
+                _queue_void(payment)
+                return payment
             events.record(
                 order,
                 EventType.PAYMENT_AUTHORIZED,
@@ -408,7 +432,11 @@ def payment_capture(*, payment_id: int, actor: Any) -> Payment:
         return payment
     hold_order = False
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("order").get(pk=payment_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=payment_id)
+        )
         _finish(operation, result)
         if payment.status != P.AUTHORIZED:
             return payment
@@ -416,6 +444,24 @@ def payment_capture(*, payment_id: int, actor: Any) -> Payment:
             payment.capture()
             payment.amount_captured = payment.amount
             payment.save(update_fields=["status", "amount_captured", "updated_at"])
+            if payment.order.status == OrderStatus.CANCELLED:
+                # Cancelled while the capture was under way: the money goes straight back.
+                events.record(
+                    payment.order,
+                    EventType.PAYMENT_CAPTURED,
+                    actor=actor,
+                    message=f"{payment.amount} {payment.currency} captured after the order was "
+                    "cancelled; refunding it.",
+                    data={"payment": payment.pk},
+                )
+                refund_create(
+                    payment_id=payment.pk,
+                    amount=payment.amount,
+                    reason="Order cancelled",
+                    actor="payments",
+                    idempotency_key=f"cancel-{payment.order_id}-payment-{payment.pk}",
+                )
+                return payment
             events.publish(
                 payment.order,
                 "payment.captured",
@@ -498,7 +544,11 @@ def payment_void(*, payment_id: int, actor: Any) -> Payment:
     if result is None:
         return payment
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("order").get(pk=payment_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=payment_id)
+        )
         _finish(operation, result)
         if result.success and payment.status == P.AUTHORIZED:
             payment.void()
@@ -544,8 +594,13 @@ def refund_create(
     with transaction.atomic():
         existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
+            if existing.payment_id != payment_id:
+                raise PaymentRefused(
+                    "This request key was used for another refund; reload the page.",
+                    fields={"idempotency_key": ["Already used."]},
+                )
             return existing
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
         if payment.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
             raise PaymentRefused(
                 f"Only captured card payments can be refunded; this one is "
@@ -603,8 +658,12 @@ def refund_execute(*, refund_id: int) -> Refund:
     if result is None:
         return refund
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("order").get(pk=payment.pk)
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=payment.pk)
+        )
+        refund = Refund.objects.select_for_update(no_key=True).get(pk=refund_id)
         _finish(operation, result)
         if refund.status != RefundStatus.PENDING:
             return refund
@@ -708,7 +767,7 @@ def payment_secure_order(*, order_id: int) -> Order:
 def payment_on_order_cancelled(*, order: Order, actor: Any) -> None:
     """ORDER_LIFECYCLE_HOOKS["cancelled"]: void what is authorised, refund what is captured,
     cancel the invoice. Written in the cancellation's transaction, carried out after it."""
-    for payment in order.payments.select_for_update().order_by("pk"):
+    for payment in order.payments.select_for_update(no_key=True).order_by("pk"):
         if payment.status == P.PENDING:
             payment.void()
             payment.save(update_fields=["status", "updated_at"])
@@ -727,6 +786,15 @@ def payment_on_order_cancelled(*, order: Order, actor: Any) -> None:
                     actor=actor,
                     idempotency_key=f"cancel-{order.pk}-payment-{payment.pk}",
                 )
+        elif payment.status == P.PAID:
+            events.record(
+                order,
+                EventType.PAYMENT_VOIDED,
+                actor=actor,
+                message=f"The invoice was paid in full ({payment.amount_captured} "
+                f"{payment.currency}): Finance must pay it back by transfer.",
+                data={"payment": payment.pk, "refund_due": str(payment.amount_captured)},
+            )
         elif payment.status in (P.INVOICED, P.OVERDUE):
             invoice = Invoice.objects.filter(payment=payment).first()
             payment.cancel_invoice()
@@ -746,7 +814,11 @@ def payment_on_order_cancelled(*, order: Order, actor: Any) -> None:
 def invoice_issue(*, payment_id: int) -> Payment:
     """Issue the invoice for an order on terms: number, due date, PDF by email."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("order").get(pk=payment_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=payment_id)
+        )
         if payment.status != P.PENDING or payment.method != PaymentMethod.INVOICE:
             return payment
         order = payment.order
@@ -807,9 +879,11 @@ def invoice_record_payment(
     """Finance records money received against an invoice, in full or in part."""
     amount = _money(amount)
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        invoice = Invoice.objects.select_for_update(no_key=True).get(pk=invoice_id)
         payment = (
-            Payment.objects.select_for_update().select_related("order").get(pk=invoice.payment_id)
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=invoice.payment_id)
         )
         if payment.status not in (P.INVOICED, P.OVERDUE):
             raise PaymentRefused(
@@ -851,9 +925,11 @@ def invoice_record_payment(
 def invoice_flag_overdue(*, invoice_id: int) -> bool:
     """Mark one invoice overdue and send the customer one reminder."""
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        invoice = Invoice.objects.select_for_update(no_key=True).get(pk=invoice_id)
         payment = (
-            Payment.objects.select_for_update().select_related("order").get(pk=invoice.payment_id)
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=invoice.payment_id)
         )
         if payment.status != P.INVOICED or invoice.due_date >= timezone.localdate():
             return False
@@ -914,7 +990,7 @@ def payment_pay_again(*, order_id: int, card: CardDetails, actor: Any) -> Paymen
     """A new card for an order whose payment failed (or was never made). Authorised at once;
     an order held only for payment then goes on by itself."""
     with transaction.atomic():
-        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+        order = Order.objects.select_for_update(of=("self",), no_key=True).get(pk=order_id)
         if not order_needs_payment(order):
             raise PaymentRefused(
                 f"Order {order.number} needs no payment now.", fields={"card": ["Nothing to pay."]}

@@ -38,7 +38,7 @@ def webhook_receive(*, provider: str, event: WebhookEvent) -> str:
 
 def _apply(provider: str, event: WebhookEvent) -> str:
     payment = (
-        Payment.objects.select_for_update()
+        Payment.objects.select_for_update(no_key=True)
         .select_related("order")
         .filter(provider=provider, provider_reference=event.reference)
         .first()
@@ -47,7 +47,9 @@ def _apply(provider: str, event: WebhookEvent) -> str:
     )
     if payment is None:
         return "ignored: no payment with this reference"
-    obj = (event.payload.get("data") or {}).get("object") or {}
+    data = event.payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    obj = obj if isinstance(obj, dict) else {}
     if event.type == "payment_intent.canceled" and payment.status == P.AUTHORIZED:
         payment.void()
         payment.save(update_fields=["status", "updated_at"])
@@ -60,7 +62,10 @@ def _apply(provider: str, event: WebhookEvent) -> str:
         )
         return "voided"
     if event.type == "charge.refunded":
-        refunded = Decimal(int(obj.get("amount_refunded") or 0)) / 100
+        try:
+            refunded = Decimal(int(obj.get("amount_refunded") or 0)) / 100
+        except (TypeError, ValueError):
+            return "ignored: amount_refunded is not a whole number of cents"
         missing = refunded - payment.amount_refunded - _pending_refunds(payment)
         if missing <= 0 or payment.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
             return "already recorded"
@@ -90,7 +95,8 @@ def _apply(provider: str, event: WebhookEvent) -> str:
         )
         return f"refund of {missing} recorded"
     if event.type == "payment_intent.payment_failed" and payment.status == P.PENDING:
-        error = obj.get("last_payment_error") or {}
+        error = obj.get("last_payment_error")
+        error = error if isinstance(error, dict) else {}
         payment.fail()
         payment.failure_code = str(error.get("code") or "declined")
         payment.failure_message = str(error.get("message") or "The card was declined.")[:255]

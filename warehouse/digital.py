@@ -230,7 +230,7 @@ def appointment_complete(*, appointment_id: int, actor: Any, notes: str = "") ->
     with transaction.atomic():
         appointment = Appointment.objects.select_related("order_line").get(pk=appointment_id)
         order = lock_order(appointment.order_line.order_id)
-        appointment = Appointment.objects.select_for_update().get(pk=appointment_id)
+        appointment = Appointment.objects.select_for_update(no_key=True).get(pk=appointment_id)
         if appointment.status != AppointmentStatus.SCHEDULED:
             raise AppointmentRefused(
                 f"This appointment is {appointment.get_status_display().lower()}."

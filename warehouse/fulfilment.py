@@ -66,7 +66,7 @@ def _lock_shipment(shipment_id: int) -> tuple[Order, Shipment]:
     if order_id is None:
         raise FulfilmentRefused(f"There is no shipment {shipment_id}.")
     order = lock_order(order_id)
-    return order, Shipment.objects.select_for_update().get(pk=shipment_id)
+    return order, Shipment.objects.select_for_update(no_key=True).get(pk=shipment_id)
 
 
 def _save_shipment(shipment: Shipment, fields: Sequence[str]) -> None:
@@ -108,9 +108,20 @@ def on_order_cancelled(*, order: Order, actor: Actor) -> None:
     """ORDER_LIFECYCLE_HOOKS["cancelled"]: cancel shipments not yet shipped and put picked
     units back on their shelves (the reservations were released by the order's cancel)."""
     shipments = list(
-        order.shipments.select_for_update()
+        order.shipments.select_for_update(no_key=True)
         .filter(status__in=[SS.PENDING, SS.PICKING, SS.PACKED])
         .order_by("pk")
+    )
+    # Lock every stock row the put-backs will touch at once, in primary-key order (rule 4).
+    picked = PickListItem.objects.filter(shipment_line__shipment__in=shipments, picked__gt=0)
+    list(
+        StockItem.objects.select_for_update(no_key=True)
+        .filter(
+            warehouse_id__in={s.warehouse_id for s in shipments},
+            product_id__in=picked.values("product_id"),
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     for shipment in shipments:
         _put_back_picked(shipment, actor=actor, reason="order cancelled")
@@ -137,7 +148,7 @@ def _put_back_picked(shipment: Shipment, *, actor: Actor, reason: str) -> None:
             _bin_add(item.location_id, item.product_id, item.picked)
     items = {
         si.product_id: si
-        for si in StockItem.objects.select_for_update()
+        for si in StockItem.objects.select_for_update(no_key=True)
         .filter(warehouse_id=shipment.warehouse_id, product_id__in=list(per_product))
         .order_by("pk")
     }
@@ -339,18 +350,30 @@ def picklist_confirm(*, pick_list_id: int, picked: dict[int, int], actor: Actor)
     on hold (out of stock) rather than shipped short."""
     _require(actor, "warehouse.pick_picklist", "confirm pick lists")
     with transaction.atomic():
-        pick_list = PickList.objects.select_for_update().filter(pk=pick_list_id).first()
+        pick_list = PickList.objects.select_for_update(no_key=True).filter(pk=pick_list_id).first()
         if pick_list is None:
             raise FulfilmentRefused(f"There is no pick list {pick_list_id}.")
         if pick_list.status != PickListStatus.OPEN:
             raise FulfilmentRefused(
                 f"{pick_list.code} is {pick_list.get_status_display().lower()}."
             )
+        # Lock the orders first (as every order service does), then read the items: an order
+        # cancelled meanwhile has had its items removed and its reservation released.
+        order_ids = sorted(
+            set(
+                pick_list.items.filter(picked__isnull=True).values_list(
+                    "shipment_line__shipment__order_id", flat=True
+                )
+            )
+        )
+        orders = {pk: lock_order(pk) for pk in order_ids}
         items = list(
-            pick_list.items.select_related(
+            pick_list.items.select_for_update(of=("self",), no_key=True)
+            .select_related(
                 "shipment_line__shipment", "shipment_line__order_line", "product", "location"
             )
             .filter(picked__isnull=True)
+            .exclude(shipment_line__shipment__status=SS.CANCELLED)
             .order_by("pk")
         )
         errors = {}
@@ -360,11 +383,9 @@ def picklist_confirm(*, pick_list_id: int, picked: dict[int, int], actor: Actor)
                 errors[str(item.pk)] = [f"Enter 0 to {item.quantity}."]
         if errors:
             raise FulfilmentRefused("Enter a picked quantity for every line.", fields=errors)
-        order_ids = sorted({item.shipment_line.shipment.order_id for item in items})
-        orders = {pk: lock_order(pk) for pk in order_ids}
         stock = {
             si.product_id: si
-            for si in StockItem.objects.select_for_update()
+            for si in StockItem.objects.select_for_update(no_key=True)
             .filter(
                 warehouse_id=pick_list.warehouse_id,
                 product_id__in={item.product_id for item in items},
@@ -468,7 +489,7 @@ def picklist_confirm(*, pick_list_id: int, picked: dict[int, int], actor: Actor)
 
 def _consume_reservations(consumed: dict[int, int], warehouse_id: int) -> None:
     """Picked (or missing) units are no longer held on the shelf for the line."""
-    reservations = StockReservation.objects.select_for_update().filter(
+    reservations = StockReservation.objects.select_for_update(no_key=True).filter(
         order_line_id__in=list(consumed), stock_item__warehouse_id=warehouse_id
     )
     for reservation in reservations.order_by("pk"):

@@ -57,7 +57,7 @@ def _user(actor: AbstractBaseUser | str | None) -> AbstractBaseUser | None:
 
 def _lock_stock(product_ids: Sequence[int]) -> list[StockItem]:
     return list(
-        StockItem.objects.select_for_update(of=("self",))
+        StockItem.objects.select_for_update(of=("self",), no_key=True)
         .filter(product_id__in=product_ids, warehouse__is_active=True)
         .select_related("warehouse")
         .order_by("pk")
@@ -204,7 +204,7 @@ def stock_release_for_order(
     for reservation in reservations:
         deltas[reservation.stock_item_id] -= reservation.quantity
     list(
-        StockItem.objects.select_for_update()
+        StockItem.objects.select_for_update(no_key=True)
         .filter(pk__in=list(deltas))
         .order_by("pk")
         .values("pk")
@@ -253,7 +253,7 @@ def stock_count(
     *, stock_item: StockItem, counted: int, actor: AbstractBaseUser | str | None, reason: str
 ) -> StockItem:
     """A stock count: set on_hand to what was counted. Refused below what is reserved."""
-    locked = StockItem.objects.select_for_update().get(pk=stock_item.pk)
+    locked = StockItem.objects.select_for_update(no_key=True).get(pk=stock_item.pk)
     if counted < 0:
         raise InvalidStockChange(
             "A count cannot be negative.", fields={"on_hand": ["Must be ≥ 0."]}

@@ -48,8 +48,10 @@ def tracking_webhook(request: HttpRequest) -> JsonResponse:
     event_id = payload.get("event_id")
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 128:
         fields["event_id"] = ["A string of at most 128 characters is required."]
+    if any(isinstance(v, str) and "\x00" in v for v in payload.values()):
+        return _error(400, "bad_json", "NUL characters are not allowed.")
     status = payload.get("status")
-    if status not in TRACKING_STATUSES:
+    if not isinstance(status, str) or status not in TRACKING_STATUSES:
         fields["status"] = [f"One of {', '.join(TRACKING_STATUSES)}."]
     number = payload.get("tracking_number")
     if not isinstance(number, str) or not number.strip():
@@ -57,7 +59,10 @@ def tracking_webhook(request: HttpRequest) -> JsonResponse:
     occurred_raw = payload.get("occurred_at")
     occurred_at: datetime | None = None
     if occurred_raw is not None:
-        occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
+        try:
+            occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
+        except ValueError:  # well-formed but impossible, e.g. month 13
+            occurred_at = None
         if occurred_at is None or occurred_at.tzinfo is None:
             fields["occurred_at"] = [
                 "An ISO 8601 time with a time zone, e.g. 2026-11-26T10:00:00Z."
@@ -65,8 +70,8 @@ def tracking_webhook(request: HttpRequest) -> JsonResponse:
     if fields:
         return _error(422, "invalid", "The event is not valid.", fields)
     shipments = Shipment.objects.filter(tracking_number=number.strip().upper())
-    if payload.get("carrier"):
-        shipments = shipments.filter(carrier=str(payload["carrier"]).lower())
+    if isinstance(payload.get("carrier"), str) and payload["carrier"]:
+        shipments = shipments.filter(carrier=payload["carrier"].lower())
     shipment = shipments.first()
     if shipment is None:
         return _error(404, "unknown_tracking_number", f"No shipment with tracking number {number}.")

@@ -111,8 +111,14 @@ class CustomerOutSerializer(serializers.Serializer):
     """The order's customer (fed the order itself: source="*")."""
 
     email = serializers.EmailField(read_only=True)
-    name = serializers.CharField(read_only=True, source="customer.name", default="")
+    # The name given with this order (on its addresses), never a stored customer profile:
+    # a partner must not learn what another channel knows about an email address.
+    name = serializers.SerializerMethodField()
     phone = serializers.CharField(read_only=True)
+
+    def get_name(self, order: Any) -> str:
+        address = order.billing_address or order.shipping_address
+        return address.name if address else ""
 
 
 # --- placing an order ---------------------------------------------------------------------

@@ -143,7 +143,7 @@ def partner_api_key_create(
 def partner_api_key_revoke(*, api_key_id: str, actor: Any = None) -> PartnerAPIKey:
     """Revoke a key for good (the library refuses to un-revoke)."""
     with transaction.atomic():
-        api_key = PartnerAPIKey.objects.select_for_update().get(pk=api_key_id)
+        api_key = PartnerAPIKey.objects.select_for_update(no_key=True).get(pk=api_key_id)
         if not api_key.revoked:
             api_key.revoked = True
             api_key.save(update_fields=["revoked"])
@@ -365,7 +365,7 @@ def webhook_endpoint_create(
     events = _clean_events(events)
     with transaction.atomic():
         # Lock the partner so two requests at once cannot pass the limit together.
-        Partner.objects.select_for_update().filter(pk=partner.pk).first()
+        Partner.objects.select_for_update(no_key=True).filter(pk=partner.pk).first()
         if (
             WebhookEndpoint.objects.filter(partner=partner, is_active=True).count()
             >= MAX_WEBHOOK_ENDPOINTS

@@ -31,7 +31,7 @@ def validate_webhook_url(url: str) -> None:
     """The URL's form: http(s), a host, and (unless allowed) https and no local host."""
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        host = (parts.hostname or "").lower().rstrip(".")  # "internal." is "internal"
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as exc:
         raise ValidationError("Enter a valid URL.") from exc

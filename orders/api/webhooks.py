@@ -157,7 +157,7 @@ def _claim(delivery_id: str) -> WebhookDelivery | None:
     when its time has come. None when there is nothing to send."""
     with transaction.atomic():
         delivery = (
-            WebhookDelivery.objects.select_for_update(of=("self",))
+            WebhookDelivery.objects.select_for_update(of=("self",), no_key=True)
             .select_related("endpoint")
             .filter(pk=delivery_id)
             .first()
@@ -229,7 +229,7 @@ def webhook_delivery_send(*, delivery_id: str) -> str:
     started_at = timezone.now()
     code, error, excerpt, duration = _post(delivery)
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        delivery = WebhookDelivery.objects.select_for_update(no_key=True).get(pk=delivery.pk)
         WebhookAttempt.objects.create(
             delivery=delivery,
             number=delivery.attempts,
@@ -301,7 +301,7 @@ def webhook_delivery_resend(*, delivery_id: str, actor: Any = None) -> WebhookDe
     """Staff resend: the delivery goes out again now, with a fresh retry period. The payload
     (and its id) stay the same, so a receiver that already has it can tell."""
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery = WebhookDelivery.objects.select_for_update(no_key=True).get(pk=delivery_id)
         now = timezone.now()
         delivery.status = DeliveryStatus.PENDING
         delivery.attempts = 0  # backoff starts again; the attempt log keeps every try

@@ -188,24 +188,28 @@ def test_a_claim_link_works_only_for_its_own_account(client, catalogue):
     assert guest.user is None
 
 
-def test_registering_from_a_guest_link_claims_that_order_at_once(client, catalogue):
-    order = place_order(email="grace@example.com", payment=None).order
-    register = reverse("orders:register") + "?link=" + order_link_token(order)
-    page = client.get(register).content.decode()
-    assert 'value="grace@example.com"' in page
+def test_a_guest_link_alone_never_hands_over_the_orders_of_that_email(client, catalogue):
+    # given Grace's earlier guest order, and a stranger who places a guest order under
+    # Grace's email and so gets a guest link of their own
+    earlier = place_order(email="grace@example.com", payment=None).order
+    strangers = place_order(email="grace@example.com", payment=None).order
+    link = order_link_token(strangers)
+    # when the stranger registers with Grace's email from that link
     client.post(
-        register,
+        reverse("orders:register") + "?link=" + link,
         {
-            "name": "Grace",
+            "name": "Mallory",
             "email": "grace@example.com",
             "password1": PASSWORD,
             "password2": PASSWORD,
-            "link": order_link_token(order),
+            "link": link,
         },
     )
-    order.customer.refresh_from_db()
-    assert order.customer.user.email == "grace@example.com"
-    assert client.get(reverse("orders:account-order", args=[order.number])).status_code == 200
+    # then nothing is claimed: only the link emailed to Grace's mailbox can do that
+    earlier.customer.refresh_from_db()
+    assert earlier.customer.user is None
+    assert client.get(reverse("orders:account-order", args=[earlier.number])).status_code == 404
+    assert Notification.objects.filter(kind="account_claim", recipient="grace@example.com").exists()
 
 
 def test_log_in_and_out(client):

@@ -152,7 +152,12 @@ class StripeGateway:
             event = json.loads(payload)
         except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
             raise WebhookRejected(str(exc)) from exc
-        obj = (event.get("data") or {}).get("object") or {}
+        if not isinstance(event, dict):
+            raise WebhookRejected("The event must be a JSON object.")
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
+            obj = {}
         reference = obj.get("payment_intent") or obj.get("id") or ""
         if not isinstance(event.get("id"), str) or not isinstance(event.get("type"), str):
             raise WebhookRejected("The event has no id or type.")

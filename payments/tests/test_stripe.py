@@ -231,3 +231,19 @@ def test_a_cancelled_intent_voids_the_payment(
 
 def test_webhook_url_is_named():
     assert reverse("payments:stripe-webhook") == WEBHOOK_URL
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b'{"id": "evt_9", "type": "charge.refunded", "data": []}',
+        b'{"id": "evt_9", "type": "charge.refunded", "data": {"object": {"payment_intent": "pi_1",'
+        b' "amount_refunded": "abc"}}}',
+    ],
+)
+def test_signed_but_odd_webhooks_never_give_a_server_error(client, fake_stripe, body):
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.status_code in (200, 400)

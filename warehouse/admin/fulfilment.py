@@ -186,6 +186,7 @@ class PickListAdmin(ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
+            .select_related("warehouse", "created_by")
             .annotate(
                 order_count=Count("items__shipment_line__shipment__order", distinct=True),
                 unit_count=Sum("items__quantity"),
@@ -222,7 +223,9 @@ class PickListAdmin(ReadOnlyAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
-        pick_list = get_object_or_404(PickList.objects.select_related("warehouse"), pk=object_id)
+        pick_list = self.get_object(request, object_id)
+        if pick_list is None:  # not a pick list (or not a number): the admin says so
+            return super().change_view(request, object_id, form_url, extra_context)
         extra_context = {
             **(extra_context or {}),
             "walk": fulfilment.picklist_items_for_walk(pick_list),

@@ -19,8 +19,6 @@ from warehouse.models import (
     BinStock,
     DigitalAsset,
     DownloadGrant,
-    Location,
-    PackageType,
     Shipment,
     ShipmentStatus,
     StockItem,
@@ -32,31 +30,6 @@ from warehouse.services import stock_receive
 pytestmark = pytest.mark.django_db
 SS = ShipmentStatus
 WEBHOOK = "/warehouse/webhooks/tracking/"
-
-
-@pytest.fixture
-def picker(db):
-    return staff_user("Warehouse", "picker")
-
-
-@pytest.fixture
-def box(db):
-    return PackageType.objects.create(
-        name="Medium", length_mm=400, width_mm=300, height_mm=200, max_weight_grams=10000
-    )
-
-
-@pytest.fixture
-def bins(catalogue):
-    """Each stock item on one shelf; aisle B before A on the walk to test walk_order."""
-    made = {}
-    for index, item in enumerate(StockItem.objects.select_related("product", "warehouse")):
-        location = Location.objects.create(
-            warehouse=item.warehouse, aisle="A", rack=index + 1, shelf=1, walk_order=10 - index
-        )
-        BinStock.objects.create(location=location, product=item.product, quantity=item.on_hand)
-        made[(item.product.sku, item.warehouse.code)] = location
-    return made
 
 
 def _ready(capture, lines, **kwargs) -> Order:
@@ -485,3 +458,30 @@ def test_physical_goods_cannot_be_booked_as_a_visit(catalogue, django_capture_on
 
 def test_stock_item_factory_is_importable():
     assert StockItemFactory is not None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"event_id": "odd-1", "tracking_number": "1234567890", "status": ["x"]},
+        {"event_id": "odd-2", "tracking_number": "1234567890", "status": {}},
+        {
+            "event_id": "odd-3",
+            "tracking_number": "1234567890",
+            "status": "delivered",
+            "occurred_at": "2026-13-45T99:00:00Z",
+        },
+        {
+            "event_id": "odd-4",
+            "tracking_number": "1234567890",
+            "status": "delivered",
+            "carrier": ["dhl"],
+            "description": "nul\x00",
+        },
+    ],
+)
+def test_signed_but_odd_tracking_events_are_refused_clearly(client, settings, event):
+    settings.TRACKING_WEBHOOK_SECRET = "track-secret"
+    response = _post_tracking(client, event)
+    assert response.status_code in (400, 422)
+    assert "error" in response.json()

@@ -386,3 +386,20 @@ def test_the_invoice_for_a_partner_order_goes_to_the_partner(
 
     text = pdf_text(invoice_mail.attachments[0][1])
     assert acme.partner.name in text or acme.partner.billing_customer.email in text
+
+
+def test_a_partner_never_learns_what_we_know_about_an_email(catalogue, acme):
+    from orders.tests.factories import CustomerFactory
+
+    # given a web customer whose stored name the partner does not know
+    CustomerFactory(email="grace@example.com", name="Grace Brewster Hopper")
+    body = order_body(
+        customer={"email": "grace@example.com", "name": "G. H."},
+        shipping_address={**order_body()["shipping_address"], "name": "G. H."},
+    )
+    # when the partner places an order under that email
+    response = acme.post_order(body, key="probe-1")
+    # then the answer shows only what the partner sent
+    assert response.status_code == 201, response.json()
+    assert response.json()["customer"]["name"] == "G. H."
+    assert "Brewster" not in response.content.decode()
