@@ -5,9 +5,17 @@ view as a server error; it is never legitimate input, so it gets a 400 at the do
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 NUL = "\x00"
+MESSAGE = "Bad request: NUL characters are not allowed."
+
+
+def _refuse(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):  # the API's one error shape
+        error = {"code": "bad_request", "message": MESSAGE, "fields": {}}
+        return JsonResponse({"error": error}, status=400)
+    return HttpResponseBadRequest(MESSAGE)
 
 
 class RejectNulBytesMiddleware:
@@ -16,7 +24,7 @@ class RejectNulBytesMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if NUL in request.path or _has_nul(request.GET):
-            return HttpResponseBadRequest("Bad request: NUL characters are not allowed.")
+            return _refuse(request)
         content_type = request.META.get("CONTENT_TYPE", "")
         if (
             request.method == "POST"

@@ -22,3 +22,9 @@ def test_nul_characters_in_a_form_are_a_bad_request(catalogue):
 
 def test_ordinary_requests_pass(client, catalogue):
     assert client.get("/?q=mug").status_code == 200
+
+
+def test_the_api_answers_nul_characters_in_its_own_error_shape(client):
+    response = client.get("/api/v1/orders/?cursor=%00")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
