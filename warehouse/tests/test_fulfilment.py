@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from orders.models import EventType, HoldReason, Notification, Order, OrderStatus
 from orders.services import order_cancel, order_release
-from orders.tests.factories import ProductFactory, StockItemFactory, place_order, staff_user
+from orders.tests.factories import ProductFactory, place_order, staff_user
 from orders.webhook_signing import sign
 from warehouse import digital, fulfilment
 from warehouse.exceptions import OutOfStock
@@ -454,10 +454,6 @@ def test_physical_goods_cannot_be_booked_as_a_visit(catalogue, django_capture_on
             window_end=time(10),
             actor="staff",
         )
-
-
-def test_stock_item_factory_is_importable():
-    assert StockItemFactory is not None
 
 
 @pytest.mark.parametrize(
