@@ -61,16 +61,6 @@ def catalogue(db):
     }
 
 
-@pytest.fixture
-def without_later_phases(settings):
-    """The orders app on its own: no payment hooks or payment review rule. The orders and
-    warehouse unit tests use this; cross-app tests in tests/ run everything."""
-    settings.ORDER_LIFECYCLE_HOOKS = {}
-    settings.ORDER_REVIEW_RULES = [
-        rule for rule in settings.ORDER_REVIEW_RULES if rule.startswith("orders.")
-    ]
-
-
 # --- the warehouse: a picker, a box, and every stock item on a shelf ---
 
 

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from orders import services
+from orders import lifecycle, services
 from orders.actions import ORDER_ACTIONS, available_actions
 from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
@@ -33,10 +33,6 @@ from orders.models import (
     TaxRate,
 )
 from orders.notifications import notification_resend, render_notification
-
-# Later phases add panels to an order's page (payments: what is paid, refunded and due).
-# Each is a callable (order, request) -> HTML or "" to show nothing.
-ORDER_PANELS: list = []
 
 STATUS_COLOURS = {
     OrderStatus.DRAFT: "#71717a",
@@ -472,9 +468,8 @@ class OrderAdmin(admin.ModelAdmin):
         order = self.get_object(request, object_id)
         if order is not None:
             extra_context["order_actions"] = available_actions(order, request.user)
-            extra_context["order_panels"] = [
-                html for panel in ORDER_PANELS if (html := panel(order, request))
-            ]
+            # Later phases add theirs (payments: what is paid, refunded and due).
+            extra_context["order_panels"] = lifecycle.staff_panels(order=order, request=request)
             extra_context["order_status_badge"] = status_badge(order)
             if order.status != OrderStatus.DRAFT:
                 extra_context.update(

@@ -3,10 +3,9 @@
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.utils.module_loading import import_string
 
+from orders import lifecycle
 from orders.models import EventType, Order, OrderEvent
 
 
@@ -45,11 +44,10 @@ def record_many(order: Order, entries: Iterable[dict[str, Any]], *, actor: Any) 
 
 
 def publish(order: Order, name: str, data: dict[str, Any] | None = None) -> None:
-    """Tell subscribers (settings.ORDER_EVENT_SUBSCRIBERS, e.g. partner webhooks) that
-    something happened to an order: `order.created`, `order.confirmed`, `payment.captured`...
-    Called inside the transaction that made it happen; subscribers write outbox rows."""
-    for path in settings.ORDER_EVENT_SUBSCRIBERS:
-        import_string(path)(order=order, event=name, data=data or {})
+    """Put an entry on the order-event feed (`order.created`, `order.confirmed`,
+    `payment.captured`...): every registered phase hears it through
+    `OrderPhase.order_event`, inside the transaction that made it happen."""
+    lifecycle.order_event(order=order, event=name, data=data)
 
 
 def order_created(order: Order, *, actor: Any) -> OrderEvent:

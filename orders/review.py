@@ -1,8 +1,8 @@
-"""The automatic order review rules (settings.ORDER_REVIEW_RULES).
+"""The orders app's own automatic review checks (`ORDER_CHECKS`).
 
-Each rule takes a locked `received` order and returns a CheckResult; any failed check holds the
-order with the check's hold reason. Later phases add their own rules to the setting (payment
-authorisation, credit limits) without touching this module.
+Each check takes a locked `received` order and returns a CheckResult; any failed check holds
+the order with the check's hold reason. Later phases add their own checks through the
+lifecycle interface (`OrderPhase.review_checks`: payment authorisation, credit limits).
 """
 
 import re
@@ -11,8 +11,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Sum
 
+from orders.lifecycle import CheckResult
 from orders.models import HoldReason, Order, OrderStatus
-from orders.services import CheckResult, address_problems
+from orders.services import address_problems
 
 # Postal code formats for common destinations; other countries only need a non-empty code
 # where they use one. A manager can extend this list as the business ships further.
@@ -134,3 +135,6 @@ def fraud_score(order: Order) -> CheckResult:
             data=data,
         )
     return CheckResult("fraud", passed=True, message=f"Fraud score {score}.", data=data)
+
+
+ORDER_CHECKS = (stock_reserved, address_complete, total_within_limit, fraud_score)

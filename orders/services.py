@@ -18,11 +18,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
-from orders import events
+from orders import events, lifecycle
 from orders.exceptions import DomainError, InvalidOrder, StaleOrder, TransitionRefused
+from orders.lifecycle import CheckResult  # noqa: F401  (re-exported for the review checks)
 from orders.models import (
     STAFF_CHANNELS,
     Address,
@@ -149,13 +149,6 @@ def _save(order: Order, fields: Sequence[str]) -> None:
         raise StaleOrder(
             "Someone else changed this order at the same moment; reload it and try again."
         ) from exc
-
-
-def run_lifecycle_hooks(event: str, **kwargs: Any) -> None:
-    """Let later phases take part (settings.ORDER_LIFECYCLE_HOOKS): called inside the order's
-    transaction; a hook registers its own after-commit work."""
-    for path in settings.ORDER_LIFECYCLE_HOOKS.get(event, []):
-        import_string(path)(**kwargs)
 
 
 def _on_commit(func: Callable[..., Any], *args: Any) -> None:
@@ -366,7 +359,7 @@ def _finish_placement(
             data={"shortages": {sku: list(pair) for sku, pair in result.shortages.items()}},
         )
     # Payment authorisation registers its after-commit call here, so it runs before review.
-    run_lifecycle_hooks("placing", order=order, payment=payment, actor=actor)
+    lifecycle.placing(order=order, payment=payment, actor=actor)
     logger.info(
         "order placed",
         extra={"order": order.number, "channel": order.channel, "total": str(order.grand_total)},
@@ -570,19 +563,6 @@ def order_place_draft(*, order_id: int, actor: Actor, payment: Any = None) -> Pl
 # --- review -------------------------------------------------------------------------------
 
 
-@dataclass
-class CheckResult:
-    check: str
-    passed: bool
-    message: str
-    hold_reason: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-def review_rules() -> list[Callable[[Order], CheckResult]]:
-    return [import_string(path) for path in settings.ORDER_REVIEW_RULES]
-
-
 def order_review(*, order_id: int, actor: Actor = None) -> Order:
     """Run the automatic checks on a received order: confirmed, or held with reasons.
     Safe to run twice: an order no longer `received` is left alone."""
@@ -591,7 +571,7 @@ def order_review(*, order_id: int, actor: Actor = None) -> Order:
         if order.status != OrderStatus.RECEIVED:
             return order
         _check_transition(order, "review", actor, "reviewed")
-        results = [rule(order) for rule in review_rules()]
+        results = [check(order) for check in lifecycle.review_checks()]
         passed = all(result.passed for result in results)
         now = timezone.now()
         order.review(passed=passed)
@@ -616,7 +596,7 @@ def order_review(*, order_id: int, actor: Actor = None) -> Order:
         if passed:
             events.order_confirmed(order, actor=actor)
             queue_order_notification(order, "order_confirmation")
-            run_lifecycle_hooks("confirmed", order=order, actor=actor)
+            lifecycle.confirmed(order=order, actor=actor)
         else:
             failed = [r for r in results if not r.passed]
             reasons = list(dict.fromkeys(r.hold_reason or HoldReason.MANUAL for r in failed))
@@ -691,7 +671,7 @@ def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
             events.order_confirmed(order, actor=actor)
             queue_order_notification(order, "order_confirmation")
         if order.status == OrderStatus.CONFIRMED:
-            run_lifecycle_hooks("confirmed", order=order, actor=actor)
+            lifecycle.confirmed(order=order, actor=actor)
     return order
 
 
@@ -775,7 +755,7 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
             )
         if was_placed:
             queue_order_notification(order, "order_cancelled")
-        run_lifecycle_hooks("cancelled", order=order, actor=actor)
+        lifecycle.cancelled(order=order, actor=actor)
         logger.info("order cancelled", extra={"order": order.number, "reason": reason})
     return order
 
@@ -797,7 +777,7 @@ def order_secure_payment(*, order_id: int, actor: Actor, message: str) -> Order:
             message=message or "Payment secured; released to the warehouse.",
             customer_visible=False,
         )
-        run_lifecycle_hooks("ready", order=order, actor=actor)
+        lifecycle.ready(order=order, actor=actor)
         logger.info("order ready", extra={"order": order.number})
     return order
 
@@ -837,7 +817,11 @@ def order_transition(
         customer_visible=customer_visible,
     )
     if order.status == OrderStatus.READY:
-        run_lifecycle_hooks("ready", order=order, actor=actor)
+        lifecycle.ready(order=order, actor=actor)
+    elif order.status == OrderStatus.DELIVERED:
+        lifecycle.delivered(order=order, actor=actor)
+    elif order.status == OrderStatus.COMPLETED:
+        lifecycle.completed(order=order, actor=actor)
     return order
 
 

@@ -16,7 +16,6 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from orders.admin import ORDER_PANELS
 from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
 from orders.models import Order
@@ -352,6 +351,3 @@ def payment_panel(order: Order, request: HttpRequest) -> str:
         {"order": order, "payments": payments, "summary": order_payment_summary(order)},
         request=request,
     )
-
-
-ORDER_PANELS.append(payment_panel)

@@ -1,7 +1,7 @@
-"""The review's payment check (added to settings.ORDER_REVIEW_RULES by this app)."""
+"""The review's payment check (the payments phase's `review_checks`)."""
 
+from orders.lifecycle import CheckResult
 from orders.models import HoldReason, Order
-from orders.services import CheckResult
 from payments.models import PaymentMethod, PaymentStatus
 from payments.services import credit_account_for, credit_exposure
 

@@ -172,13 +172,6 @@ ORDER_REVIEW_MAX_TOTAL = Decimal(env.str("ORDER_REVIEW_MAX_TOTAL", default="5000
 # The fraud score adds points per signal; at or above the threshold the order is held.
 FRAUD_HIGH_VALUE = Decimal(env.str("FRAUD_HIGH_VALUE", default="1000.00"))
 FRAUD_SCORE_THRESHOLD = env.int("FRAUD_SCORE_THRESHOLD", default=70)
-# The review rules, in order. Later phases add theirs (payment authorisation, credit limits).
-ORDER_REVIEW_RULES = [
-    "orders.review.stock_reserved",
-    "orders.review.address_complete",
-    "orders.review.total_within_limit",
-    "orders.review.fraud_score",
-]
 # Orders still "received" this long after placement are reviewed by the periodic sweep.
 ORDER_REVIEW_STALL_AFTER = timedelta(minutes=env.int("ORDER_REVIEW_STALL_MINUTES", default=5))
 RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=30)
@@ -230,27 +223,10 @@ SELLER_ADDRESS = env.list("SELLER_ADDRESS", default=["Torstraße 1", "10119 Berl
 SELLER_VAT_ID = env("SELLER_VAT_ID", default="DE000000000")
 SELLER_BANK_DETAILS = env("SELLER_BANK_DETAILS", default="IBAN DE00 0000 0000 0000 0000 00")
 
-# Other phases take part in the order's lifecycle through these hooks, named here so that the
-# orders app never imports a later phase (DESIGN.md: the import direction follows the
-# lifecycle). Each is called inside the order's transaction and registers its own
-# after-commit work.
-ORDER_LIFECYCLE_HOOKS = {
-    "placing": ["payments.services.payment_prepare_for_order"],
-    "confirmed": ["payments.services.payment_on_order_confirmed"],
-    "ready": ["warehouse.fulfilment.on_order_ready"],
-    "cancelled": [
-        "payments.services.payment_on_order_cancelled",
-        "warehouse.fulfilment.on_order_cancelled",
-    ],
-}
 # Carrier tracking webhooks (/warehouse/webhooks/tracking/) are signed with this secret.
 TRACKING_WEBHOOK_SECRET = env("TRACKING_WEBHOOK_SECRET", default="")
 # Orders whose promised ship-by date is this close (working days) are marked "at risk".
 SHIP_BY_AT_RISK_DAYS = env.int("SHIP_BY_AT_RISK_DAYS", default=1)
-# Who hears about order events (order.created, order.confirmed, payment.captured, ...):
-# dotted paths to callables (order, event, data), called inside the transaction.
-ORDER_EVENT_SUBSCRIBERS: list[str] = []
-ORDER_REVIEW_RULES.append("payments.review.payment_secured")
 CELERY_BEAT_SCHEDULE.update(
     {
         "payments-reconcile": {
@@ -331,7 +307,6 @@ PARTNER_WEBHOOK_KEEP_DAYS = env.int("PARTNER_WEBHOOK_KEEP_DAYS", default=90)
 # Webhook URLs may use http:// and private or loopback hosts. Unset: allowed when DEBUG is on
 # (local development), refused otherwise (production: https:// to public hosts only).
 PARTNER_WEBHOOK_ALLOW_PRIVATE = env.bool("PARTNER_WEBHOOK_ALLOW_PRIVATE", default=None)
-ORDER_EVENT_SUBSCRIBERS.append("orders.api.webhooks.on_order_event")
 CELERY_BEAT_SCHEDULE.update(
     {
         "partner-api-relay-webhooks": {

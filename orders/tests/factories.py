@@ -125,13 +125,16 @@ def place_order(
     **kwargs: Any,
 ) -> services.PlacementResult:
     """Places through the real service; pays with the test gateway's good card unless told
-    otherwise (`payment=None` for no payment, or a PaymentInput)."""
+    otherwise (`payment=None` for no payment, or a PaymentInput). A card is authorised as
+    the placement's after-commit work does it in production (the tests' transaction never
+    commits), so the order waits for review exactly as a committed one would."""
+    from payments.models import PaymentStatus
     from payments.providers.base import CardDetails
-    from payments.services import PaymentInput
+    from payments.services import PaymentInput, payment_authorize
 
     if payment == "card":
         payment = PaymentInput(method="card", card=CardDetails(token="tok_visa"))
-    return services.order_place(
+    result = services.order_place(
         channel=channel,
         lines=[
             LineInput(sku, qty) for sku, qty in (lines if lines is not None else [("MUG-001", 1)])
@@ -144,3 +147,7 @@ def place_order(
         payment=payment,
         **kwargs,
     )
+    if result.created:
+        for pending in result.order.payments.filter(status=PaymentStatus.PENDING, method="card"):
+            payment_authorize(payment_id=pending.pk)
+    return result

@@ -28,7 +28,7 @@ from warehouse.services import (
     stock_reserve,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("without_later_phases")]
+pytestmark = pytest.mark.django_db
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -1,0 +1,16 @@
+"""The partner API's part in the order lifecycle (registered in config/lifecycle.py)."""
+
+from typing import Any
+
+from orders.api.webhooks import on_order_event
+from orders.lifecycle import OrderPhase
+from orders.models import Order
+
+
+class PartnerWebhooksPhase(OrderPhase):
+    """Turns the order-event feed into signed webhooks for the order's partner."""
+
+    name = "partner_webhooks"
+
+    def order_event(self, *, order: Order, event: str, data: dict[str, Any]) -> None:
+        on_order_event(order=order, event=event, data=data)

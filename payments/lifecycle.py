@@ -1,0 +1,38 @@
+"""The payments phase of the order lifecycle (registered in config/lifecycle.py)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.http import HttpRequest
+
+from orders.lifecycle import OrderPhase, PaymentChoice, ReviewCheck
+from orders.models import Order
+from payments.admin import payment_panel
+from payments.review import payment_secured
+from payments.services import (
+    payment_on_order_cancelled,
+    payment_on_order_confirmed,
+    payment_prepare_for_order,
+)
+
+
+class PaymentsPhase(OrderPhase):
+    """Records how an order is paid when it is placed, checks the payment at review,
+    secures it once confirmed, and voids or refunds it on cancel."""
+
+    name = "payments"
+
+    def placing(self, *, order: Order, payment: PaymentChoice | None, actor: Any) -> None:
+        payment_prepare_for_order(order=order, payment=payment, actor=actor)
+
+    def review_checks(self) -> Sequence[ReviewCheck]:
+        return (payment_secured,)
+
+    def confirmed(self, *, order: Order, actor: Any) -> None:
+        payment_on_order_confirmed(order=order, actor=actor)
+
+    def cancelled(self, *, order: Order, actor: Any) -> None:
+        payment_on_order_cancelled(order=order, actor=actor)
+
+    def staff_panel(self, *, order: Order, request: HttpRequest) -> str:
+        return payment_panel(order, request)
