@@ -247,3 +247,26 @@ def customer_status(order: Order) -> str:
         S.COMPLETED: "Completed",
         S.CANCELLED: "Cancelled",
     }.get(order.status, order.get_status_display())
+
+
+class ClaimLinkRefused(Exception):
+    """A claim link that is forged, expired or meant for another account."""
+
+
+def customer_to_claim(token: str, *, user: Any) -> Customer:
+    """The guest customer an emailed claim link offers to `user`; raises ClaimLinkRefused
+    with the reason to show."""
+    from orders.services import CLAIM_MAX_AGE_DAYS, CLAIM_SALT
+
+    try:
+        data = signing.loads(token, salt=CLAIM_SALT, max_age=CLAIM_MAX_AGE_DAYS * 86400)
+    except signing.BadSignature as exc:
+        raise ClaimLinkRefused(
+            "This link is not valid or has expired. Ask for a new one on My orders."
+        ) from exc
+    if not isinstance(data, dict) or data.get("user") != user.pk:
+        raise ClaimLinkRefused("This link is for another account.")
+    customer = Customer.objects.filter(pk=data.get("customer")).first()
+    if customer is None:
+        raise Customer.DoesNotExist("No such customer.")
+    return customer

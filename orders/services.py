@@ -1018,3 +1018,32 @@ def customer_account_claim(*, user: Any, customer_id: int) -> Customer:
         customer.save(update_fields=["user"])
     logger.info("customer claimed", extra={"user": user.pk, "customer": customer.pk})
     return customer
+
+
+CLAIM_SALT = "orders.claim-orders"
+CLAIM_MAX_AGE_DAYS = 3
+
+
+def customer_claim_link_send(*, user: Any, customer: Customer) -> None:
+    """Email `user` a signed link that adds the guest `customer`'s orders to their account.
+    Orders join an account only through this link: it proves the mailbox, a guest link
+    proves nothing (anyone can place a guest order under someone else's email)."""
+    from django.core import signing
+    from django.urls import reverse
+
+    from orders.notifications import queue_notification
+
+    token = signing.dumps({"user": user.pk, "customer": customer.pk}, salt=CLAIM_SALT)
+    with transaction.atomic():
+        queue_notification(
+            order=None,
+            kind="account_claim",
+            recipient=user.email,
+            # One row per request: asking again sends a new email.
+            reference=f"user-{user.pk}-{int(timezone.now().timestamp())}",
+            context={
+                "claim_url": settings.SITE_URL.rstrip("/")
+                + reverse("orders:account-claim", args=[token]),
+                "name": customer.name,
+            },
+        )

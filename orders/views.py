@@ -6,7 +6,6 @@ orders: anyone else's order number gives 404, exactly like one that does not exi
 """
 
 import logging
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -16,7 +15,6 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -43,13 +41,13 @@ from orders.forms import (
     apply_domain_error,
 )
 from orders.models import Customer, Order
-from orders.notifications import queue_notification
 from orders.ratelimit import client_ip, posted, ratelimit
 from orders.services import (
     LineInput,
     customer_account_claim,
     customer_account_create,
     customer_can_change,
+    customer_claim_link_send,
     order_cancel_by_customer,
     order_change_shipping_address,
     order_place,
@@ -65,8 +63,6 @@ from payments.services import (
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SALT = "orders.claim-orders"
-CLAIM_MAX_AGE_DAYS = 3
 ORDERS_PER_PAGE = 20
 
 
@@ -670,24 +666,11 @@ def _after_register(request: HttpRequest, user: Any, linked_order: Order | None)
     # Earlier orders join the account only through the link we email to that address: a guest
     # link proves nothing (anyone can place a guest order under someone else's email and get
     # a link to it), the mailbox does.
-    _send_claim_email(request, user, guest)
+    customer_claim_link_send(user=user, customer=guest)
     messages.info(
         request,
         f"Welcome! We found earlier orders for {user.email}. To add them to your account, "
         "open the link we have just emailed you.",
-    )
-
-
-def _send_claim_email(request: HttpRequest, user: Any, customer: Customer) -> None:
-    token = signing.dumps({"user": user.pk, "customer": customer.pk}, salt=CLAIM_SALT)
-    url = settings.SITE_URL.rstrip("/") + reverse("orders:account-claim", args=[token])
-    queue_notification(
-        order=None,
-        kind="account_claim",
-        recipient=user.email,
-        # One row per request: asking again sends a new email.
-        reference=f"user-{user.pk}-{int(time.time())}",
-        context={"claim_url": url, "name": customer.name},
     )
 
 
@@ -696,16 +679,11 @@ def _send_claim_email(request: HttpRequest, user: Any, customer: Customer) -> No
 @require_http_methods(["GET", "POST"])
 def account_claim(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        data = signing.loads(token, salt=CLAIM_SALT, max_age=CLAIM_MAX_AGE_DAYS * 86400)
-    except signing.BadSignature:
-        return _link_refused(
-            request, "This link is not valid or has expired. Ask for a new one on My orders."
-        )
-    if not isinstance(data, dict) or data.get("user") != request.user.pk:
-        return _link_refused(request, "This link is for another account.")
-    customer = Customer.objects.filter(pk=data.get("customer")).first()
-    if customer is None:
-        raise Http404("No such customer.")
+        customer = selectors.customer_to_claim(token, user=request.user)
+    except selectors.ClaimLinkRefused as refusal:
+        return _link_refused(request, str(refusal))
+    except Customer.DoesNotExist as exc:
+        raise Http404("No such customer.") from exc
     if request.method == "POST":
         try:
             customer_account_claim(user=request.user, customer_id=customer.pk)
@@ -723,7 +701,7 @@ def account_claim(request: HttpRequest, token: str) -> HttpResponse:
 def account_claim_send(request: HttpRequest) -> HttpResponse:
     guest = selectors.unclaimed_customer_for_email(request.user.email or "")
     if guest is not None and selectors.customer_for_user(request.user) is None:
-        _send_claim_email(request, request.user, guest)
+        customer_claim_link_send(user=request.user, customer=guest)
         messages.info(request, f"We have emailed a link to {request.user.email}.")
     return redirect("orders:account-orders")
 
