@@ -551,6 +551,7 @@ class NotificationChannel(models.TextChoices):
 
 class NotificationStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"  # claimed by a worker (orders.outbox)
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
 

@@ -1,12 +1,12 @@
-"""Customer messages through the outbox (DESIGN.md rule 3).
+"""Customer messages (email and SMS) through the outbox (DESIGN.md rule 3).
 
-`queue_*` writes the Notification row inside the caller's transaction and sends it after the
-commit; `notification_send` renders and delivers one row under a row lock, so running it twice
-sends once; the relay task resends rows still pending after OUTBOX_RELAY_AFTER.
+`queue_*` writes the Notification row inside the caller's transaction and hands it to Celery
+after the commit; `notification_send` renders the row, then sends it through the outbox engine
+(orders.outbox: claim, commit, send outside any transaction, record), so running it twice sends
+once; the relay task resends rows still pending after OUTBOX_RELAY_AFTER.
 """
 
 import logging
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -26,6 +26,7 @@ from orders.models import (
     Order,
     OrderEvent,
 )
+from orders.outbox import OutboxKind, SendOutcome, outbox_due, outbox_send
 
 logger = logging.getLogger(__name__)
 
@@ -182,78 +183,86 @@ def _mail_domain() -> str:
     return address.strip(" >") or "localhost"
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff: 1, 2, 4, ... minutes, at most 6 hours."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+class NotificationOutbox(OutboxKind):
+    """Email and SMS rows. A run of the send task is an attempt: the task schedules its own
+    retries on the outbox's schedule, and the relay picks up whatever a lost task left."""
 
+    model = Notification
+    done_status = NotificationStatus.SENT
+    retries_wait_for_schedule = False
+    label = "notification"
 
-def notification_send(*, notification_id: int) -> str:
-    """Render and deliver one outbox row. Returns its status afterwards ("sent", "pending"
-    when it will be retried, "failed" when it has run out of attempts)."""
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("order")
-            .filter(pk=notification_id)
-            .first()
-        )
-        if notification is None or notification.status != NotificationStatus.PENDING:
-            return notification.status if notification else "missing"
-        now = timezone.now()
-        notification.attempts += 1
-        try:
-            subject, text, html = render_notification(notification)
-            message_id = _deliver(notification, subject, text, html)
-        except Exception as exc:
-            notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            notification.next_attempt_at = now + retry_delay(notification.attempts)
-            if notification.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
-                notification.status = NotificationStatus.FAILED
-                if notification.order_id:
-                    OrderEvent.objects.create(
-                        order_id=notification.order_id,
-                        type=EventType.NOTIFICATION_FAILED,
-                        actor_label="system",
-                        message=f"{_label(notification)} to {notification.recipient} failed: "
-                        f"{notification.last_error}",
-                        data={"notification": notification.pk},
-                    )
-            notification.save(update_fields=["attempts", "last_error", "next_attempt_at", "status"])
+    def lock_query(self) -> Any:
+        return super().lock_query().select_related("order")
+
+    def prepare(self, row: Notification) -> tuple[str, str, str]:
+        return render_notification(row)
+
+    def send(self, row: Notification, prepared: tuple[str, str, str]) -> SendOutcome:
+        subject, text, html = prepared
+        return SendOutcome(delivered=True, provider_id=_deliver(row, subject, text, html))
+
+    def record(
+        self, row: Notification, outcome: SendOutcome, prepared: Any, started_at: Any
+    ) -> list[str]:
+        if not outcome.delivered:
             logger.warning(
                 "notification failed",
                 extra={
-                    "notification": notification.pk,
-                    "order": notification.order.number if notification.order else None,
-                    "attempt": notification.attempts,
-                    "error": notification.last_error,
+                    "notification": row.pk,
+                    "order": row.order.number if row.order else None,
+                    "attempt": row.attempts,
+                    "error": outcome.error,
                 },
             )
-            return notification.status
-        notification.status = NotificationStatus.SENT
-        notification.sent_at = now
-        notification.subject, notification.body_text, notification.body_html = subject, text, html
-        notification.provider_message_id = message_id
-        notification.last_error = ""
-        notification.save()
-        if notification.order_id:
+            return []
+        row.sent_at = timezone.now()
+        row.subject, row.body_text, row.body_html = prepared
+        row.provider_message_id = outcome.provider_id
+        if row.order_id:
             OrderEvent.objects.create(
-                order_id=notification.order_id,
+                order_id=row.order_id,
                 type=EventType.NOTIFICATION_SENT,
                 actor_label="system",
-                message=f"{_label(notification)} sent to {notification.recipient} "
-                f"by {notification.get_channel_display().lower()}.",
-                data={"notification": notification.pk, "kind": notification.kind},
+                message=f"{_label(row)} sent to {row.recipient} "
+                f"by {row.get_channel_display().lower()}.",
+                data={"notification": row.pk, "kind": row.kind},
                 customer_visible=True,
             )
         logger.info(
             "notification sent",
             extra={
-                "notification": notification.pk,
-                "kind": notification.kind,
-                "order": notification.order.number if notification.order else None,
+                "notification": row.pk,
+                "kind": row.kind,
+                "order": row.order.number if row.order else None,
             },
         )
-        return notification.status
+        return ["sent_at", "subject", "body_text", "body_html", "provider_message_id"]
+
+    def failed(self, row: Notification, reason: str) -> None:
+        if row.order_id:
+            OrderEvent.objects.create(
+                order_id=row.order_id,
+                type=EventType.NOTIFICATION_FAILED,
+                actor_label="system",
+                message=f"{_label(row)} to {row.recipient} failed: {reason}",
+                data={"notification": row.pk},
+            )
+
+    def enqueue(self, row_ids: list[Any]) -> None:
+        for notification_id in row_ids:
+            enqueue_send(notification_id)
+
+
+NOTIFICATIONS = NotificationOutbox()
+
+
+def notification_send(*, notification_id: int) -> str:
+    """Render and deliver one outbox row: claim, commit, send, record (orders.outbox).
+    Returns its status afterwards ("sent", "pending" when it will be retried, "failed" when
+    it has run out of attempts; "sending" while another worker has it)."""
+    row, why_not = outbox_send(NOTIFICATIONS, notification_id)
+    return row.status if row is not None else why_not
 
 
 def _label(notification: Notification) -> str:
@@ -282,10 +291,4 @@ def notification_resend(*, notification_id: int, actor: Any) -> Notification:
 
 def notifications_due(*, limit: int = 500) -> list[int]:
     """Pending rows whose first send (or last retry) is overdue: the relay's work list."""
-    return list(
-        Notification.objects.filter(
-            status=NotificationStatus.PENDING, next_attempt_at__lte=timezone.now()
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    return outbox_due(NOTIFICATIONS, limit=limit)

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from orders.models import Notification, NotificationStatus, Order, OrderStatus
-from orders.notifications import enqueue_send, notification_send, notifications_due, retry_delay
+from orders.notifications import NOTIFICATIONS, notification_send
+from orders.outbox import outbox_relay, retry_delay
 from orders.services import order_review
 
 logger = logging.getLogger(__name__)
@@ -28,14 +29,11 @@ def send_notification(self, notification_id: int) -> str:
 
 @shared_task(acks_late=True)
 def relay_outbox() -> int:
-    """Resend what is still pending: the outbox's guarantee that a broker outage delays mail
-    but never loses it."""
-    due = notifications_due()
-    for notification_id in due:
-        enqueue_send(notification_id)
-    if due:
-        logger.info("outbox relay", extra={"enqueued": len(due)})
-    return len(due)
+    """The one relay of every outbox (email, SMS, partner webhooks): resend what is still
+    pending, so a broker outage delays messages but never loses them."""
+    from orders.api.webhooks import WEBHOOKS
+
+    return outbox_relay([NOTIFICATIONS, WEBHOOKS])
 
 
 @shared_task(acks_late=True)

@@ -178,6 +178,10 @@ RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=30)
 # Outbox: a pending notification not sent this long after it was written is resent by the relay.
 OUTBOX_RELAY_AFTER = timedelta(minutes=env.int("OUTBOX_RELAY_MINUTES", default=2))
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+# The one retry schedule of every outbox (email, SMS, webhooks): 1, 2, 4, ... minutes, at most
+# 6 hours apart.
+OUTBOX_FIRST_RETRY = timedelta(minutes=1)
+OUTBOX_MAX_RETRY_DELAY = timedelta(hours=6)
 OUTBOX_KEEP_SENT_DAYS = env.int("OUTBOX_KEEP_SENT_DAYS", default=365)
 
 # --- DRF -----------------------------------------------------------------------------------
@@ -297,11 +301,9 @@ SPECTACULAR_SETTINGS.update(
 PARTNER_API_THROTTLE_RATE = env("PARTNER_API_THROTTLE_RATE", default="600/min")
 # Idempotency-Key answers are replayed for at least this long (never less than 24 hours).
 PARTNER_IDEMPOTENCY_TTL = timedelta(hours=env.int("PARTNER_IDEMPOTENCY_TTL_HOURS", default=24))
-# Webhooks: each attempt waits this many seconds; failures (5xx, timeouts) are retried after
-# 1, 2, 4, ... minutes, at most 6 hours apart, for 3 days; delivered rows are kept 90 days.
+# Webhooks: each attempt waits this many seconds; failures (5xx, timeouts) are retried on the
+# outbox's schedule (OUTBOX_FIRST_RETRY...) for 3 days; delivered rows are kept 90 days.
 PARTNER_WEBHOOK_TIMEOUT = env.int("PARTNER_WEBHOOK_TIMEOUT", default=10)
-PARTNER_WEBHOOK_FIRST_RETRY = timedelta(minutes=1)
-PARTNER_WEBHOOK_MAX_RETRY_DELAY = timedelta(hours=6)
 PARTNER_WEBHOOK_RETRY_FOR = timedelta(days=env.int("PARTNER_WEBHOOK_RETRY_DAYS", default=3))
 PARTNER_WEBHOOK_KEEP_DAYS = env.int("PARTNER_WEBHOOK_KEEP_DAYS", default=90)
 # Webhook URLs may use http:// and private or loopback hosts. Unset: allowed when DEBUG is on
@@ -309,10 +311,6 @@ PARTNER_WEBHOOK_KEEP_DAYS = env.int("PARTNER_WEBHOOK_KEEP_DAYS", default=90)
 PARTNER_WEBHOOK_ALLOW_PRIVATE = env.bool("PARTNER_WEBHOOK_ALLOW_PRIVATE", default=None)
 CELERY_BEAT_SCHEDULE.update(
     {
-        "partner-api-relay-webhooks": {
-            "task": "orders.api.tasks.relay_webhooks",
-            "schedule": timedelta(minutes=1),
-        },
         "partner-api-purge-idempotency-records": {
             "task": "orders.api.tasks.purge_idempotency_records",
             "schedule": timedelta(hours=1),

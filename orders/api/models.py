@@ -164,6 +164,7 @@ class WebhookEndpoint(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"  # claimed by a worker (orders.outbox)
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
 

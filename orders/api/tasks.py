@@ -8,30 +8,17 @@ from django.conf import settings
 from django.utils import timezone
 
 from orders.api.services import idempotency_records_purge
-from orders.api.webhooks import (
-    deliveries_due,
-    enqueue_deliveries,
-    webhook_deliveries_purge,
-    webhook_delivery_send,
-)
+from orders.api.webhooks import webhook_deliveries_purge, webhook_delivery_send
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
 def deliver_webhook(delivery_id: str) -> str:
-    """One attempt. A failed attempt schedules the next one on the row; the relay sends it
-    when it is due (so retries survive worker restarts and broker outages)."""
+    """One attempt. A failed attempt schedules the next one on the row; the outbox relay
+    (orders.tasks.relay_outbox) sends it when it is due, so retries survive worker restarts
+    and broker outages."""
     return webhook_delivery_send(delivery_id=delivery_id)
-
-
-@shared_task(acks_late=True)
-def relay_webhooks() -> int:
-    due = deliveries_due()
-    enqueue_deliveries(due)
-    if due:
-        logger.info("webhook relay", extra={"enqueued": len(due)})
-    return len(due)
 
 
 @shared_task

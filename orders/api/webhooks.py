@@ -1,13 +1,13 @@
 """Partner webhooks through an outbox (DESIGN.md rule 3).
 
-`on_order_event` is an ORDER_EVENT_SUBSCRIBERS entry: inside the transaction that made an
-event happen it writes one WebhookDelivery per active endpoint of the order's partner that
-subscribed to the event, and hands them to Celery after the commit. `webhook_delivery_send`
-sends one delivery the way the payment services call providers: claim it under a row lock and
-commit, POST outside any transaction, then record the outcome. 2xx is delivered; 4xx is
-failed and never retried; 5xx, timeouts and connection errors are retried with exponential
-backoff until PARTNER_WEBHOOK_RETRY_FOR (3 days) has passed. The relay task resends
-whatever is due, so a broker outage delays webhooks but never loses them.
+`on_order_event` hears the order-event feed (the partner API's lifecycle phase): inside the
+transaction that made an event happen it writes one WebhookDelivery per active endpoint of the
+order's partner that subscribed to the event, and hands them to Celery after the commit.
+`webhook_delivery_send` sends one delivery through the outbox engine (orders.outbox): claim it
+under a row lock and commit, POST outside any transaction, then record the outcome. 2xx is
+delivered; 4xx is failed and never retried; 5xx, timeouts and connection errors are retried on
+the outbox's schedule until PARTNER_WEBHOOK_RETRY_FOR (3 days) has passed. The one outbox
+relay resends whatever is due, so a broker outage delays webhooks but never loses them.
 
 Every request carries `X-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
 keyed with the endpoint's secret (orders.webhook_signing).
@@ -36,6 +36,7 @@ from orders.api.models import (
 )
 from orders.api.webhook_urls import refused_destination
 from orders.models import Order
+from orders.outbox import OutboxKind, SendOutcome, outbox_due, outbox_send, retry_delay
 from orders.webhook_signing import sign
 
 logger = logging.getLogger(__name__)
@@ -63,9 +64,8 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 
 def on_order_event(*, order: Order, event: str, data: dict[str, Any]) -> None:
-    """Called inside the transaction for every published order event (settings
-    ORDER_EVENT_SUBSCRIBERS). A failure here is logged and never breaks the business
-    transaction: it runs in a savepoint of its own."""
+    """Called inside the transaction for every event on the order-event feed. A failure here
+    is logged and never breaks the business transaction: it runs in a savepoint of its own."""
     partner_id = partner_id_of(order)
     if partner_id is None or event not in WEBHOOK_EVENTS:
         return
@@ -118,7 +118,7 @@ def _write_deliveries(
                 created_at=now,
                 # The task enqueued after the commit sends it now; the relay only picks it
                 # up if that has not happened a minute later (a broker outage, say).
-                next_attempt_at=now + settings.PARTNER_WEBHOOK_FIRST_RETRY,
+                next_attempt_at=now + settings.OUTBOX_FIRST_RETRY,
                 retry_until=now + settings.PARTNER_WEBHOOK_RETRY_FOR,
             )
         )
@@ -141,43 +141,86 @@ def enqueue_deliveries(delivery_ids: list[str]) -> None:
             )
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff after the n-th failed attempt: 1, 2, 4, ... minutes, at most 6 h."""
-    first = settings.PARTNER_WEBHOOK_FIRST_RETRY
-    return min(first * 2 ** max(attempts - 1, 0), settings.PARTNER_WEBHOOK_MAX_RETRY_DELAY)
-
-
 def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), cls=DjangoJSONEncoder).encode()
 
 
-def _claim(delivery_id: str) -> WebhookDelivery | None:
-    """Under the row lock: take the next attempt, and push next_attempt_at out as a lease so
-    a second worker (or the relay) leaves it alone. A first attempt is always due; a retry
-    when its time has come. None when there is nothing to send."""
-    with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("endpoint")
-            .filter(pk=delivery_id)
-            .first()
+class WebhookOutbox(OutboxKind):
+    """Partner webhook deliveries. Receivers tell repeats by X-Delivery-Id, so a delivery
+    whose sender died mid-send goes out again; a retry waits for its time."""
+
+    model = WebhookDelivery
+    done_status = DeliveryStatus.DELIVERED
+    resend_unconfirmed = True
+    label = "webhook"
+    give_up_note = " Gave up: retried for the whole retry period."
+
+    def lock_query(self) -> Any:
+        return super().lock_query().select_related("endpoint")
+
+    def refusal(self, row: WebhookDelivery) -> str:
+        return "" if row.endpoint.is_active else "The endpoint is disabled."
+
+    def lease(self, row: WebhookDelivery) -> timedelta:
+        return max(
+            retry_delay(row.attempts), timedelta(seconds=settings.PARTNER_WEBHOOK_TIMEOUT * 3)
         )
-        if delivery is None or delivery.status != DeliveryStatus.PENDING:
-            return None
-        now = timezone.now()
-        if delivery.attempts and delivery.next_attempt_at > now:
-            return None  # not due: another worker holds it, or a retry is scheduled later
-        if not delivery.endpoint.is_active:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.last_error = "The endpoint is disabled."
-            delivery.save(update_fields=["status", "last_error"])
-            return None
-        delivery.attempts += 1
-        delivery.next_attempt_at = now + max(
-            retry_delay(delivery.attempts), timedelta(seconds=settings.PARTNER_WEBHOOK_TIMEOUT * 3)
+
+    def send(self, row: WebhookDelivery, prepared: Any) -> SendOutcome:
+        code, error, excerpt, duration = _post(row)
+        details = {"code": code, "excerpt": excerpt, "duration": duration}
+        if code is not None and 200 <= code < 300:
+            return SendOutcome(delivered=True, details=details)
+        if error.startswith("Refused:") or (code is not None and code < 500):
+            # A client error (or a destination we refuse): retrying would not help.
+            return SendOutcome(
+                delivered=False,
+                retryable=False,
+                error=error or f"The endpoint answered {code}; not retried.",
+                details=details,
+            )
+        return SendOutcome(
+            delivered=False, error=error or f"The endpoint answered {code}.", details=details
         )
-        delivery.save(update_fields=["attempts", "next_attempt_at"])
-        return delivery
+
+    def record(
+        self, row: WebhookDelivery, outcome: SendOutcome, prepared: Any, started_at: Any
+    ) -> list[str]:
+        details = outcome.details or {}
+        WebhookAttempt.objects.create(
+            delivery=row,
+            number=row.attempts,
+            started_at=started_at,
+            duration_ms=details.get("duration", 0),
+            status_code=details.get("code"),
+            error="" if outcome.delivered else outcome.error,
+            response_excerpt=details.get("excerpt", ""),
+        )
+        row.last_status_code = details.get("code")
+        if outcome.delivered:
+            row.delivered_at = timezone.now()
+        log = logger.info if outcome.delivered else logger.warning
+        log(
+            "webhook attempt",
+            extra={
+                "delivery": str(row.pk),
+                "event": row.event,
+                "attempt": row.attempts,
+                "status_code": details.get("code"),
+                "error": outcome.error,
+                "duration_ms": details.get("duration", 0),
+            },
+        )
+        return ["last_status_code", "delivered_at"]
+
+    def gives_up(self, row: WebhookDelivery, now: Any) -> bool:
+        return now >= row.retry_until
+
+    def enqueue(self, row_ids: list[Any]) -> None:
+        enqueue_deliveries([str(row_id) for row_id in row_ids])
+
+
+WEBHOOKS = WebhookOutbox()
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, str, int]:
@@ -221,80 +264,16 @@ def _ms_since(started: float) -> int:
 
 
 def webhook_delivery_send(*, delivery_id: str) -> str:
-    """Send one delivery if it is due. Returns its status afterwards ("delivered", "pending"
-    when it will be retried, "failed"), or "skipped" when there was nothing to do."""
-    delivery = _claim(delivery_id)
-    if delivery is None:
-        return "skipped"
-    started_at = timezone.now()
-    code, error, excerpt, duration = _post(delivery)
-    with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update(no_key=True).get(pk=delivery.pk)
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=delivery.attempts,
-            started_at=started_at,
-            duration_ms=duration,
-            status_code=code,
-            error=error,
-            response_excerpt=excerpt,
-        )
-        if delivery.status != DeliveryStatus.PENDING:
-            return delivery.status  # resolved meanwhile (staff, or a slower duplicate)
-        now = timezone.now()
-        delivery.last_status_code = code
-        if code is not None and 200 <= code < 300:
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.delivered_at = now
-            delivery.last_error = ""
-        elif error.startswith("Refused:") or (code is not None and code < 500):
-            # A client error (or a destination we refuse): retrying would not help.
-            delivery.status = DeliveryStatus.FAILED
-            delivery.last_error = error or f"The endpoint answered {code}; not retried."
-        else:
-            delivery.last_error = error or f"The endpoint answered {code}."
-            if now >= delivery.retry_until:
-                delivery.status = DeliveryStatus.FAILED
-                delivery.last_error += " Gave up: retried for the whole retry period."
-            else:
-                delivery.next_attempt_at = min(
-                    now + retry_delay(delivery.attempts), delivery.retry_until
-                )
-        delivery.save(
-            update_fields=[
-                "status",
-                "delivered_at",
-                "last_status_code",
-                "last_error",
-                "next_attempt_at",
-            ]
-        )
-    log = logger.info if delivery.status == DeliveryStatus.DELIVERED else logger.warning
-    log(
-        "webhook attempt",
-        extra={
-            "delivery": str(delivery.pk),
-            "event": delivery.event,
-            "attempt": delivery.attempts,
-            "status_code": code,
-            "error": error,
-            "outcome": delivery.status,
-            "duration_ms": duration,
-        },
-    )
-    return delivery.status
+    """Send one delivery if it is due (orders.outbox: claim, commit, POST outside any
+    transaction, record). Returns its status afterwards ("delivered", "pending" when it will
+    be retried, "failed"), or "skipped" when there was nothing to do."""
+    row, _why_not = outbox_send(WEBHOOKS, delivery_id)
+    return row.status if row is not None else "skipped"
 
 
 def deliveries_due(*, limit: int = 500) -> list[str]:
     """Pending deliveries whose next attempt is due: the relay's work list."""
-    return [
-        str(pk)
-        for pk in WebhookDelivery.objects.filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    ]
+    return [str(pk) for pk in outbox_due(WEBHOOKS, limit=limit)]
 
 
 def webhook_delivery_resend(*, delivery_id: str, actor: Any = None) -> WebhookDelivery:
@@ -305,7 +284,7 @@ def webhook_delivery_resend(*, delivery_id: str, actor: Any = None) -> WebhookDe
         now = timezone.now()
         delivery.status = DeliveryStatus.PENDING
         delivery.attempts = 0  # backoff starts again; the attempt log keeps every try
-        delivery.next_attempt_at = now + settings.PARTNER_WEBHOOK_FIRST_RETRY
+        delivery.next_attempt_at = now + settings.OUTBOX_FIRST_RETRY
         delivery.retry_until = now + settings.PARTNER_WEBHOOK_RETRY_FOR
         delivery.last_error = ""
         delivery.save(

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from orders import services, sms, tasks
 from orders.models import EventType, Notification, NotificationStatus, Order, OrderStatus
-from orders.notifications import notification_resend, notification_send, retry_delay
+from orders.notifications import notification_resend, notification_send
+from orders.outbox import retry_delay
 from orders.permissions import CUSTOMER_SERVICE
 from orders.tests.factories import place_order, staff_user
 

@@ -92,7 +92,7 @@ def test_settings_wire_the_partner_api(db):
     assert any(isinstance(phase, PartnerWebhooksPhase) for phase in registered_phases())
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {
-        "orders.api.tasks.relay_webhooks",
+        "orders.tasks.relay_outbox",
         "orders.api.tasks.purge_idempotency_records",
         "orders.api.tasks.purge_old_webhook_deliveries",
     } <= tasks

@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from orders.api import services, webhooks
 from orders.api.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from orders.api.tasks import deliver_webhook, relay_webhooks
+from orders.api.tasks import deliver_webhook
 from orders.api.tests.conftest import ORDERS_URL, order_body
 from orders.models import Order
 from orders.services import order_cancel
+from orders.tasks import relay_outbox
 from orders.tests.factories import place_order
 
 pytestmark = pytest.mark.django_db
@@ -183,11 +184,11 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_it_exactly_once_more(
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
     wait = delivery.next_attempt_at - timezone.now()
     assert timedelta(seconds=55) < wait <= timedelta(minutes=1)
-    assert relay_webhooks() == 0  # not due yet
+    assert relay_outbox() == 0  # not due yet
 
     # a minute later the relay sends it again: 503, and the wait doubles
     _time_passes(timedelta(minutes=1))
-    assert relay_webhooks() == 1
+    assert relay_outbox() == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 2, 503)
     wait = delivery.next_attempt_at - timezone.now()
@@ -195,13 +196,13 @@ def test_a_receiver_that_fails_twice_then_succeeds_gets_it_exactly_once_more(
 
     # two minutes later: delivered
     _time_passes(timedelta(minutes=2))
-    assert relay_webhooks() == 1
+    assert relay_outbox() == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 3)
 
     # and never again
     _time_passes(timedelta(days=1))
-    assert relay_webhooks() == 0
+    assert relay_outbox() == 0
     assert deliver_webhook(str(delivery.pk)) == "skipped"
     assert len(receiver.requests) == 3
     assert len({r["headers"]["X-Delivery-Id"] for r in receiver.requests}) == 1
@@ -226,7 +227,7 @@ def test_a_4xx_is_never_retried(
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 1, code)
     assert "not retried" in delivery.last_error
     _time_passes(timedelta(hours=1))
-    assert relay_webhooks() == 0
+    assert relay_outbox() == 0
     assert deliver_webhook(str(delivery.pk)) == "skipped"
     assert len(receiver.requests) == 1
 
@@ -247,7 +248,7 @@ def test_a_timeout_is_retried(
     assert attempt.duration_ms >= 900
     receiver.delay = 0
     _time_passes(timedelta(minutes=1))
-    relay_webhooks()
+    relay_outbox()
     delivery.refresh_from_db()
     assert delivery.status == "delivered"
 
@@ -304,9 +305,9 @@ def test_a_broker_outage_delays_webhooks_but_does_not_lose_them(
     assert WebhookDelivery.objects.get().status == "pending"
 
     # the relay (every minute) sends it once it is overdue
-    assert relay_webhooks() == 0
+    assert relay_outbox() == 0
     _time_passes(timedelta(minutes=1))
-    assert relay_webhooks() == 1
+    assert relay_outbox() == 1
     assert len(receiver.requests) == 1
     assert WebhookDelivery.objects.get().status == "delivered"
 
