@@ -166,7 +166,8 @@ def _with_database_retries(call: Callable[[], Any], *, tries: int = 5) -> Any:
         except (OperationalError, InterfaceError):
             if attempt == tries:
                 raise
-            close_old_connections()
+            if not transaction.get_connection().in_atomic_block:
+                close_old_connections()  # a dropped connection is reopened on next use
             time.sleep(0.2 * 2**attempt)
     return None
 
