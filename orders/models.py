@@ -216,6 +216,14 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     # Who sent it: "web", a partner's id, a staff user's id... With the idempotency key it
     # identifies a request, so a retried request returns the first order.
     source = models.CharField(max_length=64, blank=True)
+    partner = models.ForeignKey(
+        "partner_api.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        help_text="The partner that placed it through the API; only that partner sees it.",
+    )
     idempotency_key = models.CharField(max_length=128, blank=True)
     external_reference = models.CharField(max_length=128, blank=True)
 
@@ -275,7 +283,7 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["status", "promised_ship_by"], name="order_status_ship_by"),
             models.Index(fields=["channel", "placed_at"], name="order_channel_placed"),
             # A partner's order list: its orders, newest first (the API pages by -pk).
-            models.Index(fields=["source", "-id"], name="order_source_newest"),
+            models.Index(fields=["partner", "-id"], name="order_partner_newest"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -390,6 +390,7 @@ def order_place(
     user: Any = None,
     payment: Any = None,
     bill_to: Customer | None = None,
+    partner: Any = None,
 ) -> PlacementResult:
     """Place an order from any channel: validate, price from the catalogue, reserve stock,
     and leave it `received` for review. A repeated idempotency key returns the first order."""
@@ -411,6 +412,7 @@ def order_place(
             order = Order(
                 channel=channel,
                 source=source,
+                partner=partner,
                 idempotency_key=idempotency_key,
                 external_reference=external_reference.strip(),
                 email=email.strip().lower(),

@@ -82,7 +82,8 @@ class Partner(models.Model):
 
     @property
     def order_source(self) -> str:
-        """What its orders carry in Order.source: the API's idempotency scope and ownership."""
+        """What its orders carry in Order.source: the scope of their idempotency keys.
+        Ownership is Order.partner."""
         return f"partner:{self.pk}"
 
     @property

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import Prefetch, QuerySet
 
 from orders.api.models import Partner, PartnerAPIKey, WebhookEndpoint
-from orders.models import Channel, Order, OrderEvent, OrderStatus
+from orders.models import Order, OrderEvent, OrderStatus
 from orders.selectors import product_for_sale, product_list
 from payments.models import Payment
 from warehouse.models import Product, Shipment, ShipmentLine
@@ -40,7 +40,7 @@ def shipments_prefetch() -> Prefetch:
 def partner_orders(partner: Partner) -> QuerySet[Order]:
     """The partner's orders (and nobody else's), loaded for the API representation."""
     return (
-        Order.objects.filter(channel=Channel.API, source=partner.order_source)
+        Order.objects.filter(partner=partner)
         .exclude(status=OrderStatus.DRAFT)
         .select_related("customer", "shipping_address", "billing_address", "shipping_method")
         .prefetch_related(
@@ -91,7 +91,7 @@ def partner_order(partner: Partner, number: str) -> Order | None:
 def partner_order_shipments(partner: Partner, number: str) -> list[Shipment] | None:
     """The order's shipments with their lines; None when the order is not the partner's."""
     order = (
-        Order.objects.filter(channel=Channel.API, source=partner.order_source, number=number)
+        Order.objects.filter(partner=partner, number=number)
         .exclude(status=OrderStatus.DRAFT)
         .prefetch_related(shipments_prefetch())
         .first()

@@ -251,6 +251,7 @@ def partner_order_place(
             result = order_place(
                 channel=Channel.API,
                 source=partner.order_source,
+                partner=partner,
                 idempotency_key=idempotency_key,
                 external_reference=external_reference,
                 lines=lines,
@@ -316,7 +317,7 @@ def partner_order_cancel(*, partner: Partner, number: str, reason: str = "") -> 
             fields={"reason": [f"Use at most {MAX_REASON_LENGTH} characters."]},
         )
     order_id = (
-        Order.objects.filter(channel=Channel.API, source=partner.order_source, number=number)
+        Order.objects.filter(partner=partner, number=number)
         .exclude(status=OrderStatus.DRAFT)
         .values_list("pk", flat=True)
         .first()

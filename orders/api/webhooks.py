@@ -45,14 +45,6 @@ USER_AGENT = "Orderflow-Webhooks/1.0"
 EXCERPT_BYTES = 1024
 
 
-def partner_id_of(order: Order) -> int | None:
-    """The partner that placed the order through the API (its Order.source), if any."""
-    prefix, _, ident = (order.source or "").partition(":")
-    if prefix != "partner" or not ident.isdigit():
-        return None
-    return int(ident)
-
-
 def order_summary(order: Order) -> dict[str, Any]:
     return {
         "number": order.number,
@@ -66,7 +58,7 @@ def order_summary(order: Order) -> dict[str, Any]:
 def on_order_event(*, order: Order, event: str, data: dict[str, Any]) -> None:
     """Called inside the transaction for every event on the order-event feed. A failure here
     is logged and never breaks the business transaction: it runs in a savepoint of its own."""
-    partner_id = partner_id_of(order)
+    partner_id = order.partner_id
     if partner_id is None or event not in WEBHOOK_EVENTS:
         return
     try:
