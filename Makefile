@@ -58,10 +58,12 @@ beat: install
 check-deploy: install
 	DJANGO_SETTINGS_MODULE=config.settings.production $(BIN)/python manage.py check --deploy --fail-level WARNING
 
-# Redraws the Order state machine picture in the README (needs Graphviz's `dot`).
+# Redraws the pictures in the README (need Graphviz's `dot`): the Order state machine, and the
+# apps with the lifecycle interface from docs/architecture.dot.
 graph: install
 	$(BIN)/python manage.py graph_transitions orders.Order -o docs/order-states.png
 	mv docs/order-states docs/order-states.dot
+	dot -Tpng -Gdpi=110 docs/architecture.dot -o docs/architecture.png
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
