@@ -27,13 +27,10 @@ from payments.models import (
     InvoicePayment,
     Payment,
     PaymentOperation,
-    PaymentStatus,
     ProviderEvent,
     Refund,
 )
-from payments.selectors import order_payment_summary
-
-P = PaymentStatus
+from payments.selectors import order_payment_summary, payment_staff_actions
 
 
 class OperationInline(ReadOnlyInline):
@@ -138,22 +135,6 @@ class PaymentAdmin(admin.ModelAdmin):
 
     # --- the Finance buttons ---
 
-    def payment_actions(self, payment: Payment, user: Any) -> list[str]:
-        allowed = []
-        if payment.status == P.AUTHORIZED and user.has_perm("payments.capture_payment"):
-            allowed.append("capture")
-        if payment.status == P.AUTHORIZED and user.has_perm("payments.void_payment"):
-            allowed.append("void")
-        if payment.status in (P.CAPTURED, P.PARTIALLY_REFUNDED) and user.has_perm(
-            "payments.refund_payment"
-        ):
-            allowed.append("refund")
-        if payment.status in (P.INVOICED, P.OVERDUE) and user.has_perm(
-            "payments.record_invoice_payment"
-        ):
-            allowed.append("record_invoice_payment")
-        return allowed
-
     def get_urls(self) -> list:
         return [
             path(
@@ -170,7 +151,7 @@ class PaymentAdmin(admin.ModelAdmin):
         payment = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if payment is not None:
-            extra_context["payment_actions"] = self.payment_actions(payment, request.user)
+            extra_context["payment_actions"] = payment_staff_actions(payment, request.user)
             extra_context["refund_key"] = secrets.token_urlsafe(16)
             extra_context["refundable"] = payment.refundable
             extra_context["invoice"] = Invoice.objects.filter(payment=payment).first()
@@ -185,7 +166,7 @@ class PaymentAdmin(admin.ModelAdmin):
         if payment is None or not self.has_view_permission(request, payment):
             raise PermissionDenied
         back = reverse("admin:payments_payment_change", args=[payment.pk])
-        if action not in self.payment_actions(payment, request.user):
+        if action not in payment_staff_actions(payment, request.user):
             self.message_user(
                 request,
                 f"“{action}” is not possible for this payment now "
@@ -193,45 +174,54 @@ class PaymentAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return HttpResponseRedirect(back)
-        post = request.POST
+        run = {
+            "capture": self._capture,
+            "void": self._void,
+            "refund": self._refund,
+            "record_invoice_payment": self._record_invoice_payment,
+        }[action]
         try:
-            if action == "capture":
-                payment = services.payment_capture(payment_id=payment.pk, actor=request.user)
-                result = f"Payment is {payment.get_status_display().lower()}."
-                if payment.status == P.CAPTURED:
-                    services.payment_secure_order(order_id=payment.order_id)
-            elif action == "void":
-                payment = services.payment_void(payment_id=payment.pk, actor=request.user)
-                result = f"Payment is {payment.get_status_display().lower()}."
-            elif action == "refund":
-                refund = services.refund_create(
-                    payment_id=payment.pk,
-                    amount=post.get("amount", ""),
-                    reason=post.get("reason", ""),
-                    actor=request.user,
-                    idempotency_key=post.get("idempotency_key", ""),
-                )
-                refund.refresh_from_db()
-                result = {
-                    "succeeded": f"Refund of {refund.amount} {payment.currency} issued.",
-                    "pending": f"Refund of {refund.amount} {payment.currency} requested; it is "
-                    "complete when the provider confirms (retried if it does not answer).",
-                }.get(refund.status, f"The provider refused the refund of {refund.amount}.")
-            else:
-                invoice = Invoice.objects.get(payment=payment)
-                invoice = services.invoice_record_payment(
-                    invoice_id=invoice.pk,
-                    amount=post.get("amount", ""),
-                    reference=post.get("reference", ""),
-                    actor=request.user,
-                )
-                result = f"Recorded. {invoice.balance} {invoice.currency} still due."
+            result = run(payment, request)
         except DomainError as exc:
             details = " ".join(" ".join(v) for v in exc.fields.values())
             self.message_user(request, f"{exc.message} {details}".strip(), messages.ERROR)
             return HttpResponseRedirect(back)
         self.message_user(request, result, messages.SUCCESS)
         return HttpResponseRedirect(back)
+
+    # Each button: read the form, call one service, say what happened.
+
+    def _capture(self, payment: Payment, request: HttpRequest) -> str:
+        payment = services.payment_capture_and_secure(payment_id=payment.pk, actor=request.user)
+        return f"Payment is {payment.get_status_display().lower()}."
+
+    def _void(self, payment: Payment, request: HttpRequest) -> str:
+        payment = services.payment_void(payment_id=payment.pk, actor=request.user)
+        return f"Payment is {payment.get_status_display().lower()}."
+
+    def _refund(self, payment: Payment, request: HttpRequest) -> str:
+        refund = services.refund_create(
+            payment_id=payment.pk,
+            amount=request.POST.get("amount", ""),
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+        refund.refresh_from_db()
+        return {
+            "succeeded": f"Refund of {refund.amount} {payment.currency} issued.",
+            "pending": f"Refund of {refund.amount} {payment.currency} requested; it is "
+            "complete when the provider confirms (retried if it does not answer).",
+        }.get(refund.status, f"The provider refused the refund of {refund.amount}.")
+
+    def _record_invoice_payment(self, payment: Payment, request: HttpRequest) -> str:
+        invoice = services.invoice_record_payment(
+            invoice_id=payment.invoice_record.pk,
+            amount=request.POST.get("amount", ""),
+            reference=request.POST.get("reference", ""),
+            actor=request.user,
+        )
+        return f"Recorded. {invoice.balance} {invoice.currency} still due."
 
 
 @admin.register(Invoice)

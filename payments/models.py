@@ -129,23 +129,41 @@ class Payment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def fail(self) -> None:
         """Declined at authorisation, or at capture (an authorisation that lapsed)."""
 
-    @transition(field=status, source=P.AUTHORIZED, target=P.CAPTURED)
+    # A transition's `permission` is what Finance needs to ask for it in the staff console
+    # (payments.selectors.payment_staff_actions); services check the state, not the user.
+
+    @transition(
+        field=status, source=P.AUTHORIZED, target=P.CAPTURED, permission="payments.capture_payment"
+    )
     def capture(self) -> None:
         pass
 
-    @transition(field=status, source=[P.PENDING, P.AUTHORIZED], target=P.VOIDED)
+    @transition(
+        field=status, source=P.AUTHORIZED, target=P.VOIDED, permission="payments.void_payment"
+    )
     def void(self) -> None:
-        pass
+        """The authorisation is given back to the card."""
+
+    @transition(field=status, source=P.PENDING, target=P.VOIDED)
+    def void_unsent(self) -> None:
+        """Voided before the provider authorised anything (the order was cancelled first);
+        an authorisation that still comes back is given back by a void."""
 
     @transition(
         field=status,
         source=[P.CAPTURED, P.PARTIALLY_REFUNDED],
         target=P.PARTIALLY_REFUNDED,
+        permission="payments.refund_payment",
     )
     def refund_part(self) -> None:
         pass
 
-    @transition(field=status, source=[P.CAPTURED, P.PARTIALLY_REFUNDED], target=P.REFUNDED)
+    @transition(
+        field=status,
+        source=[P.CAPTURED, P.PARTIALLY_REFUNDED],
+        target=P.REFUNDED,
+        permission="payments.refund_payment",
+    )
     def refund_all(self) -> None:
         pass
 
@@ -153,7 +171,12 @@ class Payment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def invoice(self) -> None:
         pass
 
-    @transition(field=status, source=[P.INVOICED, P.OVERDUE], target=P.PAID)
+    @transition(
+        field=status,
+        source=[P.INVOICED, P.OVERDUE],
+        target=P.PAID,
+        permission="payments.record_invoice_payment",
+    )
     def mark_paid(self) -> None:
         pass
 

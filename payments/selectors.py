@@ -1,6 +1,7 @@
-"""Reads for payments, computed in the database."""
+"""Reads for payments: what is paid and due, and what staff may do to a payment now."""
 
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce
@@ -29,3 +30,20 @@ def order_payment_summary(order: Order) -> dict[str, Decimal]:
     if order.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
         due = max(order.grand_total - totals["paid"], Decimal("0.00"))
     return {**totals, "balance_due": due}
+
+
+# Finance's buttons on a payment, each with the Payment transition it leads to. The model's
+# FSM says when a button applies: the payment's state allows the transition and the user
+# holds its permission.
+STAFF_ACTIONS: dict[str, str] = {
+    "capture": "capture",
+    "void": "void",
+    "refund": "refund_part",
+    "record_invoice_payment": "mark_paid",
+}
+
+
+def payment_staff_actions(payment: Payment, user: Any) -> list[str]:
+    """What this staff user may do to the payment now."""
+    allowed = {t.name for t in payment.get_available_user_status_transitions(user)}
+    return [action for action, transition in STAFF_ACTIONS.items() if transition in allowed]

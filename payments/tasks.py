@@ -4,12 +4,12 @@ from celery import shared_task
 from django.utils import timezone
 
 from payments.models import Invoice, PaymentStatus
-from payments.services import invoice_flag_overdue, payment_secure_order, reconcile
+from payments.services import invoice_flag_overdue, payment_collect_for_order, reconcile
 
 
 @shared_task(acks_late=True)
 def secure_order_payment(order_id: int) -> str:
-    return payment_secure_order(order_id=order_id).status
+    return payment_collect_for_order(order_id=order_id).status
 
 
 @shared_task(acks_late=True)

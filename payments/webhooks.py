@@ -7,14 +7,15 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders import events
-from orders.models import EventType
-from payments.models import Payment, PaymentStatus, ProviderEvent, Refund, RefundStatus
+from payments.models import Payment, ProviderEvent
 from payments.providers.base import WebhookEvent
-from payments.services import _apply_refund
+from payments.services import (
+    payment_fail_reported_by_provider,
+    payment_void_reported_by_provider,
+    refund_record_from_provider,
+)
 
 logger = logging.getLogger(__name__)
-P = PaymentStatus
 
 
 def webhook_receive(*, provider: str, event: WebhookEvent) -> str:
@@ -50,69 +51,31 @@ def _apply(provider: str, event: WebhookEvent) -> str:
     data = event.payload.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     obj = obj if isinstance(obj, dict) else {}
-    if event.type == "payment_intent.canceled" and payment.status == P.AUTHORIZED:
-        payment.void()
-        payment.save(update_fields=["status", "updated_at"])
-        events.record(
-            payment.order,
-            EventType.PAYMENT_VOIDED,
-            actor=provider,
-            message="The authorisation was cancelled at the provider.",
-            data={"payment": payment.pk, "event": event.event_id},
-        )
-        return "voided"
-    if event.type == "charge.refunded":
+    if event.type == "payment_intent.canceled":
+        if payment_void_reported_by_provider(payment, provider=provider, event_id=event.event_id):
+            return "voided"
+    elif event.type == "charge.refunded":
         try:
             refunded = Decimal(int(obj.get("amount_refunded") or 0)) / 100
         except (TypeError, ValueError):
             return "ignored: amount_refunded is not a whole number of cents"
-        missing = refunded - payment.amount_refunded - _pending_refunds(payment)
-        if missing <= 0 or payment.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
-            return "already recorded"
-        missing = min(missing, payment.refundable)
-        refund = Refund.objects.create(
-            payment=payment,
-            amount=missing,
-            reason="Refunded at the provider (dashboard)",
-            status=RefundStatus.SUCCEEDED,
-            idempotency_key=f"{provider}-{event.event_id}",
+        refund = refund_record_from_provider(
+            payment,
+            provider=provider,
+            event_id=event.event_id,
+            refunded_total=refunded,
             provider_reference=str(obj.get("id", "")),
-            completed_at=timezone.now(),
         )
-        _apply_refund(payment, missing)
-        events.publish(
-            payment.order,
-            "payment.refunded",
-            {"amount": str(missing), "currency": payment.currency, "reason": refund.reason},
-        )
-        events.record(
-            payment.order,
-            EventType.REFUND_ISSUED,
-            actor=provider,
-            message=f"{missing} {payment.currency} refunded at the provider.",
-            data={"refund": refund.pk, "event": event.event_id},
-            customer_visible=True,
-        )
-        return f"refund of {missing} recorded"
-    if event.type == "payment_intent.payment_failed" and payment.status == P.PENDING:
+        return "already recorded" if refund is None else f"refund of {refund.amount} recorded"
+    elif event.type == "payment_intent.payment_failed":
         error = obj.get("last_payment_error")
         error = error if isinstance(error, dict) else {}
-        payment.fail()
-        payment.failure_code = str(error.get("code") or "declined")
-        payment.failure_message = str(error.get("message") or "The card was declined.")[:255]
-        payment.save(update_fields=["status", "failure_code", "failure_message", "updated_at"])
-        events.record(
-            payment.order,
-            EventType.PAYMENT_FAILED,
-            actor=provider,
-            message=f"The provider reports the payment failed: {payment.failure_message}",
-            data={"payment": payment.pk, "event": event.event_id},
-        )
-        return "failed"
+        if payment_fail_reported_by_provider(
+            payment,
+            provider=provider,
+            event_id=event.event_id,
+            code=str(error.get("code") or "declined"),
+            message=str(error.get("message") or "The card was declined."),
+        ):
+            return "failed"
     return "ignored: nothing to change"
-
-
-def _pending_refunds(payment: Payment) -> Decimal:
-    return sum(
-        (r.amount for r in payment.refunds.filter(status=RefundStatus.PENDING)), Decimal("0")
-    )

@@ -10,6 +10,8 @@ from orders.models import Order
 from orders.permissions import CUSTOMER_SERVICE, FINANCE, WAREHOUSE
 from orders.tests.factories import place_order, staff_user
 from payments.models import Invoice, Payment, PaymentStatus, Refund
+from payments.providers.base import ProviderUnavailable
+from payments.providers.test import TestGateway
 from payments.services import PaymentInput
 from payments.tests.pdf_text import pdf_text
 
@@ -108,6 +110,19 @@ def test_finance_captures_and_voids_authorised_payments(
     assert Payment.objects.get(pk=one.pk).status == P.CAPTURED
     assert Order.objects.get(pk=first.pk).status == "ready"
     assert Payment.objects.get(pk=two.pk).status == P.VOIDED
+
+
+def test_a_payment_still_being_authorised_offers_finance_nothing_to_do(client, catalogue):
+    # given: the provider has not answered the authorisation yet
+    with mock.patch.object(TestGateway, "authorize", side_effect=ProviderUnavailable("down")):
+        payment = Payment.objects.get(order=place_order().order)
+    assert payment.status == P.PENDING
+    client.force_login(staff_user(FINANCE))
+    page = client.get(reverse("admin:payments_payment_change", args=[payment.pk]))
+    assert _buttons(page) == set()
+    client.post(reverse("admin:payments_payment_action", args=[payment.pk, "void"]))
+    assert Payment.objects.get(pk=payment.pk).status == P.PENDING
+    assert not payment.operations.filter(kind="void").exists()
 
 
 def test_finance_marks_an_invoice_paid_and_downloads_its_pdf(

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from orders.models import EventType, HoldReason, Order, OrderStatus
-from orders.services import order_cancel
+from orders.models import EventType, HoldReason, Notification, Order, OrderStatus
+from orders.services import order_cancel, order_hold
 from orders.tests.factories import place_order
 from payments import services
 from payments.models import Payment, PaymentStatus, ProviderEvent, Refund
@@ -247,3 +247,74 @@ def test_signed_but_odd_webhooks_never_give_a_server_error(client, fake_stripe, 
         WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
     )
     assert response.status_code in (200, 400)
+
+
+def _pending_stripe_payment(order: Order, reference: str) -> Payment:
+    # given: a card payment the provider has not answered for yet (the placement's
+    # authorisation is still on its way)
+    return Payment.objects.create(
+        order=order,
+        method="card",
+        provider="stripe",
+        amount=order.grand_total,
+        currency=order.currency,
+        provider_reference=reference,
+    )
+
+
+def _payment_failed(client, capture, payment: Payment, event_id: str):
+    body = _event(
+        event_id,
+        "payment_intent.payment_failed",
+        {
+            "id": payment.provider_reference,
+            "object": "payment_intent",
+            "last_payment_error": {"code": "card_declined", "message": "Your card was declined."},
+        },
+    )
+    with capture(execute=True):
+        return client.post(
+            WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+        )
+
+
+def test_a_failed_payment_webhook_holds_the_order_and_tells_the_customer_once(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    order = place_order(payment=None).order
+    payment = _pending_stripe_payment(order, "pi_failing")
+    assert order.status == OrderStatus.RECEIVED
+    # when the provider reports the failure, then again (a replay, and a second event)
+    answers = [
+        _payment_failed(client, django_capture_on_commit_callbacks, payment, event_id)
+        for event_id in ("evt_fail_1", "evt_fail_1", "evt_fail_2")
+    ]
+    assert [a.json()["result"] for a in answers] == [
+        "failed",
+        "duplicate",
+        "ignored: nothing to change",
+    ]
+    payment.refresh_from_db()
+    assert (payment.status, payment.failure_code) == (P.FAILED, "card_declined")
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    failed = Notification.objects.get(order=order, kind="payment_failed", channel="email")
+    assert failed.status == "sent"
+    assert "/orders/pay/" in failed.body_text
+    assert order.events.filter(type=EventType.PAYMENT_FAILED).count() == 1
+
+
+def test_a_failed_payment_webhook_leaves_an_order_that_cannot_be_held_as_it_is(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    order = place_order(payment=None).order
+    order_hold(order_id=order.pk, actor="support", reason=HoldReason.MANUAL, note="check it")
+    payment = _pending_stripe_payment(order, "pi_failing_held")
+    answer = _payment_failed(client, django_capture_on_commit_callbacks, payment, "evt_fail_3")
+    assert answer.json()["result"] == "failed"
+    assert Payment.objects.get(pk=payment.pk).status == P.FAILED
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert order.active_hold_reasons() == [HoldReason.MANUAL]
+    assert Notification.objects.filter(order=order, kind="payment_failed").count() == 1

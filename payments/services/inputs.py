@@ -1,0 +1,44 @@
+"""What callers hand the payment services, and how a request they cannot carry out is
+refused."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from orders.exceptions import DomainError
+from payments.providers.base import CardDetails
+
+CENT = Decimal("0.01")
+
+
+class PaymentRefused(DomainError):
+    code = "payment_refused"
+    http_status = 422
+
+
+@dataclass(frozen=True)
+class PaymentInput:
+    """How the customer pays: "card" (with card details or a token) or "invoice" terms."""
+
+    method: str
+    card: CardDetails | None = None
+
+
+def acting_user(actor: Any) -> AbstractBaseUser | None:
+    """The staff user to record on a row; None when the actor is the system ("payments")."""
+    return actor if isinstance(actor, AbstractBaseUser) else None
+
+
+def parse_amount(value: Decimal | str | int) -> Decimal:
+    """An amount typed by Finance, in cents; PaymentRefused when it is not a number."""
+    try:
+        amount = Decimal(str(value).strip())
+        if not amount.is_finite():
+            raise ValueError("not a finite amount")
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except Exception as exc:
+        raise PaymentRefused(
+            "Enter an amount such as 12.50.", fields={"amount": ["Invalid."]}
+        ) from exc

@@ -1,0 +1,221 @@
+"""Calls to a payment provider: authorise, capture, void and refund all run through
+`provider_operation`, so nothing is half-done and silent:
+
+1. in a transaction, lock the payment, check its state, and write (or find) the operation
+   row with its fixed idempotency key; commit;
+2. call the provider outside any transaction (no row is locked while the network is slow);
+3. in a new transaction, lock the payment again and record the result with its transition.
+
+A transport failure leaves the operation pending; `reconcile` repeats it later with the same
+key, so the provider sees one request however often it is sent.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from orders import events
+from orders.models import EventType
+from orders.outbox import backoff
+from payments.models import (
+    OperationKind,
+    OperationStatus,
+    Payment,
+    PaymentOperation,
+    PaymentStatus,
+    Refund,
+)
+from payments.providers import get_provider
+from payments.providers.base import PaymentProvider, ProviderResult, ProviderUnavailable
+
+logger = logging.getLogger(__name__)
+
+P = PaymentStatus
+Recorded = TypeVar("Recorded")
+
+# The payment states each call is still wanted in. A payment that has moved on (cancelled,
+# captured meanwhile...) has its pending call closed instead of sent. A void is also sent
+# for a payment voided here first (an order cancelled before its authorisation came back).
+SENT_FROM: dict[str, tuple[str, ...]] = {
+    OperationKind.AUTHORIZE: (P.PENDING,),
+    OperationKind.CAPTURE: (P.AUTHORIZED,),
+    OperationKind.VOID: (P.AUTHORIZED, P.VOIDED),
+    OperationKind.REFUND: (P.CAPTURED, P.PARTIALLY_REFUNDED),
+}
+
+
+def call_after_commit(func: Callable[..., Any], **kwargs: Any) -> None:
+    """Run `func(**kwargs)` once the current transaction has committed."""
+    # robust: a failing provider call must not break the request that committed; the
+    # operation row it left pending is picked up by the reconcile task.
+    transaction.on_commit(partial(func, **kwargs), robust=True)
+
+
+def payment_operation_key(payment_id: int, kind: str) -> str:
+    """The fixed idempotency key of a payment's authorisation, capture or void."""
+    return f"payment-{payment_id}-{kind}"
+
+
+def provider_operation(
+    *,
+    payment_id: int,
+    kind: str,
+    send: Callable[[PaymentProvider, Payment, PaymentOperation], ProviderResult],
+    record: Callable[[Payment, ProviderResult], Recorded],
+    key: str = "",
+    amount: Decimal | None = None,
+    refund: Refund | None = None,
+    tries: int = 1,
+) -> Recorded | None:
+    """Begin the operation, call the provider, and record its answer.
+
+    `send` makes the call to the payment's provider, for the payment as it was at step 1
+    (`amount_currency_key` gives the arguments most calls share). `record` applies the answer
+    to the payment, locked again (with its order) in the transaction that closes the operation.
+    Returns what `record` returns, or None when nothing was recorded: the call was no longer
+    wanted, it had already succeeded, or the provider did not answer (the operation stays
+    pending for `reconcile`). A retryable decline is sent again at once, up to `tries` times.
+    """
+    operation = _begin(
+        payment_id,
+        kind=kind,
+        key=key or payment_operation_key(payment_id, kind),
+        amount=amount,
+        refund=refund,
+    )
+    if operation is None:
+        return None
+    result = None
+    for _try in range(tries):
+        result = _call_provider(operation, send)
+        if result is None:
+            return None
+        if result.success or not result.retryable:
+            break
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=payment_id)
+        )
+        _finish(operation, result)
+        return record(payment, result)
+
+
+def _begin(
+    payment_id: int,
+    *,
+    kind: str,
+    key: str,
+    amount: Decimal | None,
+    refund: Refund | None,
+) -> PaymentOperation | None:
+    """Step 1: under the payment's lock, find or write the operation. None when there is
+    nothing to do (the payment moved on, or the operation already succeeded)."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
+        operation, _ = PaymentOperation.objects.get_or_create(
+            idempotency_key=key,
+            defaults={
+                "payment": payment,
+                "kind": kind,
+                "amount": payment.amount if amount is None else amount,
+                "refund": refund,
+            },
+        )
+        if operation.status != OperationStatus.PENDING:
+            return None
+        if payment.status not in SENT_FROM[kind]:
+            # No longer wanted: close it, so the reconcile task stops picking it up.
+            operation.status = OperationStatus.FAILED
+            operation.error_code = "skipped"
+            operation.error_message = f"Not sent: the payment is {payment.status}."
+            operation.completed_at = timezone.now()
+            operation.save(update_fields=["status", "error_code", "error_message", "completed_at"])
+            return None
+        operation.attempts += 1
+        operation.next_attempt_at = timezone.now() + _retry_delay(operation.attempts)
+        operation.save(update_fields=["attempts", "next_attempt_at"])
+        operation.payment = payment
+        return operation
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    first = settings.PAYMENT_RECONCILE_AFTER
+    return backoff(attempts, first=first, cap=first * 48)
+
+
+def amount_currency_key(payment: Payment, operation: PaymentOperation) -> dict[str, Any]:
+    """What authorise, capture and refund all send: the operation's amount, in the payment's
+    currency, with the operation's idempotency key."""
+    return {
+        "amount": operation.amount,
+        "currency": payment.currency,
+        "idempotency_key": operation.idempotency_key,
+    }
+
+
+def _call_provider(
+    operation: PaymentOperation,
+    send: Callable[[PaymentProvider, Payment, PaymentOperation], ProviderResult],
+) -> ProviderResult | None:
+    """Step 2. None when the provider did not answer: the operation stays pending."""
+    payment = operation.payment
+    try:
+        return send(get_provider(payment.provider), payment, operation)
+    except ProviderUnavailable as exc:
+        PaymentOperation.objects.filter(pk=operation.pk).update(
+            error_code="unavailable", error_message=str(exc)[:255]
+        )
+        logger.warning(
+            "payment provider unavailable; will retry",
+            extra={
+                "payment": operation.payment_id,
+                "operation": operation.kind,
+                "attempt": operation.attempts,
+            },
+        )
+        if operation.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
+            _give_up(operation)
+        return None
+
+
+def _give_up(operation: PaymentOperation) -> None:
+    with transaction.atomic():
+        PaymentOperation.objects.filter(pk=operation.pk).update(
+            status=OperationStatus.FAILED, completed_at=timezone.now()
+        )
+        payment = Payment.objects.select_related("order").get(pk=operation.payment_id)
+        events.record(
+            payment.order,
+            EventType.PAYMENT_FAILED,
+            actor="payments",
+            message=f"{operation.get_kind_display()} gave up after {operation.attempts} "
+            "attempts: the provider did not answer. Finance must check it with the provider.",
+            data={"payment": payment.pk, "operation": operation.pk},
+        )
+
+
+def _finish(operation: PaymentOperation, result: ProviderResult) -> None:
+    """Step 3, the operation's half: close it with the provider's answer."""
+    operation.status = OperationStatus.SUCCEEDED if result.success else OperationStatus.FAILED
+    operation.provider_reference = result.reference or operation.provider_reference
+    operation.error_code = result.code
+    operation.error_message = result.message[:255]
+    operation.completed_at = timezone.now()
+    operation.save(
+        update_fields=[
+            "status",
+            "provider_reference",
+            "error_code",
+            "error_message",
+            "completed_at",
+        ]
+    )

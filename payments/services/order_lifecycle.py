@@ -1,0 +1,160 @@
+"""The payments phase's part in the order's lifecycle: record how an order is paid when it
+is placed, secure the payment once it is confirmed, and void or refund it on cancel."""
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from orders import events
+from orders.models import EventType, Order, OrderStatus
+from orders.notifications import queue_order_notification
+from orders.services import order_secure_payment
+from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, Provider
+from payments.providers.base import InvalidPaymentDetails
+from payments.services.authorisation import card_payment_create, payment_authorize
+from payments.services.capture_void import payment_capture, void_queue
+from payments.services.credit import credit_account_for
+from payments.services.inputs import PaymentInput
+from payments.services.invoices import invoice_issue
+from payments.services.operations import call_after_commit
+from payments.services.pay_links import pay_link_url
+from payments.services.refunds import refund_create, refunds_pending
+
+logger = logging.getLogger(__name__)
+
+P = PaymentStatus
+
+
+def payment_prepare_for_order(*, order: Order, payment: PaymentInput | None, actor: Any) -> None:
+    """The `placing` moment: record how the order will be paid, inside the placement's
+    transaction. A card is authorised right after the commit (before review)."""
+    if order.grand_total == 0:
+        return
+    if payment is None:
+        if credit_account_for(order) is None:
+            # Nothing to charge yet (a phone order, say): ask the customer to pay by link.
+            queue_order_notification(order, "payment_requested", pay_url=pay_link_url(order))
+            return
+        payment = PaymentInput(method=PaymentMethod.INVOICE)
+    if payment.method == PaymentMethod.INVOICE:
+        if credit_account_for(order) is None:
+            raise InvalidPaymentDetails(
+                "Invoice terms are not set up for this customer.",
+                fields={"payment": ["Pay by card, or ask us to open an account."]},
+            )
+        Payment.objects.create(
+            order=order,
+            method=PaymentMethod.INVOICE,
+            provider=Provider.INVOICE,
+            amount=order.grand_total,
+            currency=order.currency,
+        )
+        return
+    if payment.method != PaymentMethod.CARD or payment.card is None:
+        raise InvalidPaymentDetails(
+            "Choose a payment method: card or invoice.",
+            fields={"payment": ["Unknown payment method."]},
+        )
+    created = card_payment_create(order, payment.card)
+    call_after_commit(payment_authorize, payment_id=created.pk)
+
+
+def payment_on_order_confirmed(*, order: Order, actor: Any) -> None:
+    """The `confirmed` moment: secure the payment after the commit."""
+    from payments.tasks import secure_order_payment
+
+    def enqueue() -> None:
+        try:
+            secure_order_payment.delay(order.pk)
+        except Exception:
+            logger.warning(
+                "payment securing not enqueued; reconcile will do it",
+                extra={"order": order.number},
+                exc_info=True,
+            )
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def payment_collect_for_order(*, order_id: int) -> Order:
+    """Capture the card, or issue the invoice, then secure the order's payment (which
+    releases it to the warehouse). A confirmed order only; safe to repeat."""
+    order = Order.objects.get(pk=order_id)
+    if order.status != OrderStatus.CONFIRMED:
+        return order
+    if order.grand_total == 0:
+        return order_secure_payment(order_id=order.pk, actor="payments", message="Nothing to pay.")
+    payment = (
+        order.payments.filter(
+            status__in=[P.AUTHORIZED, P.CAPTURED, P.INVOICED, P.PAID, P.OVERDUE, P.PENDING]
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if payment is None:
+        return order
+    if payment.method == PaymentMethod.INVOICE and payment.status == P.PENDING:
+        payment = invoice_issue(payment_id=payment.pk)
+    elif payment.status == P.AUTHORIZED:
+        payment = payment_capture(payment_id=payment.pk, actor="payments")
+    if payment.status in (P.CAPTURED, P.INVOICED, P.PAID, P.OVERDUE):
+        how = "invoice terms" if payment.method == PaymentMethod.INVOICE else "card captured"
+        return order_secure_payment(
+            order_id=order.pk, actor="payments", message=f"Payment secured ({how})."
+        )
+    return Order.objects.get(pk=order_id)
+
+
+def payment_capture_and_secure(*, payment_id: int, actor: Any) -> Payment:
+    """Finance captures an authorised payment by hand; once it is captured, the order's
+    payment is secured as the automatic collection would have done."""
+    payment = payment_capture(payment_id=payment_id, actor=actor)
+    if payment.status == P.CAPTURED:
+        payment_collect_for_order(order_id=payment.order_id)
+    return payment
+
+
+def payment_on_order_cancelled(*, order: Order, actor: Any) -> None:
+    """The `cancelled` moment: void what is authorised, refund what is captured, cancel the
+    invoice. Written in the cancellation's transaction, carried out after it."""
+    for payment in order.payments.select_for_update(no_key=True).order_by("pk"):
+        if payment.status == P.PENDING:
+            payment.void_unsent()
+            payment.save(update_fields=["status", "updated_at"])
+        elif payment.status == P.AUTHORIZED:
+            void_queue(payment)
+        elif payment.status in (P.CAPTURED, P.PARTIALLY_REFUNDED):
+            remaining = payment.refundable - refunds_pending(payment)
+            if remaining > 0:
+                refund_create(
+                    payment_id=payment.pk,
+                    amount=remaining,
+                    reason="Order cancelled",
+                    actor=actor,
+                    idempotency_key=f"cancel-{order.pk}-payment-{payment.pk}",
+                )
+        elif payment.status == P.PAID:
+            events.record(
+                order,
+                EventType.PAYMENT_VOIDED,
+                actor=actor,
+                message=f"The invoice was paid in full ({payment.amount_captured} "
+                f"{payment.currency}): Finance must pay it back by transfer.",
+                data={"payment": payment.pk, "refund_due": str(payment.amount_captured)},
+            )
+        elif payment.status in (P.INVOICED, P.OVERDUE):
+            _cancel_invoice(order, payment, actor=actor)
+
+
+def _cancel_invoice(order: Order, payment: Payment, *, actor: Any) -> None:
+    invoice = Invoice.objects.filter(payment=payment).first()
+    payment.cancel_invoice()
+    payment.save(update_fields=["status", "updated_at"])
+    message = f"Invoice {invoice.number if invoice else ''} cancelled."
+    if payment.amount_captured:
+        message += (
+            f" {payment.amount_captured} {payment.currency} already received must be "
+            "paid back by transfer."
+        )
+    events.record(order, EventType.PAYMENT_VOIDED, actor=actor, message=message)
