@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orders import views
+from orders.shop import order_pages as views
 
 app_name = "orders"
 urlpatterns = [

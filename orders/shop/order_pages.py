@@ -24,9 +24,21 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orders import selectors
-from orders.cart import Cart, CartError
 from orders.exceptions import DomainError, TransitionRefused
-from orders.forms import (
+from orders.models import Customer, Order
+from orders.ratelimit import client_ip, posted, ratelimit
+from orders.services import (
+    LineInput,
+    customer_account_claim,
+    customer_account_create,
+    customer_can_change,
+    customer_claim_link_send,
+    order_cancel_by_customer,
+    order_change_shipping_address,
+    order_place,
+)
+from orders.shop.cart import Cart, CartError
+from orders.shop.forms.checkout import (
     AddressForm,
     AddToCartForm,
     CancelOrderForm,
@@ -39,18 +51,6 @@ from orders.forms import (
     RegisterForm,
     SearchForm,
     apply_domain_error,
-)
-from orders.models import Customer, Order
-from orders.ratelimit import client_ip, posted, ratelimit
-from orders.services import (
-    LineInput,
-    customer_account_claim,
-    customer_account_create,
-    customer_can_change,
-    customer_claim_link_send,
-    order_cancel_by_customer,
-    order_change_shipping_address,
-    order_place,
 )
 from payments.invoices import invoice_pdf
 from payments.selectors import order_payment_summary
