@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce
 
 from orders.models import Order, OrderStatus
 from payments.models import Payment, PaymentStatus
+from payments.services import order_needs_payment
 
 CENT = Decimal("0.01")
 ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
@@ -29,3 +30,9 @@ def order_payment_summary(order: Order) -> dict[str, Decimal]:
     if order.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
         due = max(order.grand_total - totals["paid"], Decimal("0.00"))
     return {**totals, "balance_due": due}
+
+
+def order_awaiting_payment(order: Order) -> bool:
+    """A held order that still needs paying (the card was declined, or no payment was made):
+    its pages offer the customer the pay-again link."""
+    return order.status == OrderStatus.ON_HOLD and order_needs_payment(order)
