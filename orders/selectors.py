@@ -4,7 +4,7 @@ takes the same number of queries however many lines and events an order has."""
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core import signing
@@ -12,8 +12,11 @@ from django.db.models import F, IntegerField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from orders.exceptions import DomainError
-from orders.models import Customer, Order, OrderEvent, OrderStatus
+from orders.models import Address, Customer, Order, OrderEvent, OrderStatus
 from warehouse.models import Product, ProductKind, ShippingMethod
+
+if TYPE_CHECKING:
+    from payments.models import Invoice
 
 ORDER_LINK_SALT = "orders.guest-link"
 S = OrderStatus
@@ -99,6 +102,25 @@ def unclaimed_customer_for_email(email: str) -> Customer | None:
     return Customer.objects.filter(email__iexact=email.strip(), user__isnull=True).first()
 
 
+def claimable_customer_for_user(user: Any) -> Customer | None:
+    """The guest customer whose orders this account may ask to claim: one with the account's
+    email, and only while the account has no order history of its own."""
+    if customer_for_user(user) is not None:
+        return None
+    return unclaimed_customer_for_email(user.email or "")
+
+
+def last_shipping_address(customer: Customer) -> Address | None:
+    """Where the customer's newest order went; checkout starts from it."""
+    last = (
+        Order.objects.filter(customer=customer, shipping_address__isnull=False)
+        .select_related("shipping_address")
+        .order_by("-placed_at")
+        .first()
+    )
+    return last.shipping_address if last is not None else None
+
+
 # --- orders --------------------------------------------------------------------------------
 
 
@@ -133,16 +155,22 @@ def _order_page_queryset() -> QuerySet[Order]:
     )
 
 
-def order_for_customer(user: Any, number: str) -> Order | None:
-    """The user's own order with this number, loaded for its page; None for anyone else's."""
+def order_id_for_customer(user: Any, number: str) -> int | None:
+    """The user's own placed order with this number; None for anyone else's."""
     if not getattr(user, "is_authenticated", False):
         return None
     return (
-        _order_page_queryset()
-        .filter(customer__user=user, number=number)
+        Order.objects.filter(customer__user=user, number=number)
         .exclude(status=S.DRAFT)
+        .values_list("pk", flat=True)
         .first()
     )
+
+
+def order_id_for_number(number: str) -> int | None:
+    """Any order with this number: only for callers that already know this visitor may see
+    it (the checkout session that placed it)."""
+    return Order.objects.filter(number=number).values_list("pk", flat=True).first()
 
 
 def order_for_page(order_id: int) -> Order:
@@ -191,6 +219,11 @@ def order_id_for_link(token: str) -> int:
     return order_id
 
 
+def order_for_link(token: str) -> Order:
+    """The order a guest link belongs to, with its customer; refused as order_id_for_link."""
+    return Order.objects.select_related("customer").get(pk=order_id_for_link(token))
+
+
 # --- what an order page shows --------------------------------------------------------------
 
 PROGRESS_STEPS = ["Received", "Confirmed", "Packed", "Shipped", "Delivered"]
@@ -230,6 +263,24 @@ def order_progress(order: Order) -> list[ProgressStep]:
         ProgressStep(label=label, done=index <= reached, current=index == reached)
         for index, label in enumerate(PROGRESS_STEPS)
     ]
+
+
+AWAITING_DISPATCH = (S.RECEIVED, S.ON_HOLD, S.CONFIRMED, S.READY, S.PICKING, S.PACKED)
+
+
+def order_awaiting_dispatch(order: Order) -> bool:
+    """Nothing has left the warehouse yet."""
+    return order.status in AWAITING_DISPATCH
+
+
+def order_latest_invoice(order: Order) -> "Invoice | None":
+    """The newest invoice among the order's payments (as loaded by order_for_page)."""
+    invoices = [
+        payment.invoice_record
+        for payment in order.payment_list
+        if getattr(payment, "invoice_record", None) is not None
+    ]
+    return invoices[-1] if invoices else None
 
 
 def customer_status(order: Order) -> str:

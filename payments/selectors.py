@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 
 from orders.models import Order, OrderStatus
 from payments.models import Payment, PaymentStatus
+from payments.services import order_needs_payment
 
 CENT = Decimal("0.01")
 ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
@@ -47,3 +48,9 @@ def payment_staff_actions(payment: Payment, user: Any) -> list[str]:
     """What this staff user may do to the payment now."""
     allowed = {t.name for t in payment.get_available_user_status_transitions(user)}
     return [action for action, transition in STAFF_ACTIONS.items() if transition in allowed]
+
+
+def order_awaiting_payment(order: Order) -> bool:
+    """A held order that still needs paying (the card was declined, or no payment was made):
+    its pages offer the customer the pay-again link."""
+    return order.status == OrderStatus.ON_HOLD and order_needs_payment(order)

@@ -11,8 +11,8 @@ from django.core import mail
 from django.core.cache import cache
 from django.urls import reverse
 
-from orders.cart import CHECKOUT_KEY
 from orders.models import Customer, Order, OrderStatus
+from orders.shop.cart import CHECKOUT_KEY
 from orders.tests.factories import UserFactory, place_order
 from payments.models import CreditAccount, Payment, PaymentStatus
 from payments.providers.base import CardDetails

@@ -9,8 +9,8 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from orders.cart import CHECKOUT_KEY
 from orders.models import Order, OrderStatus
+from orders.shop.cart import CHECKOUT_KEY
 from orders.tests.factories import ProductFactory, UserFactory, place_order
 from warehouse.models import StockItem
 

@@ -1,0 +1,142 @@
+"""Checkout: the form that places the order from the cart, and the page that follows it."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from orders import selectors
+from orders.exceptions import DomainError
+from orders.models import Customer, Order
+from orders.ratelimit import ratelimit
+from orders.services import LineInput, order_place
+from orders.shop.cart import Cart
+from orders.shop.forms.addresses import AddressForm
+from orders.shop.forms.checkout import CheckoutForm
+from orders.shop.order_links import order_path, pay_path, register_path
+from orders.shop.private_pages import private
+from payments.selectors import order_awaiting_payment
+
+
+@never_cache
+@ratelimit("checkout")
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    cart = Cart(request.session)
+    if request.method == "POST":
+        number = cart.order_placed_with(request.POST.get("checkout_token", ""))
+        if number:
+            # A double click or a reload of a checkout that already placed its order.
+            return redirect("orders:order-received", number=number)
+    if not cart:
+        messages.info(request, "Your cart is empty.")
+        return redirect("orders:cart")
+    lines = cart.lines()
+    customer = selectors.customer_for_user(request.user)
+    user = request.user if request.user.is_authenticated else None
+    form_kwargs = {
+        "needs_shipping": cart.needs_shipping(),
+        "invoice_allowed": selectors.customer_has_invoice_terms(customer),
+        "methods": selectors.shipping_methods(),
+        "account_email": user.email if user is not None else "",
+    }
+    token = cart.checkout_token()
+    if request.method == "POST":
+        form = CheckoutForm(request.POST, **form_kwargs)
+        if not cart.is_current_token(request.POST.get("checkout_token", "")):
+            # An old tab, or a token that is not ours: show the form again, place nothing.
+            messages.warning(
+                request, "This checkout page was out of date. Please check it and place the order."
+            )
+            data = request.POST.copy()
+            data["checkout_token"] = token
+            form = CheckoutForm(data, **form_kwargs)
+        elif form.is_valid():
+            order = _place(cart, form, token, user)
+            if order is not None:
+                return redirect("orders:order-received", number=order.number)
+    else:
+        initial, shipping_initial = _checkout_initial(customer, token)
+        form = CheckoutForm(initial=initial, shipping_initial=shipping_initial, **form_kwargs)
+    status = 400 if form.is_bound and (form.errors or _part_errors(form)) else 200
+    return render(
+        request,
+        "orders/checkout.html",
+        {
+            "form": form,
+            "lines": lines,
+            "subtotal": cart.subtotal(),
+            "currency": cart.currency(),
+            "test_gateway": settings.PAYMENT_CARD_PROVIDER == "test",
+        },
+        status=status,
+    )
+
+
+def _place(cart: Cart, form: CheckoutForm, token: str, user: Any) -> Order | None:
+    lines = [LineInput(line.product.sku, line.quantity) for line in cart.lines()]
+    try:
+        result = order_place(
+            channel="web",
+            source="web",
+            idempotency_key=token,
+            actor=user if user is not None else "customer",
+            user=user,
+            **form.placement(lines),
+        )
+    except DomainError as error:
+        form.show_error(error)
+        return None
+    cart.placed(token, result.order.number)
+    return result.order
+
+
+def _checkout_initial(
+    customer: Customer | None, token: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The form's first values; a returning customer starts from their last address."""
+    initial: dict[str, Any] = {"checkout_token": token, "billing_same": True}
+    shipping: dict[str, Any] = {}
+    if customer is not None:
+        initial["phone"] = customer.phone
+        last = selectors.last_shipping_address(customer)
+        if last is not None:
+            shipping = AddressForm.initial_from(last)
+    return initial, shipping
+
+
+def _part_errors(form: CheckoutForm) -> bool:
+    parts = [form.shipping, form.billing if form.uses_billing else None]
+    return any(part is not None and part.is_bound and part.errors for part in parts)
+
+
+@private
+@require_GET
+def order_received(request: HttpRequest, number: str) -> HttpResponse:
+    """The page after checkout: only for the session that placed the order (or its owner)."""
+    cart = Cart(request.session)
+    order_id = None
+    if number in cart.placed_numbers():
+        order_id = selectors.order_id_for_number(number)
+    if order_id is None:
+        order_id = selectors.order_id_for_customer(request.user, number)
+    if order_id is None:
+        raise Http404("No such order.")
+    order = selectors.order_for_page(order_id)
+    payment = next(reversed(order.payment_list), None)
+    return render(
+        request,
+        "orders/order_received.html",
+        {
+            "order": order,
+            "order_path": order_path(order),
+            "payment": payment,
+            "needs_payment": order_awaiting_payment(order),
+            "pay_path": pay_path(order),
+            "register_path": register_path(order),
+        },
+    )
