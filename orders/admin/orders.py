@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from orders import lifecycle, services
-from orders.actions import ORDER_ACTIONS, available_actions
+from orders.admin.buttons import ORDER_ACTIONS, available_actions
 from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
 from orders.models import (
