@@ -1,0 +1,21 @@
+"""Customers and their saved addresses in the staff console."""
+
+from django.contrib import admin
+
+from orders.admin.drafts import ADDRESS_FIELDS
+from orders.models import Address, Customer
+
+
+class AddressInline(admin.StackedInline):
+    model = Address
+    extra = 0
+    fields = [*ADDRESS_FIELDS, "phone"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["email", "name", "company", "phone", "user", "created_at"]
+    search_fields = ["email", "name", "company", "phone"]
+    list_select_related = ["user"]
+    inlines = [AddressInline]
+    raw_id_fields = ["user"]

@@ -1,0 +1,141 @@
+"""The held-orders queue in the staff console, oldest first: staff release or cancel the
+selected orders in bulk, with a note."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from orders import services
+from orders.admin.orders import HoldReasonFilter, OrderAdmin, open_holds_prefetch
+from orders.exceptions import DomainError
+from orders.models import HeldOrder, Order, OrderStatus
+
+
+@admin.register(HeldOrder)
+class HeldOrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "order_link",
+        "customer_display",
+        "total_display",
+        "hold_reasons_display",
+        "held_since",
+        "held_from",
+        "status",
+        "placed_at",
+    ]
+    list_filter = [HoldReasonFilter, "channel"]
+    search_fields = ["=number", "email", "customer__name"]
+    actions = ["release_selected", "cancel_selected"]
+    list_per_page = 50
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Held orders, and shipped ones the carrier reports a delivery exception for.
+        held = Q(status=OrderStatus.ON_HOLD) | Q(shipments__status="exception")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(held)
+            .distinct()
+            .select_related("customer")
+            .prefetch_related(open_holds_prefetch())
+            .order_by("updated_at")
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("orders.view_order")
+
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.release_order")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.cancel_order")
+
+    @admin.display(description="order", ordering="number")
+    def order_link(self, order: Order) -> str:
+        url = reverse("admin:orders_order_change", args=[order.pk])
+        return format_html('<a href="{}">{}</a>', url, order.number)
+
+    customer_display = OrderAdmin.customer_display
+    total_display = OrderAdmin.total_display
+    hold_reasons_display = OrderAdmin.hold_reasons_display
+
+    @admin.display(description="held since")
+    def held_since(self, order: Order) -> str:
+        holds = getattr(order, "open_holds", [])
+        if not holds:
+            return "–"
+        since = min(h.created_at for h in holds)
+        return f"{timezone.localtime(since):%Y-%m-%d %H:%M}"
+
+    def _bulk(
+        self, request: HttpRequest, queryset: QuerySet, *, verb: str, run: Callable[..., Any]
+    ) -> Any:
+        """First a page asking for the note, then `run` for each order; an order that cannot
+        be changed is reported and does not stop the others."""
+        if "apply" not in request.POST:
+            return TemplateResponse(
+                request,
+                "admin/orders/heldorder/bulk_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"{verb.capitalize()} {queryset.count()} held orders",
+                    "orders": queryset,
+                    "verb": verb,
+                    "action": request.POST.get("action"),
+                    "opts": self.model._meta,
+                    "note_required": verb == "cancel",
+                },
+            )
+        note = request.POST.get("note", "").strip()
+        if verb == "cancel" and not note:
+            self.message_user(request, "A reason is required to cancel orders.", messages.ERROR)
+            return None
+        done, refused = [], []
+        for order in queryset:
+            try:
+                run(order_id=order.pk, actor=request.user, note=note)
+                done.append(order.number)
+            except DomainError as exc:
+                refused.append(f"{order.number}: {exc.message}")
+        if done:
+            past = {"release": "Released", "cancel": "Cancelled"}[verb]
+            self.message_user(request, f"{past}: {', '.join(done)}.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.ERROR)
+        return None
+
+    @admin.action(description="Release selected orders (with a note)", permissions=["release"])
+    def release_selected(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        return self._bulk(
+            request,
+            queryset,
+            verb="release",
+            run=lambda **kw: services.order_release(**kw),
+        )
+
+    @admin.action(description="Cancel selected orders (with a reason)", permissions=["cancel"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        return self._bulk(
+            request,
+            queryset,
+            verb="cancel",
+            run=lambda *, order_id, actor, note: services.order_cancel(
+                order_id=order_id, actor=actor, reason=note
+            ),
+        )
