@@ -1,0 +1,3 @@
+"""Order services (being split by concern)."""
+
+from orders.services.placement import *  # noqa: F403
