@@ -162,7 +162,6 @@ CANCELLABLE_STATES = [
     S.PACKED,
 ]
 HOLDABLE_STATES = [S.RECEIVED, S.CONFIRMED, S.READY, S.PICKING, S.PACKED]
-OPEN_STATES = [s for s in S.values if s not in (S.DRAFT, S.COMPLETED, S.CANCELLED)]
 
 
 class Channel(models.TextChoices):
@@ -311,14 +310,6 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         return f"Order {self.number}" if self.number else f"Draft order #{self.pk}"
 
     # --- predicates ---------------------------------------------------------------------
-
-    @property
-    def is_draft(self) -> bool:
-        return self.status == S.DRAFT
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATES
 
     def active_hold_reasons(self) -> list[str]:
         """Hold reasons still in force. Uses prefetched holds when the caller loaded them."""
@@ -499,7 +490,6 @@ class EventType(models.TextChoices):
     NOTIFICATION_SENT = "notification_sent", "Notification sent"
     NOTIFICATION_FAILED = "notification_failed", "Notification failed"
     NOTE = "note", "Note"
-    STATUS_CHANGED = "status_changed", "Status changed"
     PAYMENT_AUTHORIZED = "payment_authorized", "Payment authorised"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     PAYMENT_CAPTURED = "payment_captured", "Payment captured"

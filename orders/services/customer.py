@@ -1,0 +1,139 @@
+"""What a customer may change on their own order from the site (cancel it, change where it
+goes, before picking starts), and revoking the links they were sent."""
+
+import logging
+import secrets
+
+from django.db import transaction
+
+from orders import events
+from orders.exceptions import InvalidOrder, TransitionRefused
+from orders.models import Customer, EventType, Order, OrderStatus
+from orders.services.cancellation import order_cancel
+from orders.services.guards import Actor, _lock_order, _save
+from orders.services.placement import AddressInput, address_problems
+
+logger = logging.getLogger(__name__)
+
+
+# "Before picking starts": until then a customer may cancel or change the shipping address.
+CUSTOMER_CHANGEABLE_STATES = (
+    OrderStatus.RECEIVED,
+    OrderStatus.ON_HOLD,
+    OrderStatus.CONFIRMED,
+    OrderStatus.READY,
+)
+MAX_REASON_LENGTH = 1000
+
+
+def customer_can_change(order: Order) -> bool:
+    """Whether the customer may still cancel the order or change where it goes: before
+    picking starts (a held order counts by the state it was held from)."""
+    if order.status == OrderStatus.ON_HOLD:
+        return order.held_from in ("", *CUSTOMER_CHANGEABLE_STATES)
+    return order.status in CUSTOMER_CHANGEABLE_STATES
+
+
+def _customer_actor(customer: Customer) -> str:
+    # A label, not the user: the order transitions require staff permissions that customers
+    # do not have; the customer's right to act is checked here instead (ownership and state).
+    return f"customer {customer.email}"[:100]
+
+
+def _lock_customer_order(order_id: int, customer: Customer, verb: str) -> Order:
+    order = Order.objects.select_for_update(of=("self",), no_key=True).filter(pk=order_id).first()
+    if order is None or customer is None or order.customer_id != customer.pk:
+        raise InvalidOrder("We could not find that order.", fields={"order": ["Not found."]})
+    if not customer_can_change(order):
+        raise TransitionRefused(
+            f"Order {order.number} is {order.get_status_display().lower()}: it can no longer "
+            f"be {verb} online. Please contact us and quote the order number."
+        )
+    return order
+
+
+def order_cancel_by_customer(*, order_id: int, customer: Customer, reason: str) -> Order:
+    """The customer cancels their own order before picking starts, with a reason."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise InvalidOrder(
+            "Tell us why you are cancelling.", fields={"reason": ["Please give a reason."]}
+        )
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidOrder(
+            "The reason is too long.",
+            fields={"reason": [f"Use at most {MAX_REASON_LENGTH} characters."]},
+        )
+    with transaction.atomic():
+        _lock_customer_order(order_id, customer, "cancelled")
+        return order_cancel(
+            order_id=order_id,
+            actor=_customer_actor(customer),
+            reason=f"Cancelled by the customer: {reason}",
+        )
+
+
+def order_change_shipping_address(
+    *, order_id: int, customer: Customer, address: AddressInput
+) -> Order:
+    """The customer changes where their order goes, before picking starts. The order gets a
+    new address row of its own; the country stays the same, because tax and shipping were
+    priced for it (to ship to another country, cancel and order again)."""
+    new_address = address.to_model()
+    errors = address_problems(new_address, deliverable=True)
+    if errors:
+        raise InvalidOrder(
+            "The address is not valid: " + " ".join(errors),
+            fields={"shipping_address": errors},
+        )
+    with transaction.atomic():
+        order = _lock_customer_order(order_id, customer, "changed")
+        current = order.shipping_address
+        if current is None:
+            raise InvalidOrder(
+                f"Order {order.number} has nothing to ship, so it has no shipping address.",
+                fields={"shipping_address": ["Nothing to ship."]},
+            )
+        if new_address.country != current.country:
+            raise InvalidOrder(
+                f"Orders cannot move to another country (this one ships to {current.country}). "
+                "To ship elsewhere, cancel the order and order again.",
+                fields={"country": [f"Keep {current.country}."]},
+            )
+        if new_address.as_lines() == current.as_lines() and new_address.phone == current.phone:
+            return order
+        new_address.customer_id = None
+        new_address.save()
+        order.shipping_address = new_address
+        _save(order, ["shipping_address"])
+        events.record(
+            order,
+            EventType.NOTE,
+            actor=_customer_actor(customer),
+            message="Shipping address changed to: " + ", ".join(new_address.as_lines()) + ".",
+            data={
+                "change": "shipping_address",
+                "from_address": current.pk,
+                "to_address": new_address.pk,
+            },
+            customer_visible=True,
+        )
+        logger.info("shipping address changed by customer", extra={"order": order.number})
+    return order
+
+
+def order_revoke_links(*, order_id: int, actor: Actor) -> Order:
+    """Revoke every link sent for an order (guest order page and pay-again links) by giving
+    it a new public token. Staff use it when a link was forwarded to the wrong person."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        order.public_token = secrets.token_urlsafe(24)
+        _save(order, ["public_token"])
+        events.record(
+            order,
+            EventType.NOTE,
+            actor=actor,
+            message="Customer links revoked: earlier order and payment links no longer work.",
+            data={"change": "links_revoked"},
+        )
+    return order

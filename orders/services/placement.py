@@ -1,0 +1,448 @@
+"""Placing orders: from any channel in one step (order_place), or from a draft staff fill
+in first (order_save_draft, then order_place_draft). Both validate, price from the catalogue,
+reserve stock and leave the order `received` for review."""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from orders import events, lifecycle
+from orders.exceptions import InvalidOrder, TransitionRefused
+from orders.models import (
+    STAFF_CHANNELS,
+    Address,
+    Channel,
+    Customer,
+    EventType,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
+from orders.services.guards import Actor, _check_transition, _lock_order, _save
+from orders.services.pricing import _price_order, _shipping_method, add_working_days
+from warehouse.models import Product
+from warehouse.services import StockDemand, stock_reserve
+
+logger = logging.getLogger(__name__)
+
+
+MAX_LINES = 200
+MAX_QUANTITY = 10_000
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class AddressInput:
+    name: str
+    line1: str
+    city: str
+    country: str
+    postal_code: str = ""
+    line2: str = ""
+    region: str = ""
+    company: str = ""
+    phone: str = ""
+
+    def to_model(self) -> Address:
+        return Address(
+            name=self.name.strip(),
+            company=self.company.strip(),
+            line1=self.line1.strip(),
+            line2=self.line2.strip(),
+            city=self.city.strip(),
+            region=self.region.strip(),
+            postal_code=self.postal_code.strip(),
+            country=self.country.strip().upper(),
+            phone=self.phone.strip(),
+        )
+
+
+@dataclass
+class PlacementResult:
+    order: Order
+    created: bool
+    shortages: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+# --- the steps both ways of placing share -------------------------------------------------
+
+
+def _on_commit(func: Callable[..., Any], *args: Any) -> None:
+    transaction.on_commit(partial(func, *args))
+
+
+def _enqueue_review(order_id: int) -> None:
+    from orders.tasks import review_order
+
+    try:
+        review_order.delay(order_id)
+    except Exception:
+        # The broker is down: the periodic sweep reviews orders left in "received".
+        logger.warning(
+            "review not enqueued; the sweep will pick it up",
+            extra={"order": order_id},
+            exc_info=True,
+        )
+
+
+def _validate_placement(
+    *,
+    channel: str,
+    lines: Sequence[LineInput],
+    email: str,
+    shipping_address: AddressInput | None,
+    billing_address: AddressInput | None,
+) -> dict[str, int]:
+    errors: dict[str, list[str]] = {}
+    if channel not in Channel.values:
+        errors["channel"] = [f"Unknown channel {channel!r}."]
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = ["Enter a valid email address."]
+    if not lines:
+        errors["lines"] = ["An order needs at least one line."]
+    elif len(lines) > MAX_LINES:
+        errors["lines"] = [f"An order can have at most {MAX_LINES} lines."]
+    quantities: dict[str, int] = {}
+    for line in lines:
+        sku = (line.sku or "").strip().upper()
+        if not sku:
+            errors.setdefault("lines", []).append("Every line needs a SKU.")
+            continue
+        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool):
+            errors.setdefault("lines", []).append(f"{sku}: quantity must be a whole number.")
+            continue
+        if line.quantity < 1 or line.quantity > MAX_QUANTITY:
+            errors.setdefault("lines", []).append(
+                f"{sku}: quantity must be between 1 and {MAX_QUANTITY}."
+            )
+            continue
+        quantities[sku] = quantities.get(sku, 0) + line.quantity
+    for label, address in (
+        ("shipping_address", shipping_address),
+        ("billing_address", billing_address),
+    ):
+        if address is None:
+            continue
+        problems = address_problems(address.to_model())
+        if problems:
+            errors[label] = problems
+    if errors:
+        raise InvalidOrder("The order is not valid: " + _summarise(errors), fields=errors)
+    return quantities
+
+
+def _summarise(errors: dict[str, list[str]]) -> str:
+    return "; ".join(f"{key}: {' '.join(messages)}" for key, messages in errors.items())
+
+
+def address_problems(address: Address, *, deliverable: bool = False) -> list[str]:
+    """What is missing or malformed in an address (empty when it is fine). Placement checks
+    that the address is complete; `deliverable` adds what review checks: the postal code's
+    format for the country and that we ship there."""
+    from orders.review import postal_code_problem
+
+    problems = []
+    for attr, label in (("name", "name"), ("line1", "street address"), ("city", "city")):
+        if not (getattr(address, attr, "") or "").strip():
+            problems.append(f"The {label} is missing.")
+    country = (address.country or "").strip().upper()
+    if len(country) != 2 or not country.isalpha():
+        problems.append("The country must be a two-letter ISO code such as DE, GB or US.")
+    elif deliverable:
+        allowed = settings.SHIPPING_COUNTRIES
+        if allowed and country not in allowed:
+            problems.append(f"We do not ship to {country}.")
+        problem = postal_code_problem(country, address.postal_code or "")
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _customer_for(*, email: str, name: str, phone: str, user: Any) -> Customer:
+    email = email.strip().lower()
+    if user is not None and getattr(user, "is_authenticated", False):
+        customer = Customer.objects.filter(user=user).first()
+        if customer is not None:
+            return customer
+    customer, _ = Customer.objects.get_or_create(
+        email=email, defaults={"name": name.strip(), "phone": phone.strip(), "user": user}
+    )
+    return customer
+
+
+def _require_shipping_details(order: Order, products: dict[str, Product]) -> None:
+    if not any(product.needs_shipping for product in products.values()):
+        return
+    errors: dict[str, list[str]] = {}
+    if order.shipping_address is None:
+        errors["shipping_address"] = ["Physical goods need a shipping address."]
+    if order.shipping_method is None:
+        errors["shipping_method"] = ["Physical goods need a shipping method."]
+    if errors:
+        raise InvalidOrder("The order cannot be shipped: " + _summarise(errors), fields=errors)
+
+
+def _load_products(skus: Sequence[str]) -> dict[str, Product]:
+    products = {p.sku: p for p in Product.objects.filter(sku__in=skus, is_active=True)}
+    unknown = sorted(set(skus) - set(products))
+    if unknown:
+        raise InvalidOrder(
+            "Unknown or inactive SKU: " + ", ".join(unknown) + ".",
+            fields={"lines": [f"{sku} is not for sale." for sku in unknown]},
+        )
+    return products
+
+
+def _finish_placement(
+    order: Order,
+    lines: list[OrderLine],
+    products: dict[str, Product],
+    actor: Actor,
+    payment: Any = None,
+) -> dict[str, tuple[int, int]]:
+    """Reserve stock, move the order to `received`, number it and put it on the timeline."""
+    result = stock_reserve(
+        order=order,
+        demands=[StockDemand(line, products[line.sku], line.quantity) for line in lines],
+        actor=actor,
+        allow_shortage=order.channel in STAFF_CHANNELS,
+    )
+    now = timezone.now()
+    order.place()
+    order.number = str(100000 + order.pk)
+    order.placed_at = now
+    if order.shipping_method_id:
+        order.promised_ship_by = add_working_days(
+            timezone.localdate(now), order.shipping_method.handling_days
+        )
+    _save(order, ["status", "number", "placed_at", "promised_ship_by"])
+    events.order_placed(order, actor=actor)
+    if result.shortages:
+        events.record(
+            order,
+            EventType.STOCK_RESERVED,
+            actor=actor,
+            message="Not all lines could be reserved; review will hold the order.",
+            data={"shortages": {sku: list(pair) for sku, pair in result.shortages.items()}},
+        )
+    # Payment authorisation registers its after-commit call here, so it runs before review.
+    lifecycle.placing(order=order, payment=payment, actor=actor)
+    logger.info(
+        "order placed",
+        extra={"order": order.number, "channel": order.channel, "total": str(order.grand_total)},
+    )
+    _on_commit(_enqueue_review, order.pk)
+    return result.shortages
+
+
+# --- placement ----------------------------------------------------------------------------
+
+
+def order_place(
+    *,
+    channel: str,
+    lines: Sequence[LineInput],
+    email: str,
+    actor: Actor,
+    customer_name: str = "",
+    phone: str = "",
+    shipping_address: AddressInput | None = None,
+    billing_address: AddressInput | None = None,
+    shipping_method: str | None = None,
+    idempotency_key: str = "",
+    source: str = "",
+    external_reference: str = "",
+    customer_note: str = "",
+    currency: str | None = None,
+    user: Any = None,
+    payment: Any = None,
+    bill_to: Customer | None = None,
+    partner: Any = None,
+) -> PlacementResult:
+    """Place an order from any channel: validate, price from the catalogue, reserve stock,
+    and leave it `received` for review. A repeated idempotency key returns the first order."""
+    quantities = _validate_placement(
+        channel=channel,
+        lines=lines,
+        email=email,
+        shipping_address=shipping_address,
+        billing_address=billing_address,
+    )
+    idempotency_key = idempotency_key.strip()
+    if idempotency_key:
+        existing = _existing_order(channel, source, idempotency_key)
+        if existing is not None:
+            return PlacementResult(order=existing, created=False)
+    try:
+        with transaction.atomic():
+            products = _load_products(sorted(quantities))
+            order = Order(
+                channel=channel,
+                source=source,
+                partner=partner,
+                idempotency_key=idempotency_key,
+                external_reference=external_reference.strip(),
+                email=email.strip().lower(),
+                phone=phone.strip(),
+                customer_note=customer_note.strip(),
+                currency=currency or settings.DEFAULT_CURRENCY,
+                shipping_method=_shipping_method(shipping_method),
+            )
+            order.customer = _customer_for(email=email, name=customer_name, phone=phone, user=user)
+            order.bill_to = bill_to
+            if shipping_address is not None:
+                order.shipping_address = shipping_address.to_model()
+            if billing_address is not None:
+                order.billing_address = billing_address.to_model()
+            elif order.shipping_address is not None:
+                order.billing_address = order.shipping_address.copy()
+            _require_shipping_details(order, products)
+            order_lines = [OrderLine(sku=sku, quantity=qty) for sku, qty in quantities.items()]
+            _price_order(order, order_lines, products)
+            addresses = [a for a in (order.shipping_address, order.billing_address) if a]
+            Address.objects.bulk_create(addresses)
+            order.save()
+            for line in order_lines:
+                line.order = order
+            OrderLine.objects.bulk_create(order_lines)
+            shortages = _finish_placement(order, order_lines, products, actor, payment)
+    except IntegrityError:
+        if idempotency_key:
+            # Two requests with the same key at once: the loser returns the winner's order.
+            existing = _existing_order(channel, source, idempotency_key)
+            if existing is not None:
+                return PlacementResult(order=existing, created=False)
+        raise
+    return PlacementResult(order=order, created=True, shortages=shortages)
+
+
+def _existing_order(channel: str, source: str, key: str) -> Order | None:
+    return Order.objects.filter(channel=channel, source=source, idempotency_key=key).first()
+
+
+def order_save_draft(
+    *,
+    order: Order,
+    actor: Actor,
+    shipping_address: Address | None = None,
+    billing_address: Address | None = None,
+) -> Order:
+    """Create or update a draft for a phone, email or in-person order, which staff fill in
+    before placing it. Address values are copied onto the order's own address rows."""
+    if order.channel not in STAFF_CHANNELS:
+        raise InvalidOrder(
+            "Staff create drafts for phone, email and in-person orders.",
+            fields={"channel": ["Choose phone, email or in person."]},
+        )
+    with transaction.atomic():
+        creating = order.pk is None
+        if not creating:
+            current = _lock_order(order.pk)
+            if current.status != OrderStatus.DRAFT:
+                raise TransitionRefused(f"{current} has been placed; it can no longer be edited.")
+        for attr, values in (
+            ("shipping_address", shipping_address),
+            ("billing_address", billing_address),
+        ):
+            existing = getattr(order, attr)
+            if values is None:
+                setattr(order, attr, None)
+            elif existing is not None and existing.pk:
+                for name in (
+                    "name",
+                    "company",
+                    "line1",
+                    "line2",
+                    "city",
+                    "region",
+                    "postal_code",
+                    "country",
+                    "phone",
+                ):
+                    setattr(existing, name, getattr(values, name))
+                existing.save()
+            else:
+                values.pk = None
+                values.save()
+                setattr(order, attr, values)
+        if order.customer_id and not order.email:
+            order.email = order.customer.email
+        order.email = order.email.strip().lower()
+        if creating:
+            if isinstance(actor, AbstractBaseUser):
+                order.source = f"staff:{actor.pk}"
+            order.save()
+            events.order_created(order, actor=actor)
+        else:
+            order.save()
+    return order
+
+
+def order_place_draft(*, order_id: int, actor: Actor, payment: Any = None) -> PlacementResult:
+    """Staff press "Place order" on a draft: price it, reserve stock and send it to review."""
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        _check_transition(order, "place", actor, "placed")
+        lines = list(order.lines.all())
+        errors: dict[str, list[str]] = {}
+        if not lines:
+            errors["lines"] = ["Add at least one line before placing the order."]
+        if order.customer_id is None and not order.email:
+            errors["customer"] = ["Choose a customer or enter an email address."]
+        for label in ("shipping_address", "billing_address"):
+            address = getattr(order, label)
+            if address is not None and (problems := address_problems(address)):
+                errors[label] = problems
+        if errors:
+            raise InvalidOrder("The draft is not complete: " + _summarise(errors), fields=errors)
+        if order.customer_id is None:
+            order.customer = _customer_for(email=order.email, name="", phone=order.phone, user=None)
+        if not order.email:
+            order.email = order.customer.email
+        if order.billing_address is None and order.shipping_address is not None:
+            order.billing_address = order.shipping_address.copy()
+            order.billing_address.save()
+        for line in lines:
+            line.sku = line.product.sku
+        products = _load_products(sorted({line.sku for line in lines}))
+        _require_shipping_details(order, products)
+        _price_order(order, lines, products)
+        OrderLine.objects.bulk_update(
+            lines, ["sku", "name", "product_kind", "unit_price", "line_total"]
+        )
+        _save(
+            order,
+            [
+                "customer",
+                "email",
+                "billing_address",
+                "shipping_method",
+                "lines_total",
+                "shipping_total",
+                "tax_rate",
+                "tax_total",
+                "grand_total",
+                "prices_include_tax",
+            ],
+        )
+        shortages = _finish_placement(order, lines, products, actor, payment)
+    return PlacementResult(order=order, created=True, shortages=shortages)
