@@ -19,13 +19,6 @@ from orders.permissions import CUSTOMER_SERVICE, WAREHOUSE
 from orders.services import add_working_days, order_hold, order_release
 from orders.tests.factories import place_order, staff_user
 from payments.tests.pdf_text import pdf_text
-from warehouse.fulfilment import (
-    FulfilmentRefused,
-    picklist_confirm,
-    picklist_create,
-    shipment_pack,
-    shipment_ship,
-)
 from warehouse.models import (
     BinStock,
     Location,
@@ -39,6 +32,13 @@ from warehouse.models import (
     ShipmentLine,
     ShipmentStatus,
     StockItem,
+)
+from warehouse.services.picking import (
+    FulfilmentRefused,
+    picklist_confirm,
+    picklist_create,
+    shipment_pack,
+    shipment_ship,
 )
 
 pytestmark = pytest.mark.django_db

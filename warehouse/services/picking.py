@@ -82,7 +82,7 @@ def _save_shipment(shipment: Shipment, fields: Sequence[str]) -> None:
 def on_order_ready(*, order: Order, actor: Actor) -> None:
     """ORDER_LIFECYCLE_HOOKS["ready"]: one shipment per warehouse holding the order's stock;
     digital goods get their download links; an order of only digital goods is delivered."""
-    from warehouse.digital import grant_downloads
+    from warehouse.services.downloads import grant_downloads
 
     if order.shipments.exists():
         return  # released back to ready: the shipments are there already
@@ -128,7 +128,7 @@ def on_order_cancelled(*, order: Order, actor: Actor) -> None:
         shipment.cancel()
         _save_shipment(shipment, ["status"])
     PickListItem.objects.filter(shipment_line__shipment__in=shipments, picked__isnull=True).delete()
-    from warehouse.digital import revoke_downloads
+    from warehouse.services.downloads import revoke_downloads
 
     revoke_downloads(order=order)
 
