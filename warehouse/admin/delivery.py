@@ -25,7 +25,7 @@ from warehouse.models import (
     Shipment,
     ShipmentStatus,
 )
-from warehouse.services import downloads
+from warehouse.services import appointments
 
 
 class BinStockInline(admin.TabularInline):
@@ -92,7 +92,7 @@ class AppointmentForm(forms.ModelForm):
         line, day = data.get("order_line"), data.get("date")
         start, end = data.get("window_start"), data.get("window_end")
         if line and day and start and end:
-            for field, problems in downloads.appointment_problems(line, day, start, end).items():
+            for field, problems in appointments.appointment_problems(line, day, start, end).items():
                 for problem in problems:
                     self.add_error(field if field in self.fields else None, problem)
         return data
@@ -153,7 +153,7 @@ class AppointmentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Appointment, form: Any, change: bool) -> None:
         data = form.cleaned_data
         try:
-            created = downloads.appointment_schedule(
+            created = appointments.appointment_schedule(
                 order_line_id=data["order_line"].pk,
                 day=data["date"],
                 window_start=data["window_start"],
@@ -184,7 +184,7 @@ class AppointmentAdmin(admin.ModelAdmin):
     def mark_done(self, request: HttpRequest, queryset: QuerySet) -> None:
         for appointment in queryset.filter(status=AppointmentStatus.SCHEDULED):
             try:
-                downloads.appointment_complete(appointment_id=appointment.pk, actor=request.user)
+                appointments.appointment_complete(appointment_id=appointment.pk, actor=request.user)
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:

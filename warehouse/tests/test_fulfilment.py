@@ -13,7 +13,7 @@ from orders.models import EventType, HoldReason, Notification, Order, OrderStatu
 from orders.services import order_cancel, order_release
 from orders.tests.factories import ProductFactory, place_order, staff_user
 from orders.webhook_signing import sign
-from warehouse.exceptions import OutOfStock
+from warehouse.exceptions import AppointmentRefused, FulfilmentRefused, OutOfStock
 from warehouse.models import (
     BinStock,
     DigitalAsset,
@@ -24,7 +24,15 @@ from warehouse.models import (
     StockMovement,
     TrackingEvent,
 )
-from warehouse.services import downloads, picking, stock_receive
+from warehouse.services import (
+    appointments,
+    downloads,
+    packing,
+    picking,
+    shipping,
+    stock_receive,
+    tracking,
+)
 
 pytestmark = pytest.mark.django_db
 SS = ShipmentStatus
@@ -59,7 +67,7 @@ def _scans(shipment: Shipment) -> list[str]:
 
 def _pack_all(order: Order, picker, box) -> None:
     for shipment in order.shipments.filter(status=SS.PICKING):
-        picking.shipment_pack(
+        packing.shipment_pack(
             shipment_id=shipment.pk,
             scans=_scans(shipment),
             package_type_id=box.pk,
@@ -91,12 +99,12 @@ def test_split_order_is_partially_shipped_then_shipped_then_delivered(
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PACKED
     first, second = order.shipments.order_by("pk")
     with django_capture_on_commit_callbacks(execute=True):
-        picking.shipment_ship(
+        shipping.shipment_ship(
             shipment_id=first.pk, carrier="ups", tracking_number="1Z999AA10123456784", actor=picker
         )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PARTIALLY_SHIPPED
     with django_capture_on_commit_callbacks(execute=True):
-        picking.shipment_ship(
+        shipping.shipment_ship(
             shipment_id=second.pk, carrier="dhl", tracking_number="1234567890", actor=picker
         )
     order = Order.objects.get(pk=order.pk)
@@ -106,10 +114,10 @@ def test_split_order_is_partially_shipped_then_shipped_then_delivered(
     assert "https://www.ups.com/track?tracknum=1Z999AA10123456784" in shipped_mails[0].body
     # the first delivery leaves the order shipped; the second delivers it, with one email
     with django_capture_on_commit_callbacks(execute=True):
-        picking.shipment_track(shipment_id=first.pk, status=SS.DELIVERED, actor="carrier")
+        tracking.shipment_track(shipment_id=first.pk, status=SS.DELIVERED, actor="carrier")
     assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
     with django_capture_on_commit_callbacks(execute=True):
-        picking.shipment_track(shipment_id=second.pk, status=SS.DELIVERED, actor="carrier")
+        tracking.shipment_track(shipment_id=second.pk, status=SS.DELIVERED, actor="carrier")
     order = Order.objects.get(pk=order.pk)
     assert order.status == OrderStatus.DELIVERED
     assert order.delivered_at is not None
@@ -185,8 +193,8 @@ def test_packing_refuses_a_wrong_or_missing_item(
         (["MUG-001", "MUG-001", "MUG-001"], "too many 1"),
         (["MUG-001", "TEE-001"], "not in this order: TEE-001"),
     ]:
-        with pytest.raises(picking.FulfilmentRefused, match=words):
-            picking.shipment_pack(
+        with pytest.raises(FulfilmentRefused, match=words):
+            packing.shipment_pack(
                 shipment_id=shipment.pk,
                 scans=scans,
                 package_type_id=box.pk,
@@ -194,7 +202,7 @@ def test_packing_refuses_a_wrong_or_missing_item(
                 actor=picker,
             )
         assert Shipment.objects.get(pk=shipment.pk).status == SS.PICKING
-    picking.shipment_pack(
+    packing.shipment_pack(
         shipment_id=shipment.pk,
         scans=["mug-001", "MUG-001"],
         package_type_id=box.pk,
@@ -212,8 +220,8 @@ def test_tracking_numbers_must_fit_the_carrier(
     _pack_all(order, picker, box)
     shipment = order.shipments.get()
     for carrier, number in [("ups", "12345"), ("fedex", "1Z999AA10123456784"), ("nope", "1")]:
-        with pytest.raises(picking.FulfilmentRefused):
-            picking.shipment_ship(
+        with pytest.raises(FulfilmentRefused):
+            shipping.shipment_ship(
                 shipment_id=shipment.pk, carrier=carrier, tracking_number=number, actor=picker
             )
     assert Shipment.objects.get(pk=shipment.pk).status == SS.PACKED
@@ -226,7 +234,7 @@ def _shipped(capture, picker, box, lines=(("MUG-001", 1),)) -> Shipment:
     _pack_all(order, picker, box)
     shipment = order.shipments.get()
     with capture(execute=True):
-        picking.shipment_ship(
+        shipping.shipment_ship(
             shipment_id=shipment.pk, carrier="dhl", tracking_number="1234567890", actor=picker
         )
     return Shipment.objects.get(pk=shipment.pk)
@@ -409,8 +417,8 @@ def test_a_service_visit_is_booked_and_completes_the_order(
     technician = staff_user("Warehouse", "tech")
     line = order.lines.get()
     tomorrow = timezone.localdate() + timedelta(days=1)
-    with pytest.raises(downloads.AppointmentRefused, match="end after"):
-        downloads.appointment_schedule(
+    with pytest.raises(AppointmentRefused, match="end after"):
+        appointments.appointment_schedule(
             order_line_id=line.pk,
             day=tomorrow,
             window_start=time(12),
@@ -418,7 +426,7 @@ def test_a_service_visit_is_booked_and_completes_the_order(
             actor=technician,
         )
     with django_capture_on_commit_callbacks(execute=True):
-        appointment = downloads.appointment_schedule(
+        appointment = appointments.appointment_schedule(
             order_line_id=line.pk,
             day=tomorrow,
             window_start=time(9),
@@ -430,11 +438,11 @@ def test_a_service_visit_is_booked_and_completes_the_order(
     booked = next(m for m in mail.outbox if m.subject.startswith("Your appointment"))
     assert "09:00–12:00" in booked.body and "Tess" in booked.body
     with django_capture_on_commit_callbacks(execute=True):
-        downloads.appointment_complete(appointment_id=appointment.pk, actor=technician)
+        appointments.appointment_complete(appointment_id=appointment.pk, actor=technician)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
     # customer service may book but the Finance group may not
-    with pytest.raises(downloads.AppointmentRefused):
-        downloads.appointment_schedule(
+    with pytest.raises(AppointmentRefused):
+        appointments.appointment_schedule(
             order_line_id=line.pk,
             day=tomorrow,
             window_start=time(9),
@@ -445,8 +453,8 @@ def test_a_service_visit_is_booked_and_completes_the_order(
 
 def test_physical_goods_cannot_be_booked_as_a_visit(catalogue, django_capture_on_commit_callbacks):
     order = _ready(django_capture_on_commit_callbacks, [("MUG-001", 1)])
-    with pytest.raises(downloads.AppointmentRefused, match="not a service"):
-        downloads.appointment_schedule(
+    with pytest.raises(AppointmentRefused, match="not a service"):
+        appointments.appointment_schedule(
             order_line_id=order.lines.get().pk,
             day=timezone.localdate() + timedelta(days=1),
             window_start=time(9),

@@ -33,13 +33,9 @@ from warehouse.models import (
     StockMovement,
     StockReservation,
 )
-from warehouse.services.picking import (
-    lines_to_pick,
-    picklist_confirm,
-    picklist_create,
-    shipment_pack,
-    shipment_ship,
-)
+from warehouse.services.packing import shipment_pack
+from warehouse.services.picking import lines_to_pick, picklist_confirm, picklist_create
+from warehouse.services.shipping import shipment_ship
 
 pytestmark = pytest.mark.django_db
 SS = ShipmentStatus

@@ -33,6 +33,8 @@ from warehouse.models import (
     Warehouse,
 )
 from warehouse.services import picking
+from warehouse.services.packing import shipment_pack
+from warehouse.services.shipping import shipment_ship
 
 # A one-page PDF for the demo ebook download.
 EBOOK_PDF = (
@@ -218,7 +220,7 @@ class Command(BaseCommand):
                     for line in shipment.lines.select_related("order_line__product")
                     for _ in range(line.quantity)
                 ]
-                picking.shipment_pack(
+                shipment_pack(
                     shipment_id=shipment.pk,
                     scans=scans,
                     package_type_id=box.pk,
@@ -226,7 +228,7 @@ class Command(BaseCommand):
                     actor=picker,
                 )
         shipment = first.shipments.first()
-        picking.shipment_ship(
+        shipment_ship(
             shipment_id=shipment.pk,
             carrier="dhl",
             tracking_number=str(3404340000 + first.pk),  # DHL: 10 digits
