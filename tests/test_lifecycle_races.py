@@ -25,8 +25,8 @@ from payments.models import (
 from payments.providers.base import CardDetails, ProviderResult, ProviderUnavailable
 from payments.providers.test import TestGateway
 from payments.services import PaymentInput
-from warehouse import fulfilment
 from warehouse.models import StockItem
+from warehouse.services import picking
 from warehouse.tests.test_fulfilment import _pack_all, _pick_all, _ready
 
 pytestmark = pytest.mark.django_db
@@ -132,11 +132,9 @@ def test_a_cancel_just_before_pick_confirmation_keeps_stock_right(
 ):
     first = _ready(django_capture_on_commit_callbacks, [("MUG-001", 2)], email="a@example.com")
     second = _ready(django_capture_on_commit_callbacks, [("MUG-001", 3)], email="b@example.com")
-    (pick_list,) = fulfilment.picklist_create(
-        order_ids=[first.pk, second.pk], actor=picker
-    ).pick_lists
+    (pick_list,) = picking.picklist_create(order_ids=[first.pk, second.pk], actor=picker).pick_lists
     picked = {item.pk: item.quantity for item in pick_list.items.all()}
-    real_lock = fulfilment.lock_order
+    real_lock = picking.lock_order
     cancelled = []
 
     def cancel_first_then_lock(order_id):
@@ -146,8 +144,8 @@ def test_a_cancel_just_before_pick_confirmation_keeps_stock_right(
                 order_services.order_cancel(order_id=first.pk, actor="support")
         return real_lock(order_id)
 
-    with mock.patch.object(fulfilment, "lock_order", side_effect=cancel_first_then_lock):
-        fulfilment.picklist_confirm(pick_list_id=pick_list.pk, picked=picked, actor=picker)
+    with mock.patch.object(picking, "lock_order", side_effect=cancel_first_then_lock):
+        picking.picklist_confirm(pick_list_id=pick_list.pk, picked=picked, actor=picker)
     mug = StockItem.objects.get(product__sku="MUG-001", warehouse__code="ber")
     # only the second order's 3 units left the shelf; nothing is reserved any more
     assert (mug.on_hand, mug.reserved) == (47, 0)

@@ -1,6 +1,6 @@
-"""Carriers behind one interface: check a tracking number, build the customer's tracking
-link, and make a shipping label. Our labels are PDFs in our own layout; a carrier's label
-API would plug in here as another `create_label` (none is called)."""
+"""Carriers behind one interface: check a tracking number against the carrier's format and
+build the customer's tracking link. No carrier API is called: shipping labels are PDFs in our
+own layout (warehouse.documents.shipping_label_pdf)."""
 
 import re
 from dataclasses import dataclass

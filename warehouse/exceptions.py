@@ -22,3 +22,20 @@ class OutOfStock(DomainError):
 class InvalidStockChange(DomainError):
     code = "invalid_stock_change"
     http_status = 422
+
+
+class FulfilmentRefused(DomainError):
+    """A picking, packing, shipping or tracking step that cannot be taken now, and why."""
+
+    code = "fulfilment_refused"
+    http_status = 422
+
+
+class DownloadRefused(DomainError):
+    code = "download_refused"
+    http_status = 403
+
+
+class AppointmentRefused(DomainError):
+    code = "appointment_refused"
+    http_status = 422

@@ -4,7 +4,7 @@ from typing import Any
 
 from orders.lifecycle import OrderPhase
 from orders.models import Order
-from warehouse.fulfilment import on_order_cancelled, on_order_ready
+from warehouse.services.shipments import on_order_cancelled, on_order_ready
 
 
 class WarehousePhase(OrderPhase):

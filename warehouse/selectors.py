@@ -7,7 +7,6 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from orders.models import Order
-from warehouse.digital import download_url
 from warehouse.models import (
     Appointment,
     AppointmentStatus,
@@ -16,6 +15,7 @@ from warehouse.models import (
     ShipmentLine,
     ShipmentStatus,
 )
+from warehouse.services.downloads import download_url
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from orders.exceptions import DomainError
 from orders.webhook_signing import SignatureInvalid, verify
-from warehouse.digital import DownloadRefused, download_open
-from warehouse.fulfilment import TRACKING_STATUSES, shipment_track
+from warehouse.exceptions import DownloadRefused
 from warehouse.models import Shipment
+from warehouse.services.downloads import download_open
+from warehouse.services.tracking import TRACKING_STATUSES, shipment_track
 
 logger = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 64 * 1024

@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from orders.exceptions import DomainError
 from orders.models import Order, OrderLine, OrderStatus
-from warehouse import digital
 from warehouse.models import (
     Appointment,
     AppointmentStatus,
     BinStock,
+    Dashboard,
     DigitalAsset,
     DownloadGrant,
     Location,
@@ -26,6 +26,7 @@ from warehouse.models import (
     Shipment,
     ShipmentStatus,
 )
+from warehouse.services import appointments
 
 
 class BinStockInline(admin.TabularInline):
@@ -92,7 +93,7 @@ class AppointmentForm(forms.ModelForm):
         line, day = data.get("order_line"), data.get("date")
         start, end = data.get("window_start"), data.get("window_end")
         if line and day and start and end:
-            for field, problems in digital.appointment_problems(line, day, start, end).items():
+            for field, problems in appointments.appointment_problems(line, day, start, end).items():
                 for problem in problems:
                     self.add_error(field if field in self.fields else None, problem)
         return data
@@ -153,7 +154,7 @@ class AppointmentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Appointment, form: Any, change: bool) -> None:
         data = form.cleaned_data
         try:
-            created = digital.appointment_schedule(
+            created = appointments.appointment_schedule(
                 order_line_id=data["order_line"].pk,
                 day=data["date"],
                 window_start=data["window_start"],
@@ -184,18 +185,27 @@ class AppointmentAdmin(admin.ModelAdmin):
     def mark_done(self, request: HttpRequest, queryset: QuerySet) -> None:
         for appointment in queryset.filter(status=AppointmentStatus.SCHEDULED):
             try:
-                digital.appointment_complete(appointment_id=appointment.pk, actor=request.user)
+                appointments.appointment_complete(appointment_id=appointment.pk, actor=request.user)
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
                 messages.success(request, f"Appointment {appointment} done.")
 
 
-class WarehouseDashboard:
-    """Counts per state and the late orders, on one page (admin:warehouse_dashboard)."""
+@admin.register(Dashboard)
+class DashboardAdmin(admin.ModelAdmin):
+    """Counts per state and the late orders, on one page (admin:warehouse_dashboard). The
+    page is this admin's only URL; the warehouse pages link to it, the admin index does not
+    list it."""
 
-    @staticmethod
-    def view(request: HttpRequest) -> HttpResponse:
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view(self.dashboard_view)
+        return [path("", view, name="warehouse_dashboard")]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         today = timezone.localdate()
         working = [
             OrderStatus.READY,
@@ -221,7 +231,7 @@ class WarehouseDashboard:
             .order_by("promised_ship_by")[:50]
         )
         context = {
-            **admin.site.each_context(request),
+            **self.admin_site.each_context(request),
             "title": "Warehouse dashboard",
             "order_counts": [
                 (OrderStatus(s).label, order_counts.get(s, 0))
@@ -244,20 +254,3 @@ class WarehouseDashboard:
             ).count(),
         }
         return TemplateResponse(request, "admin/warehouse/dashboard.html", context)
-
-
-def _dashboard_urls(original: Any) -> Any:
-    def get_urls() -> list:
-        return [
-            path(
-                "warehouse/dashboard/",
-                admin.site.admin_view(WarehouseDashboard.view),
-                name="warehouse_dashboard",
-            ),
-            *original(),
-        ]
-
-    return get_urls
-
-
-admin.site.get_urls = _dashboard_urls(admin.site.get_urls)

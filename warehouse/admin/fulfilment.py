@@ -16,7 +16,7 @@ from orders.admin_base import ReadOnlyAdmin
 from orders.exceptions import DomainError
 from orders.models import Order, OrderStatus
 from orders.services import add_working_days
-from warehouse import documents, fulfilment
+from warehouse import documents
 from warehouse.models import (
     FulfilmentOrder,
     PickList,
@@ -25,6 +25,7 @@ from warehouse.models import (
     ShipmentLine,
     ShipmentStatus,
 )
+from warehouse.services import picking
 
 
 def _risk(order: Order) -> str:
@@ -124,7 +125,7 @@ class FulfilmentQueueAdmin(ReadOnlyAdmin):
 
     def _create(self, request: HttpRequest, order_ids: list[int]) -> Any:
         try:
-            result = fulfilment.picklist_create(order_ids=order_ids, actor=request.user)
+            result = picking.picklist_create(order_ids=order_ids, actor=request.user)
         except DomainError as exc:
             messages.error(request, exc.message)
             return None
@@ -228,7 +229,7 @@ class PickListAdmin(ReadOnlyAdmin):
             return super().change_view(request, object_id, form_url, extra_context)
         extra_context = {
             **(extra_context or {}),
-            "walk": fulfilment.picklist_items_for_walk(pick_list),
+            "walk": picking.picklist_items_for_walk(pick_list),
             "can_pick": request.user.has_perm("warehouse.pick_picklist")
             and pick_list.status == PickListStatus.OPEN,
             "pick_list": pick_list,
@@ -256,7 +257,7 @@ class PickListAdmin(ReadOnlyAdmin):
                     messages.error(request, f"“{value}” is not a number of units.")
                     return HttpResponseRedirect(back)
         try:
-            result = fulfilment.picklist_confirm(
+            result = picking.picklist_confirm(
                 pick_list_id=object_id, picked=picked, actor=request.user
             )
         except DomainError as exc:

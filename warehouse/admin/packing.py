@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
 from orders.models import Order, OrderStatus
-from warehouse import documents, fulfilment
+from warehouse import documents
 from warehouse.carriers import CARRIERS
 from warehouse.models import (
     ON_THE_WAY,
@@ -32,6 +32,7 @@ from warehouse.models import (
     ShipmentStatus,
     TrackingEvent,
 )
+from warehouse.services import packing, shipping, tracking
 
 SS = ShipmentStatus
 MAX_CSV_BYTES = 2 * 1024 * 1024
@@ -144,7 +145,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
         done = 0
         for shipment in queryset.order_by("pk"):
             try:
-                result = fulfilment.shipment_track(
+                result = tracking.shipment_track(
                     shipment_id=shipment.pk, status=SS.DELIVERED, actor=request.user
                 )
             except DomainError as exc:
@@ -194,7 +195,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
                 messages.error(request, f"{field}: {' '.join(errors)}")
             return HttpResponseRedirect(back)
         try:
-            shipment = fulfilment.shipment_ship(
+            shipment = shipping.shipment_ship(
                 shipment_id=object_id, actor=request.user, **form.cleaned_data
             )
         except DomainError as exc:
@@ -253,7 +254,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
                             "The header row must be: order number, carrier, tracking number.",
                         )
                     else:
-                        results = fulfilment.shipments_ship_from_csv(
+                        results = shipping.shipments_ship_from_csv(
                             rows=list(reader), actor=request.user
                         )
         context = {
@@ -288,7 +289,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
         if order is None:
             messages.error(request, f"No order {order_code!r}. Scan the order's barcode.")
             return TemplateResponse(request, "admin/warehouse/shipment/packing.html", context)
-        shipments = fulfilment.packable_shipments(order)
+        shipments = packing.packable_shipments(order)
         if not shipments:
             state = order.get_status_display().lower()
             messages.error(request, f"Order {order.number} has nothing to pack (it is {state}).")
@@ -300,11 +301,11 @@ class ShipmentAdmin(ReadOnlyAdmin):
             scans = []
         elif scan:
             scans.append(scan)
-        check = fulfilment.packing_check(chosen, scans)
+        check = packing.packing_check(chosen, scans)
         if action == "pack":
             weight = _whole_number(data.get("weight_grams"))
             try:
-                fulfilment.shipment_pack(
+                packing.shipment_pack(
                     shipment_id=chosen.pk,
                     scans=scans,
                     package_type_id=_whole_number(data.get("package_type")) or None,
@@ -326,7 +327,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
                     ),
                 )
                 return HttpResponseRedirect(reverse("admin:warehouse_packing_station"))
-        expected = fulfilment.packing_expected(chosen)
+        expected = packing.packing_expected(chosen)
         context.update(
             order=order,
             shipments=shipments,

@@ -19,13 +19,7 @@ from orders.permissions import CUSTOMER_SERVICE, WAREHOUSE
 from orders.services import add_working_days, order_hold, order_release
 from orders.tests.factories import place_order, staff_user
 from payments.tests.pdf_text import pdf_text
-from warehouse.fulfilment import (
-    FulfilmentRefused,
-    picklist_confirm,
-    picklist_create,
-    shipment_pack,
-    shipment_ship,
-)
+from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import (
     BinStock,
     Location,
@@ -40,6 +34,9 @@ from warehouse.models import (
     ShipmentStatus,
     StockItem,
 )
+from warehouse.services.packing import shipment_pack
+from warehouse.services.picking import picklist_confirm, picklist_create
+from warehouse.services.shipping import shipment_ship
 
 pytestmark = pytest.mark.django_db
 SS = ShipmentStatus

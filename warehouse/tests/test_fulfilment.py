@@ -13,8 +13,7 @@ from orders.models import EventType, HoldReason, Notification, Order, OrderStatu
 from orders.services import order_cancel, order_release
 from orders.tests.factories import ProductFactory, place_order, staff_user
 from orders.webhook_signing import sign
-from warehouse import digital, fulfilment
-from warehouse.exceptions import OutOfStock
+from warehouse.exceptions import AppointmentRefused, FulfilmentRefused, OutOfStock
 from warehouse.models import (
     BinStock,
     DigitalAsset,
@@ -25,7 +24,15 @@ from warehouse.models import (
     StockMovement,
     TrackingEvent,
 )
-from warehouse.services import stock_receive
+from warehouse.services import (
+    appointments,
+    downloads,
+    packing,
+    picking,
+    shipping,
+    stock_receive,
+    tracking,
+)
 
 pytestmark = pytest.mark.django_db
 SS = ShipmentStatus
@@ -41,12 +48,12 @@ def _ready(capture, lines, **kwargs) -> Order:
 
 
 def _pick_all(order_ids, picker, short: dict[str, int] | None = None):
-    result = fulfilment.picklist_create(order_ids=order_ids, actor=picker)
+    result = picking.picklist_create(order_ids=order_ids, actor=picker)
     for pick_list in result.pick_lists:
         picked = {}
         for item in pick_list.items.select_related("product"):
             picked[item.pk] = item.quantity - (short or {}).get(item.product.sku, 0)
-        fulfilment.picklist_confirm(pick_list_id=pick_list.pk, picked=picked, actor=picker)
+        picking.picklist_confirm(pick_list_id=pick_list.pk, picked=picked, actor=picker)
     return result
 
 
@@ -60,7 +67,7 @@ def _scans(shipment: Shipment) -> list[str]:
 
 def _pack_all(order: Order, picker, box) -> None:
     for shipment in order.shipments.filter(status=SS.PICKING):
-        fulfilment.shipment_pack(
+        packing.shipment_pack(
             shipment_id=shipment.pk,
             scans=_scans(shipment),
             package_type_id=box.pk,
@@ -92,12 +99,12 @@ def test_split_order_is_partially_shipped_then_shipped_then_delivered(
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PACKED
     first, second = order.shipments.order_by("pk")
     with django_capture_on_commit_callbacks(execute=True):
-        fulfilment.shipment_ship(
+        shipping.shipment_ship(
             shipment_id=first.pk, carrier="ups", tracking_number="1Z999AA10123456784", actor=picker
         )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PARTIALLY_SHIPPED
     with django_capture_on_commit_callbacks(execute=True):
-        fulfilment.shipment_ship(
+        shipping.shipment_ship(
             shipment_id=second.pk, carrier="dhl", tracking_number="1234567890", actor=picker
         )
     order = Order.objects.get(pk=order.pk)
@@ -107,10 +114,10 @@ def test_split_order_is_partially_shipped_then_shipped_then_delivered(
     assert "https://www.ups.com/track?tracknum=1Z999AA10123456784" in shipped_mails[0].body
     # the first delivery leaves the order shipped; the second delivers it, with one email
     with django_capture_on_commit_callbacks(execute=True):
-        fulfilment.shipment_track(shipment_id=first.pk, status=SS.DELIVERED, actor="carrier")
+        tracking.shipment_track(shipment_id=first.pk, status=SS.DELIVERED, actor="carrier")
     assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
     with django_capture_on_commit_callbacks(execute=True):
-        fulfilment.shipment_track(shipment_id=second.pk, status=SS.DELIVERED, actor="carrier")
+        tracking.shipment_track(shipment_id=second.pk, status=SS.DELIVERED, actor="carrier")
     order = Order.objects.get(pk=order.pk)
     assert order.status == OrderStatus.DELIVERED
     assert order.delivered_at is not None
@@ -122,9 +129,9 @@ def test_picking_takes_stock_out_and_walks_the_bins_in_order(
 ):
     one = _ready(django_capture_on_commit_callbacks, [("MUG-001", 2), ("TEE-001", 1)])
     two = _ready(django_capture_on_commit_callbacks, [("MUG-001", 3)])
-    result = fulfilment.picklist_create(order_ids=[one.pk, two.pk], actor=picker)
+    result = picking.picklist_create(order_ids=[one.pk, two.pk], actor=picker)
     (pick_list,) = result.pick_lists
-    walk = fulfilment.picklist_items_for_walk(pick_list)
+    walk = picking.picklist_items_for_walk(pick_list)
     # grouped by bin and SKU: mugs for both orders in one group, and in walking order
     assert [(g["product"].sku, g["quantity"], len(g["items"])) for g in walk] == [
         ("TEE-001", 1, 1),
@@ -133,7 +140,7 @@ def test_picking_takes_stock_out_and_walks_the_bins_in_order(
     assert [g["location"].walk_order for g in walk] == sorted(
         g["location"].walk_order for g in walk
     )
-    fulfilment.picklist_confirm(
+    picking.picklist_confirm(
         pick_list_id=pick_list.pk,
         picked={item.pk: item.quantity for item in pick_list.items.all()},
         actor=picker,
@@ -186,8 +193,8 @@ def test_packing_refuses_a_wrong_or_missing_item(
         (["MUG-001", "MUG-001", "MUG-001"], "too many 1"),
         (["MUG-001", "TEE-001"], "not in this order: TEE-001"),
     ]:
-        with pytest.raises(fulfilment.FulfilmentRefused, match=words):
-            fulfilment.shipment_pack(
+        with pytest.raises(FulfilmentRefused, match=words):
+            packing.shipment_pack(
                 shipment_id=shipment.pk,
                 scans=scans,
                 package_type_id=box.pk,
@@ -195,7 +202,7 @@ def test_packing_refuses_a_wrong_or_missing_item(
                 actor=picker,
             )
         assert Shipment.objects.get(pk=shipment.pk).status == SS.PICKING
-    fulfilment.shipment_pack(
+    packing.shipment_pack(
         shipment_id=shipment.pk,
         scans=["mug-001", "MUG-001"],
         package_type_id=box.pk,
@@ -213,8 +220,8 @@ def test_tracking_numbers_must_fit_the_carrier(
     _pack_all(order, picker, box)
     shipment = order.shipments.get()
     for carrier, number in [("ups", "12345"), ("fedex", "1Z999AA10123456784"), ("nope", "1")]:
-        with pytest.raises(fulfilment.FulfilmentRefused):
-            fulfilment.shipment_ship(
+        with pytest.raises(FulfilmentRefused):
+            shipping.shipment_ship(
                 shipment_id=shipment.pk, carrier=carrier, tracking_number=number, actor=picker
             )
     assert Shipment.objects.get(pk=shipment.pk).status == SS.PACKED
@@ -227,7 +234,7 @@ def _shipped(capture, picker, box, lines=(("MUG-001", 1),)) -> Shipment:
     _pack_all(order, picker, box)
     shipment = order.shipments.get()
     with capture(execute=True):
-        fulfilment.shipment_ship(
+        shipping.shipment_ship(
             shipment_id=shipment.pk, carrier="dhl", tracking_number="1234567890", actor=picker
         )
     return Shipment.objects.get(pk=shipment.pk)
@@ -360,7 +367,7 @@ def test_a_digital_order_is_delivered_with_download_links(
     order, grant = _download_order(django_capture_on_commit_callbacks)
     assert order.status == OrderStatus.DELIVERED
     links = next(m for m in mail.outbox if m.subject.startswith("Your downloads"))
-    url = digital.download_url(grant)
+    url = downloads.download_url(grant)
     assert url in links.body
     response = client.get(url.replace("http://127.0.0.1:8000", ""))
     assert response.status_code == 200
@@ -372,7 +379,7 @@ def test_download_links_refuse_when_expired_over_the_limit_or_tampered(
     client, ebook_asset, django_capture_on_commit_callbacks
 ):
     _order, grant = _download_order(django_capture_on_commit_callbacks)
-    path = f"/downloads/{digital.download_token(grant)}/"
+    path = f"/downloads/{downloads.download_token(grant)}/"
     assert client.get(path).status_code == 200
     assert client.get(path).status_code == 200
     over = client.get(path)
@@ -382,13 +389,13 @@ def test_download_links_refuse_when_expired_over_the_limit_or_tampered(
     )
     expired = client.get(path)
     assert expired.status_code == 403 and b"expired" in expired.content
-    token = digital.download_token(grant)
+    token = downloads.download_token(grant)
     tampered = client.get(f"/downloads/{token[:-3]}abc/")
     assert tampered.status_code == 403 and b"not valid" in tampered.content
     DownloadGrant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() + timedelta(days=1))
     grant.refresh_from_db()
     assert client.get(path).status_code == 200
-    digital.revoke_downloads(order=grant.order_line.order)
+    downloads.revoke_downloads(order=grant.order_line.order)
     assert client.get(path).status_code == 403
 
 
@@ -410,8 +417,8 @@ def test_a_service_visit_is_booked_and_completes_the_order(
     technician = staff_user("Warehouse", "tech")
     line = order.lines.get()
     tomorrow = timezone.localdate() + timedelta(days=1)
-    with pytest.raises(digital.AppointmentRefused, match="end after"):
-        digital.appointment_schedule(
+    with pytest.raises(AppointmentRefused, match="end after"):
+        appointments.appointment_schedule(
             order_line_id=line.pk,
             day=tomorrow,
             window_start=time(12),
@@ -419,7 +426,7 @@ def test_a_service_visit_is_booked_and_completes_the_order(
             actor=technician,
         )
     with django_capture_on_commit_callbacks(execute=True):
-        appointment = digital.appointment_schedule(
+        appointment = appointments.appointment_schedule(
             order_line_id=line.pk,
             day=tomorrow,
             window_start=time(9),
@@ -431,11 +438,11 @@ def test_a_service_visit_is_booked_and_completes_the_order(
     booked = next(m for m in mail.outbox if m.subject.startswith("Your appointment"))
     assert "09:00–12:00" in booked.body and "Tess" in booked.body
     with django_capture_on_commit_callbacks(execute=True):
-        digital.appointment_complete(appointment_id=appointment.pk, actor=technician)
+        appointments.appointment_complete(appointment_id=appointment.pk, actor=technician)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
     # customer service may book but the Finance group may not
-    with pytest.raises(digital.AppointmentRefused):
-        digital.appointment_schedule(
+    with pytest.raises(AppointmentRefused):
+        appointments.appointment_schedule(
             order_line_id=line.pk,
             day=tomorrow,
             window_start=time(9),
@@ -446,8 +453,8 @@ def test_a_service_visit_is_booked_and_completes_the_order(
 
 def test_physical_goods_cannot_be_booked_as_a_visit(catalogue, django_capture_on_commit_callbacks):
     order = _ready(django_capture_on_commit_callbacks, [("MUG-001", 1)])
-    with pytest.raises(digital.AppointmentRefused, match="not a service"):
-        digital.appointment_schedule(
+    with pytest.raises(AppointmentRefused, match="not a service"):
+        appointments.appointment_schedule(
             order_line_id=order.lines.get().pk,
             day=timezone.localdate() + timedelta(days=1),
             window_start=time(9),

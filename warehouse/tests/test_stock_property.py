@@ -21,13 +21,6 @@ from orders.permissions import WAREHOUSE
 from orders.services import order_cancel, order_hold, order_release
 from orders.tests.factories import LONDON, place_order, staff_user
 from warehouse.exceptions import OutOfStock
-from warehouse.fulfilment import (
-    lines_to_pick,
-    picklist_confirm,
-    picklist_create,
-    shipment_pack,
-    shipment_ship,
-)
 from warehouse.models import (
     BinStock,
     Location,
@@ -40,6 +33,9 @@ from warehouse.models import (
     StockMovement,
     StockReservation,
 )
+from warehouse.services.packing import shipment_pack
+from warehouse.services.picking import lines_to_pick, picklist_confirm, picklist_create
+from warehouse.services.shipping import shipment_ship
 
 pytestmark = pytest.mark.django_db
 SS = ShipmentStatus

@@ -22,7 +22,6 @@ from orders.services import AddressInput, LineInput
 from payments.models import CreditAccount
 from payments.providers.base import CardDetails
 from payments.services import PaymentInput
-from warehouse import fulfilment
 from warehouse.models import (
     BinStock,
     DigitalAsset,
@@ -33,6 +32,9 @@ from warehouse.models import (
     StockItem,
     Warehouse,
 )
+from warehouse.services import picking
+from warehouse.services.packing import shipment_pack
+from warehouse.services.shipping import shipment_ship
 
 # A one-page PDF for the demo ebook download.
 EBOOK_PDF = (
@@ -206,10 +208,10 @@ class Command(BaseCommand):
         )
         if first is None or second is None or first.status != "ready" or second.status != "ready":
             return
-        result = fulfilment.picklist_create(order_ids=[first.pk, second.pk], actor=picker)
+        result = picking.picklist_create(order_ids=[first.pk, second.pk], actor=picker)
         for pick_list in result.pick_lists:
             picked = {item.pk: item.quantity for item in pick_list.items.all()}
-            fulfilment.picklist_confirm(pick_list_id=pick_list.pk, picked=picked, actor=picker)
+            picking.picklist_confirm(pick_list_id=pick_list.pk, picked=picked, actor=picker)
         box = PackageType.objects.get(name="Medium box")
         for order in (first, second):
             for shipment in order.shipments.all():
@@ -218,7 +220,7 @@ class Command(BaseCommand):
                     for line in shipment.lines.select_related("order_line__product")
                     for _ in range(line.quantity)
                 ]
-                fulfilment.shipment_pack(
+                shipment_pack(
                     shipment_id=shipment.pk,
                     scans=scans,
                     package_type_id=box.pk,
@@ -226,7 +228,7 @@ class Command(BaseCommand):
                     actor=picker,
                 )
         shipment = first.shipments.first()
-        fulfilment.shipment_ship(
+        shipment_ship(
             shipment_id=shipment.pk,
             carrier="dhl",
             tracking_number=str(3404340000 + first.pk),  # DHL: 10 digits

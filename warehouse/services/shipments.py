@@ -1,0 +1,104 @@
+"""Shipments from reservations: created when an order is ready (one per warehouse holding its
+stock), cancelled with the order while not yet shipped.
+
+Same rules as every service (DESIGN.md): atomic, rows locked (orders, then shipments, then
+stock rows in primary-key order), state through transitions, a timeline entry with the actor,
+emails through the outbox after the commit.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django_fsm import ConcurrentTransition
+
+from orders.exceptions import StaleOrder
+from orders.models import Order
+from orders.services import lock_order
+from warehouse.exceptions import FulfilmentRefused
+from warehouse.models import (
+    PickListItem,
+    Shipment,
+    ShipmentLine,
+    ShipmentStatus,
+    StockReservation,
+)
+from warehouse.services.actors import Actor
+from warehouse.services.downloads import grant_downloads, revoke_downloads
+from warehouse.services.stock import PutBackUnits, stock_put_back
+
+SS = ShipmentStatus
+
+
+def shipment_lock(shipment_id: int) -> tuple[Order, Shipment]:
+    """Lock the order, then its shipment (always in that order)."""
+    order_id = Shipment.objects.filter(pk=shipment_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise FulfilmentRefused(f"There is no shipment {shipment_id}.")
+    order = lock_order(order_id)
+    return order, Shipment.objects.select_for_update(no_key=True).get(pk=shipment_id)
+
+
+def shipment_save(shipment: Shipment, fields: Sequence[str]) -> None:
+    """Save a shipment's transition; a concurrent one is StaleOrder (reload and retry)."""
+    try:
+        shipment.save(update_fields=list(fields))
+    except ConcurrentTransition as exc:
+        raise StaleOrder("Someone else changed this shipment; reload and try again.") from exc
+
+
+def on_order_ready(*, order: Order, actor: Actor) -> None:
+    """The lifecycle's "ready" moment: one shipment per warehouse holding the order's stock;
+    digital goods get their download links; an order of only digital goods is delivered."""
+    if order.shipments.exists():
+        return  # released back to ready: the shipments are there already
+    reservations = (
+        StockReservation.objects.filter(order_line__order=order)
+        .select_related("stock_item")
+        .order_by("stock_item__warehouse_id", "order_line_id")
+    )
+    by_warehouse: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for reservation in reservations:
+        warehouse_id = reservation.stock_item.warehouse_id
+        by_warehouse[warehouse_id][reservation.order_line_id] += reservation.quantity
+    for warehouse_id, lines in by_warehouse.items():
+        shipment = Shipment.objects.create(order=order, warehouse_id=warehouse_id)
+        ShipmentLine.objects.bulk_create(
+            ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity)
+            for line_id, quantity in lines.items()
+        )
+    grant_downloads(order=order, actor=actor)
+
+
+def on_order_cancelled(*, order: Order, actor: Actor) -> None:
+    """The lifecycle's "cancelled" moment: cancel shipments not yet shipped and put picked
+    units back on their shelves (the reservations were released by the order's cancel)."""
+    shipments = list(
+        order.shipments.select_for_update(no_key=True)
+        .filter(status__in=[SS.PENDING, SS.PICKING, SS.PACKED])
+        .order_by("pk")
+    )
+    warehouse_of = {shipment.pk: shipment.warehouse_id for shipment in shipments}
+    picked = (
+        PickListItem.objects.filter(shipment_line__shipment__in=shipments, picked__gt=0)
+        .order_by("shipment_line__shipment_id", "pk")
+        .values_list("shipment_line__shipment_id", "product_id", "location_id", "picked")
+    )
+    put_backs = []
+    picked_shipments = set()
+    for shipment_id, product_id, location_id, units in picked:
+        picked_shipments.add(shipment_id)
+        put_backs.append(
+            PutBackUnits(
+                warehouse_id=warehouse_of[shipment_id],
+                product_id=product_id,
+                location_id=location_id,
+                units=units,
+            )
+        )
+    stock_put_back(order_id=order.pk, put_backs=put_backs, actor=actor, reason="order cancelled")
+    ShipmentLine.objects.filter(shipment_id__in=picked_shipments).update(picked=0)
+    for shipment in shipments:
+        shipment.cancel()
+        shipment_save(shipment, ["status"])
+    PickListItem.objects.filter(shipment_line__shipment__in=shipments, picked__isnull=True).delete()
+    revoke_downloads(order=order)

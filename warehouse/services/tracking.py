@@ -1,0 +1,134 @@
+"""Tracking and delivery (step 8): carrier statuses applied to a shipment once per event,
+the customer told of exceptions, the order delivered when its last shipment is.
+
+Same rules as every service (DESIGN.md): atomic, rows locked (the order, then its shipment),
+state through transitions, a timeline entry with the actor, emails through the outbox after
+the commit.
+"""
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from orders import events
+from orders.models import EventType, Order, OrderStatus
+from orders.notifications import queue_order_notification
+from orders.services import order_transition
+from warehouse.exceptions import FulfilmentRefused
+from warehouse.models import Shipment, ShipmentStatus, TrackingEvent
+from warehouse.services.actors import Actor
+from warehouse.services.shipments import shipment_lock, shipment_save
+
+SS = ShipmentStatus
+
+TRACKING_STATUSES = {
+    SS.IN_TRANSIT: "in_transit",
+    SS.OUT_FOR_DELIVERY: "out_for_delivery",
+    SS.DELIVERED: "deliver",
+    SS.EXCEPTION: "exception",
+    SS.RETURNED_TO_SENDER: "return_to_sender",
+}
+
+
+def shipment_track(
+    *,
+    shipment_id: int,
+    status: str,
+    actor: Actor,
+    event_id: str = "",
+    description: str = "",
+    location: str = "",
+    occurred_at: Any = None,
+) -> str:
+    """Apply one tracking status to a shipment (carrier webhook or staff). Once per event
+    id; a status the shipment has passed already changes nothing."""
+    if status not in TRACKING_STATUSES:
+        raise FulfilmentRefused(
+            f"Unknown status {status!r}.",
+            fields={"status": [f"One of {', '.join(TRACKING_STATUSES)}."]},
+        )
+    with transaction.atomic():
+        order, shipment = shipment_lock(shipment_id)
+        if event_id and TrackingEvent.objects.filter(event_id=event_id).exists():
+            return "duplicate"
+        method = getattr(shipment, TRACKING_STATUSES[status])
+        applied = can_proceed(method)
+        if event_id:
+            TrackingEvent.objects.create(
+                shipment=shipment,
+                event_id=event_id,
+                status=status,
+                description=description[:255],
+                location=location[:128],
+                occurred_at=occurred_at or timezone.now(),
+                result="applied" if applied else f"ignored (shipment {shipment.status})",
+            )
+        if not applied:
+            return f"ignored: shipment is {shipment.status}"
+        method()
+        fields = ["status"]
+        if status == SS.DELIVERED:
+            shipment.delivered_at = occurred_at or timezone.now()
+            fields.append("delivered_at")
+        shipment_save(shipment, fields)
+        label = shipment.get_status_display()
+        if status == SS.EXCEPTION:
+            events.record(
+                order,
+                EventType.DELIVERY_EXCEPTION,
+                actor=actor,
+                message=f"Delivery exception for shipment {shipment.pk}: {description or label}.",
+                data={"shipment": shipment.pk},
+                customer_visible=True,
+            )
+            queue_order_notification(
+                order,
+                "delivery_exception",
+                reference=f"{shipment.pk}-{event_id or timezone.now().timestamp()}",
+                description=description,
+                tracking_url=shipment.tracking_url,
+                tracking_number=shipment.tracking_number,
+            )
+        elif status == SS.DELIVERED:
+            _deliver_order_if_complete(order, shipment, actor)
+        else:
+            events.record(
+                order,
+                EventType.TRACKING,
+                actor=actor,
+                message=f"Shipment {shipment.pk}: {label}"
+                + (f" ({location})" if location else "")
+                + ".",
+                data={"shipment": shipment.pk, "status": status},
+                customer_visible=True,
+            )
+    return f"applied: {status}"
+
+
+def _deliver_order_if_complete(order: Order, shipment: Shipment, actor: Actor) -> None:
+    remaining = order.shipments.exclude(status__in=[SS.DELIVERED, SS.CANCELLED])
+    if remaining.exists() or order.status != OrderStatus.SHIPPED:
+        events.record(
+            order,
+            EventType.TRACKING,
+            actor=actor,
+            message=f"Shipment {shipment.pk} delivered.",
+            data={"shipment": shipment.pk},
+            customer_visible=True,
+        )
+        return
+    order.delivered_at = timezone.now()
+    order_transition(
+        order,
+        "deliver",
+        actor=actor,
+        event_type=EventType.DELIVERED,
+        message="Delivered.",
+        fields=["delivered_at"],
+        customer_visible=True,
+        publish="order.delivered",
+        data={"shipment": shipment.pk},
+    )
+    queue_order_notification(order, "order_delivered")
