@@ -1,8 +1,10 @@
 """Factories for orders, customers, staff and the catalogue, plus `place_order` to put an
 order through the real placement service."""
 
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import factory
 from django.contrib.auth import get_user_model
@@ -122,12 +124,14 @@ def place_order(
     shipping_method: str | None = "standard",
     actor: Any = "test",
     payment: Any = "card",
+    authorise_card: bool = True,
     **kwargs: Any,
 ) -> services.PlacementResult:
     """Places through the real service; pays with the test gateway's good card unless told
     otherwise (`payment=None` for no payment, or a PaymentInput). A card is authorised as
     the placement's after-commit work does it in production (the tests' transaction never
-    commits), so the order waits for review exactly as a committed one would."""
+    commits), so the order waits for review exactly as a committed one would;
+    `authorise_card=False` leaves it pending, as before that after-commit work has run."""
     from payments.models import PaymentStatus
     from payments.providers.base import CardDetails
     from payments.services import PaymentInput, payment_authorize
@@ -147,7 +151,14 @@ def place_order(
         payment=payment,
         **kwargs,
     )
-    if result.created:
+    if result.created and authorise_card:
         for pending in result.order.payments.filter(status=PaymentStatus.PENDING, method="card"):
             payment_authorize(payment_id=pending.pk)
     return result
+
+
+def payment_securing_deferred() -> AbstractContextManager[Any]:
+    """Holds back the payment worker: the capture (or invoice) that a confirmation enqueues
+    is not run, so the order stays `confirmed`, as it is in production between the review's
+    commit and the worker picking the task up."""
+    return mock.patch("payments.tasks.secure_order_payment.delay")

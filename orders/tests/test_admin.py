@@ -23,7 +23,13 @@ from orders.models import (
     OrderStatus,
 )
 from orders.permissions import CUSTOMER_SERVICE, FINANCE, MANAGERS, WAREHOUSE
-from orders.tests.factories import CustomerFactory, place_order, staff_user
+from orders.tests.factories import (
+    CustomerFactory,
+    payment_securing_deferred,
+    place_order,
+    staff_user,
+)
+from payments.models import CreditAccount
 from warehouse.models import StockItem
 
 pytestmark = pytest.mark.django_db
@@ -39,8 +45,9 @@ BUTTON = re.compile(
 
 
 def _confirmed_order(capture, **kwargs):
-    """An order placed with the automatic review run, so it ends up confirmed."""
-    with capture(execute=True):
+    """An order placed with the automatic review run, so it ends up confirmed: paid by card,
+    authorised, the capture not run yet."""
+    with payment_securing_deferred(), capture(execute=True):
         order = place_order(**kwargs).order
     order.refresh_from_db()
     assert order.status == OrderStatus.CONFIRMED
@@ -423,8 +430,10 @@ def test_customer_service_puts_an_order_on_hold_for_fraud_risk(
 def test_customer_service_takes_a_phone_order_from_draft_to_confirmed(
     client, catalogue, django_capture_on_commit_callbacks, mailoutbox
 ):
-    # given
+    # given a caller on invoice terms (the console takes no card: without terms the order
+    # would wait, held, for payment by link)
     customer = CustomerFactory(email="caller@example.com", name="Carla Caller")
+    CreditAccount.objects.create(customer=customer, terms_days=30, credit_limit=500)
     user = staff_user(CUSTOMER_SERVICE)
     client.force_login(user)
     add_url = reverse("admin:orders_order_add")
@@ -457,8 +466,11 @@ def test_customer_service_takes_a_phone_order_from_draft_to_confirmed(
     assert (line.product, line.quantity) == (catalogue["mug"], 2)
     assert OrderEvent.objects.filter(order=order, type=EventType.CREATED, actor=user).exists()
 
-    # when the draft is placed
-    with django_capture_on_commit_callbacks(execute=True):
+    # when the draft is placed (issuing the invoice waits for the payment worker, not run here)
+    with (
+        payment_securing_deferred(),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         response = client.post(_action_url(order, "place"), {"action": "place"}, follow=True)
 
     # then it is numbered, priced, reviewed and confirmed, and the caller gets an email

@@ -13,7 +13,7 @@ from orders.models import EventType, Notification, NotificationStatus, Order, Or
 from orders.notifications import notification_resend, notification_send
 from orders.outbox import retry_delay
 from orders.permissions import CUSTOMER_SERVICE
-from orders.tests.factories import place_order, staff_user
+from orders.tests.factories import payment_securing_deferred, place_order, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_confirmation_is_enqueued_only_after_commit(catalogue, django_capture_on
 
 
 def test_the_whole_flow_sends_one_confirmation(catalogue, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+    with payment_securing_deferred(), django_capture_on_commit_callbacks(execute=True):
         order = place_order([("MUG-001", 2)], email="ada@example.com").order
     order = Order.objects.get(pk=order.pk)
     assert order.status == OrderStatus.CONFIRMED
@@ -134,7 +134,7 @@ def test_retry_delay_grows_and_is_capped():
 
 def test_sms_goes_out_where_set_up(catalogue, settings, django_capture_on_commit_callbacks):
     settings.SMS_BACKEND = "locmem"
-    with django_capture_on_commit_callbacks(execute=True):
+    with payment_securing_deferred(), django_capture_on_commit_callbacks(execute=True):
         order = place_order(phone="+4930123456").order
     assert [m.to for m in sms.outbox] == ["+4930123456"]
     assert order.number in sms.outbox[0].body
@@ -150,7 +150,7 @@ def test_no_sms_without_a_backend(catalogue, settings, django_capture_on_commit_
 
 
 def test_cancellation_email(catalogue, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+    with payment_securing_deferred(), django_capture_on_commit_callbacks(execute=True):
         order = place_order().order
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -171,7 +171,7 @@ def test_stalled_orders_are_reviewed_by_the_sweep(catalogue, settings):
 
 
 def test_old_sent_notifications_are_purged(catalogue, settings, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+    with payment_securing_deferred(), django_capture_on_commit_callbacks(execute=True):
         place_order()
     Notification.objects.update(sent_at=timezone.now() - timedelta(days=400))
     settings.OUTBOX_KEEP_SENT_DAYS = 365

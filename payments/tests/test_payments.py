@@ -171,7 +171,8 @@ def test_cancel_after_authorise_voids(catalogue, django_capture_on_commit_callba
 
 
 def test_cancel_before_authorisation_voids_without_calling_the_provider(catalogue):
-    order = place_order().order  # the authorisation waits for a commit that never comes
+    # the authorisation waits for a commit that never comes
+    order = place_order(authorise_card=False).order
     order_services.order_cancel(order_id=order.pk, actor="customer")
     assert _payment(order).status == P.VOIDED
 
