@@ -160,7 +160,7 @@ def _complete(order_id: int) -> Order:
             order,
             "complete",
             actor="system",
-            event_type=EventType.STATUS_CHANGED,
+            event_type=EventType.NOTE,
             message="Completed: the return window has passed.",
             fields=["completed_at"],
         )
