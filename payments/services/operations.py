@@ -4,7 +4,8 @@
 1. in a transaction, lock the payment, check its state, and write (or find) the operation
    row with its fixed idempotency key; commit;
 2. call the provider outside any transaction (no row is locked while the network is slow);
-3. in a new transaction, lock the payment again and record the result with its transition.
+3. in a new transaction, lock the order, then the payment again, and record the result
+   with its transition.
 
 A transport failure leaves the operation pending; `reconcile` repeats it later with the same
 key, so the provider sees one request however often it is sent.
@@ -24,6 +25,7 @@ from django.utils import timezone
 from orders import events
 from orders.models import EventType
 from orders.outbox import backoff
+from orders.services import lock_order
 from payments.models import (
     OperationKind,
     OperationStatus,
@@ -100,6 +102,11 @@ def provider_operation(
         if result.success or not result.retryable:
             break
     with transaction.atomic():
+        # The order first, then the payment: the order services (cancel above all) lock in
+        # that order, and `record` must see the order as it is now. Locked only by the
+        # payment, a cancel committed while this waited would still read as confirmed, and a
+        # capture would keep the money of a cancelled order.
+        lock_order(operation.payment.order_id)
         payment = (
             Payment.objects.select_for_update(of=("self",), no_key=True)
             .select_related("order")
