@@ -12,8 +12,8 @@ from django.db.models import F, IntegerField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from orders.exceptions import DomainError
-from orders.models import Address, Customer, Order, OrderEvent, OrderStatus
-from warehouse.models import Product, ProductKind, ShippingMethod
+from orders.models import Address, Customer, Order, OrderEvent, OrderHold, OrderStatus
+from warehouse.models import Product, ProductKind, ShipmentStatus, ShippingMethod
 
 if TYPE_CHECKING:
     from payments.models import Invoice
@@ -321,3 +321,23 @@ def customer_to_claim(token: str, *, user: Any) -> Customer:
     if customer is None:
         raise Customer.DoesNotExist("No such customer.")
     return customer
+
+
+def open_holds_prefetch() -> Prefetch:
+    """Each order's holds still in force, as `order.open_holds`."""
+    return Prefetch(
+        "holds", queryset=OrderHold.objects.filter(released_at__isnull=True), to_attr="open_holds"
+    )
+
+
+def held_order_queue(orders: QuerySet[Order]) -> QuerySet[Order]:
+    """The held-orders queue: held orders, and shipped ones whose carrier reports a delivery
+    exception, with their open holds."""
+    needs_a_person = Q(status=OrderStatus.ON_HOLD) | Q(shipments__status=ShipmentStatus.EXCEPTION)
+    return (
+        orders.filter(needs_a_person)
+        .distinct()
+        .select_related("customer")
+        .prefetch_related(open_holds_prefetch())
+        .order_by("updated_at")
+    )

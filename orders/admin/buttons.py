@@ -27,13 +27,6 @@ class OrderAction:
     help_text: str = ""
 
 
-def _place(*, order_id: int, actor: Any, note: str, reason: str) -> Any:
-    result = services.order_place_draft(order_id=order_id, actor=actor)
-    if note:
-        services.order_add_note(order_id=order_id, actor=actor, note=note)
-    return result
-
-
 # In the order the buttons appear on the page.
 ORDER_ACTIONS: dict[str, OrderAction] = {
     action.name: action
@@ -41,7 +34,9 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
         OrderAction(
             name="place",
             label="Place order",
-            run=_place,
+            run=lambda *, order_id, actor, note, reason: services.order_place_draft(
+                order_id=order_id, actor=actor, note=note
+            ),
             transition="place",
             style="primary",
             help_text="Prices the lines from the catalogue, reserves stock and runs the review.",

@@ -191,6 +191,31 @@ class DraftOrderAdmin(admin.ModelAdmin):
             order=obj, shipping_address=shipping, billing_address=billing, actor=request.user
         )
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """A draft's lines are saved by the draft service, not by the formset itself."""
+        if formset.model is not OrderLine:
+            super().save_formset(request, form, formset, change)
+            return
+        # The admin's change message reads these; the lines are recorded by the service.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if not is_draft(form.instance):
+            return
+        deleted = set(formset.deleted_forms)
+        lines = [
+            services.DraftLine(
+                product=line_form.cleaned_data.get("product"),
+                quantity=line_form.cleaned_data.get("quantity") or 0,
+                line_id=line_form.instance.pk,
+                delete=line_form in deleted,
+            )
+            for line_form in formset.forms
+            if line_form.has_changed() or line_form in deleted
+        ]
+        if lines:
+            services.order_save_draft_lines(
+                order_id=form.instance.pk, lines=lines, actor=request.user
+            )
+
     def response_add(self, request: HttpRequest, obj: Order, post_url_continue: Any = None) -> Any:
         # After creating a draft, stay on it so staff can add lines and press "Place order".
         if "_addanother" not in request.POST and "_continue" not in request.POST:

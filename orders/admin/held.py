@@ -5,17 +5,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from orders import services
-from orders.admin.orders import HoldReasonFilter, OrderAdmin, open_holds_prefetch
+from orders import selectors, services
+from orders.admin.orders import HoldReasonFilter, OrderAdmin
 from orders.exceptions import DomainError
-from orders.models import HeldOrder, Order, OrderStatus
+from orders.models import HeldOrder, Order
 
 
 @admin.register(HeldOrder)
@@ -36,17 +36,7 @@ class HeldOrderAdmin(admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # Held orders, and shipped ones the carrier reports a delivery exception for.
-        held = Q(status=OrderStatus.ON_HOLD) | Q(shipments__status="exception")
-        return (
-            super()
-            .get_queryset(request)
-            .filter(held)
-            .distinct()
-            .select_related("customer")
-            .prefetch_related(open_holds_prefetch())
-            .order_by("updated_at")
-        )
+        return selectors.held_order_queue(super().get_queryset(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,12 +7,12 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from orders import lifecycle
+from orders import lifecycle, selectors
 from orders.admin.buttons import ORDER_ACTIONS, available_actions
 from orders.admin.drafts import DraftOrderAdmin, OrderLineInline
 from orders.admin_base import ReadOnlyInline
@@ -49,15 +49,6 @@ def status_badge(order: Order) -> str:
         'white-space:nowrap;">{}</span>',
         STATUS_COLOURS.get(order.status, "#52525b"),
         order.get_status_display(),
-    )
-
-
-def open_holds_prefetch() -> Prefetch:
-    """Each order's holds still in force, as `order.open_holds`, for the hold reasons column."""
-    return Prefetch(
-        "holds",
-        queryset=OrderHold.objects.filter(released_at__isnull=True),
-        to_attr="open_holds",
     )
 
 
@@ -184,7 +175,7 @@ class OrderAdmin(DraftOrderAdmin):
             super()
             .get_queryset(request)
             .select_related("customer", "shipping_method", "shipping_address", "billing_address")
-            .prefetch_related(open_holds_prefetch())
+            .prefetch_related(selectors.open_holds_prefetch())
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:

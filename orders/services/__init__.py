@@ -19,6 +19,12 @@ from orders.services.customer import (
     order_change_shipping_address,
     order_revoke_links,
 )
+from orders.services.drafts import (
+    DraftLine,
+    order_place_draft,
+    order_save_draft,
+    order_save_draft_lines,
+)
 from orders.services.guards import Actor, NotPermitted
 from orders.services.holds import order_hold, order_release
 from orders.services.notes import order_add_note
@@ -30,8 +36,6 @@ from orders.services.placement import (
     PlacementResult,
     address_problems,
     order_place,
-    order_place_draft,
-    order_save_draft,
 )
 from orders.services.pricing import add_working_days, compute_tax
 from orders.services.review import order_review
@@ -44,6 +48,7 @@ __all__ = [
     "MAX_QUANTITY",
     "Actor",
     "AddressInput",
+    "DraftLine",
     "LineInput",
     "NotPermitted",
     "PlacementResult",
@@ -66,6 +71,7 @@ __all__ = [
     "order_review",
     "order_revoke_links",
     "order_save_draft",
+    "order_save_draft_lines",
     "order_secure_payment",
     "order_transition",
 ]

@@ -1,6 +1,6 @@
-"""Placing orders: from any channel in one step (order_place), or from a draft staff fill
-in first (order_save_draft, then order_place_draft). Both validate, price from the catalogue,
-reserve stock and leave the order `received` for review."""
+"""Placing orders from any channel in one step (`order_place`). Drafts staff fill in first
+(orders.services.drafts) share the steps here: validate, price from the catalogue, reserve
+stock and leave the order `received` for review."""
 
 import logging
 from collections.abc import Callable, Sequence
@@ -9,14 +9,13 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders import events, lifecycle
-from orders.exceptions import InvalidOrder, TransitionRefused
+from orders.exceptions import InvalidOrder
 from orders.models import (
     STAFF_CHANNELS,
     Address,
@@ -25,9 +24,8 @@ from orders.models import (
     EventType,
     Order,
     OrderLine,
-    OrderStatus,
 )
-from orders.services.guards import Actor, _check_transition, _lock_order, _save
+from orders.services.guards import Actor, _save
 from orders.services.pricing import _price_order, _shipping_method, add_working_days
 from warehouse.models import Product
 from warehouse.services import StockDemand, stock_reserve
@@ -337,112 +335,3 @@ def order_place(
 
 def _existing_order(channel: str, source: str, key: str) -> Order | None:
     return Order.objects.filter(channel=channel, source=source, idempotency_key=key).first()
-
-
-def order_save_draft(
-    *,
-    order: Order,
-    actor: Actor,
-    shipping_address: Address | None = None,
-    billing_address: Address | None = None,
-) -> Order:
-    """Create or update a draft for a phone, email or in-person order, which staff fill in
-    before placing it. Address values are copied onto the order's own address rows."""
-    if order.channel not in STAFF_CHANNELS:
-        raise InvalidOrder(
-            "Staff create drafts for phone, email and in-person orders.",
-            fields={"channel": ["Choose phone, email or in person."]},
-        )
-    with transaction.atomic():
-        creating = order.pk is None
-        if not creating:
-            current = _lock_order(order.pk)
-            if current.status != OrderStatus.DRAFT:
-                raise TransitionRefused(f"{current} has been placed; it can no longer be edited.")
-        for attr, values in (
-            ("shipping_address", shipping_address),
-            ("billing_address", billing_address),
-        ):
-            existing = getattr(order, attr)
-            if values is None:
-                setattr(order, attr, None)
-            elif existing is not None and existing.pk:
-                for name in (
-                    "name",
-                    "company",
-                    "line1",
-                    "line2",
-                    "city",
-                    "region",
-                    "postal_code",
-                    "country",
-                    "phone",
-                ):
-                    setattr(existing, name, getattr(values, name))
-                existing.save()
-            else:
-                values.pk = None
-                values.save()
-                setattr(order, attr, values)
-        if order.customer_id and not order.email:
-            order.email = order.customer.email
-        order.email = order.email.strip().lower()
-        if creating:
-            if isinstance(actor, AbstractBaseUser):
-                order.source = f"staff:{actor.pk}"
-            order.save()
-            events.order_created(order, actor=actor)
-        else:
-            order.save()
-    return order
-
-
-def order_place_draft(*, order_id: int, actor: Actor, payment: Any = None) -> PlacementResult:
-    """Staff press "Place order" on a draft: price it, reserve stock and send it to review."""
-    with transaction.atomic():
-        order = _lock_order(order_id)
-        _check_transition(order, "place", actor, "placed")
-        lines = list(order.lines.all())
-        errors: dict[str, list[str]] = {}
-        if not lines:
-            errors["lines"] = ["Add at least one line before placing the order."]
-        if order.customer_id is None and not order.email:
-            errors["customer"] = ["Choose a customer or enter an email address."]
-        for label in ("shipping_address", "billing_address"):
-            address = getattr(order, label)
-            if address is not None and (problems := address_problems(address)):
-                errors[label] = problems
-        if errors:
-            raise InvalidOrder("The draft is not complete: " + _summarise(errors), fields=errors)
-        if order.customer_id is None:
-            order.customer = _customer_for(email=order.email, name="", phone=order.phone, user=None)
-        if not order.email:
-            order.email = order.customer.email
-        if order.billing_address is None and order.shipping_address is not None:
-            order.billing_address = order.shipping_address.copy()
-            order.billing_address.save()
-        for line in lines:
-            line.sku = line.product.sku
-        products = _load_products(sorted({line.sku for line in lines}))
-        _require_shipping_details(order, products)
-        _price_order(order, lines, products)
-        OrderLine.objects.bulk_update(
-            lines, ["sku", "name", "product_kind", "unit_price", "line_total"]
-        )
-        _save(
-            order,
-            [
-                "customer",
-                "email",
-                "billing_address",
-                "shipping_method",
-                "lines_total",
-                "shipping_total",
-                "tax_rate",
-                "tax_total",
-                "grand_total",
-                "prices_include_tax",
-            ],
-        )
-        shortages = _finish_placement(order, lines, products, actor, payment)
-    return PlacementResult(order=order, created=True, shortages=shortages)

@@ -495,6 +495,49 @@ def test_customer_service_takes_a_phone_order_from_draft_to_confirmed(
     assert order.number in mailoutbox[0].subject
 
 
+def test_staff_change_and_remove_draft_lines_on_the_draft_page(client, catalogue):
+    # given a draft with a mug and a tee, saved through the console
+    customer = CustomerFactory(email="caller@example.com")
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+    add_url = reverse("admin:orders_order_add")
+    page = client.get(add_url)
+    client.post(
+        add_url,
+        {
+            **_draft_data(catalogue, customer),
+            **_inline_management_data(page, lines=2),
+            "lines-0-product": str(catalogue["mug"].pk),
+            "lines-0-quantity": "2",
+            "lines-1-product": str(catalogue["tee"].pk),
+            "lines-1-quantity": "1",
+        },
+    )
+    order = Order.objects.get()
+    mug, tee = order.lines.order_by("product__sku")
+
+    # when staff set the mugs to 3 and delete the tee on the draft's page
+    page = client.get(_change_url(order))
+    data = {
+        **_draft_data(catalogue, customer),
+        **_inline_management_data(page, lines=2),
+        "lines-INITIAL_FORMS": "2",
+        "lines-0-id": str(mug.pk),
+        "lines-0-order": str(order.pk),
+        "lines-0-product": str(catalogue["mug"].pk),
+        "lines-0-quantity": "3",
+        "lines-1-id": str(tee.pk),
+        "lines-1-order": str(order.pk),
+        "lines-1-product": str(catalogue["tee"].pk),
+        "lines-1-quantity": "1",
+        "lines-1-DELETE": "on",
+    }
+    response = client.post(_change_url(order), data)
+
+    # then the draft has 3 mugs and no tee
+    assert response.status_code == 302
+    assert list(order.lines.values_list("product__sku", "quantity")) == [("MUG-001", 3)]
+
+
 def test_a_draft_with_an_incomplete_address_shows_an_error_and_saves_nothing(client, catalogue):
     # given
     customer = CustomerFactory()
