@@ -26,7 +26,7 @@ from orders.models import (
     Order,
     OrderEvent,
 )
-from orders.outbox import OutboxKind, SendOutcome, outbox_due, outbox_send
+from orders.outbox import OutboxKind, SendOutcome, outbox_requeue, outbox_send
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ def _mail_domain() -> str:
 
 
 class NotificationOutbox(OutboxKind):
-    """Email and SMS rows. A run of the send task is an attempt: the task schedules its own
-    retries on the outbox's schedule, and the relay picks up whatever a lost task left."""
+    """Email and SMS rows. Asking to send one is an attempt, due or not (staff tools and the
+    task after the commit); retries come from the relay when the schedule says so."""
 
     model = Notification
     done_status = NotificationStatus.SENT
@@ -270,14 +270,10 @@ def _label(notification: Notification) -> str:
 
 
 def notification_resend(*, notification_id: int, actor: Any) -> Notification:
-    """Staff resend: a sent or failed row goes back to pending and out again."""
+    """Staff resend: a sent or failed row goes back to pending and out again (a row being
+    sent right now is refused with OutboxRowBusy)."""
     with transaction.atomic():
-        notification = Notification.objects.select_for_update(no_key=True).get(pk=notification_id)
-        notification.status = NotificationStatus.PENDING
-        notification.attempts = 0
-        notification.last_error = ""
-        notification.next_attempt_at = timezone.now() + settings.OUTBOX_RELAY_AFTER
-        notification.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+        notification = outbox_requeue(NOTIFICATIONS, notification_id)
         if notification.order_id:
             OrderEvent.objects.create(
                 order_id=notification.order_id,
@@ -285,10 +281,4 @@ def notification_resend(*, notification_id: int, actor: Any) -> Notification:
                 actor=actor,
                 message=f"{_label(notification)} to {notification.recipient} queued to resend.",
             )
-        transaction.on_commit(partial(enqueue_send, notification.pk))
     return notification
-
-
-def notifications_due(*, limit: int = 500) -> list[int]:
-    """Pending rows whose first send (or last retry) is overdue: the relay's work list."""
-    return outbox_due(NOTIFICATIONS, limit=limit)

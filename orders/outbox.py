@@ -28,11 +28,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, models, transaction
 from django.utils import timezone
+
+from orders.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,14 @@ class OutboxKind:
     def gives_up(self, row: Any, now: Any) -> bool:
         return row.attempts >= settings.OUTBOX_MAX_ATTEMPTS
 
+    def next_attempt_at(self, row: Any, now: Any) -> Any:
+        """When a failed attempt is tried again: the outbox's one schedule."""
+        return now + retry_delay(row.attempts)
+
+    def requeued(self, row: Any, now: Any) -> list[str]:
+        """Kind-specific resets when staff resend a row. Returns further fields to save."""
+        return []
+
     def failed(self, row: Any, reason: str) -> None:
         """Under the row lock, when a row has finally failed (a timeline entry, say)."""
 
@@ -135,13 +146,29 @@ def _claim(kind: OutboxKind, row_id: Any) -> tuple[Any, str]:
         return row, ""
 
 
-def _record(kind: OutboxKind, row_id: Any, outcome: SendOutcome, prepared: Any, started: Any):
-    """Step 3, under the row lock."""
+def _record(
+    kind: OutboxKind,
+    row_id: Any,
+    claimed_attempt: int,
+    outcome: SendOutcome,
+    prepared: Any,
+    started: Any,
+):
+    """Step 3, under the row lock. Only the claim that sent it records: a worker whose lease
+    ran out while another claimed the row after it leaves the row alone."""
     with transaction.atomic():
         row = kind.lock_query().get(pk=row_id)
+        if row.attempts != claimed_attempt or row.status == kind.done_status:
+            logger.warning(
+                "outbox outcome arrived after the claim was lost",
+                extra={"kind": kind.label, "row": str(row_id), "delivered": outcome.delivered},
+            )
+            return row
+        if row.status != SENDING and not outcome.delivered:
+            # The relay gave up on this claim meanwhile (failed, or pending for a resend);
+            # a failure changes nothing. A delivery still counts: it did arrive.
+            return row
         extra = kind.record(row, outcome, prepared, started)
-        if row.status != SENDING:
-            return row  # resolved meanwhile (staff resent it, the relay gave up on it)
         now = timezone.now()
         if outcome.delivered:
             row.status, row.last_error = kind.done_status, ""
@@ -153,7 +180,7 @@ def _record(kind: OutboxKind, row_id: Any, outcome: SendOutcome, prepared: Any, 
             kind.failed(row, row.last_error)
         else:
             row.status, row.last_error = PENDING, outcome.error
-            row.next_attempt_at = now + retry_delay(row.attempts)
+            row.next_attempt_at = kind.next_attempt_at(row, now)
         row.save(update_fields=["status", "last_error", "next_attempt_at", *extra])
         return row
 
@@ -187,6 +214,7 @@ def outbox_send(kind: OutboxKind, row_id: Any) -> tuple[Any, str]:
     row, why_not = _claim(kind, row_id)
     if row is None:
         return None, why_not
+    claimed_attempt = row.attempts
     started = timezone.now()
     if preparation_error:
         outcome = SendOutcome(delivered=False, error=preparation_error)
@@ -195,31 +223,69 @@ def outbox_send(kind: OutboxKind, row_id: Any) -> tuple[Any, str]:
             outcome = kind.send(row, prepared)
         except Exception as exc:
             outcome = SendOutcome(delivered=False, error=f"{type(exc).__name__}: {exc}"[:2000])
-    return _with_database_retries(lambda: _record(kind, row.pk, outcome, prepared, started)), ""
+    recorded = _with_database_retries(
+        lambda: _record(kind, row.pk, claimed_attempt, outcome, prepared, started)
+    )
+    return recorded, ""
+
+
+UNKNOWN_OUTCOME = (
+    "Outcome unknown: the sender stopped while sending. Check with the recipient and resend "
+    "if it did not arrive."
+)
 
 
 def outbox_recover_unconfirmed(kind: OutboxKind) -> int:
-    """Rows left `sending` past their lease (the sender died): resend them, or mark them
-    failed with the outcome unknown, as the kind says."""
+    """Rows left `sending` past their lease (the sender died): send them again where the
+    kind allows and retries remain, otherwise mark them failed."""
     now = timezone.now()
     stale = kind.model.objects.filter(status=SENDING, next_attempt_at__lte=now)
-    if kind.resend_unconfirmed:
-        return stale.update(status=PENDING)
     count = 0
     for row_id in stale.values_list("pk", flat=True)[:500]:
         with transaction.atomic():
             row = kind.lock_query().filter(pk=row_id, status=SENDING).first()
             if row is None:
                 continue
-            reason = (
-                "Outcome unknown: the sender stopped while sending. Check with the recipient "
-                "and resend if it did not arrive."
-            )
-            row.status, row.last_error = FAILED, reason
+            if not kind.resend_unconfirmed:
+                row.status, row.last_error = FAILED, UNKNOWN_OUTCOME
+            elif kind.gives_up(row, now):
+                row.status = FAILED
+                row.last_error = "The sender stopped while sending." + kind.give_up_note
+            else:
+                row.status = PENDING
             row.save(update_fields=["status", "last_error"])
-            kind.failed(row, reason)
+            if row.status == FAILED:
+                kind.failed(row, row.last_error)
             count += 1
     return count
+
+
+class OutboxRowBusy(DomainError):
+    code = "busy"
+    http_status = 409
+
+
+def outbox_requeue(kind: OutboxKind, row_id: Any) -> Any:
+    """Staff resend: a sent or failed row goes back to pending, with the retry schedule
+    started again, and is sent after the commit. A row being sent right now is refused, so
+    one claim never races another. The caller holds the transaction."""
+    row = kind.lock_query().get(pk=row_id)
+    if row.status == SENDING:
+        raise OutboxRowBusy(
+            f"The {kind.label} to {_recipient(row)} is being sent right now; "
+            "resend it in a few minutes if it does not arrive."
+        )
+    now = timezone.now()
+    row.status, row.attempts, row.last_error = PENDING, 0, ""
+    row.next_attempt_at = now + settings.OUTBOX_FIRST_RETRY
+    extra = kind.requeued(row, now)
+    row.save(update_fields=["status", "attempts", "last_error", "next_attempt_at", *extra])
+    transaction.on_commit(partial(kind.enqueue, [row.pk]), robust=True)
+    return row
+
+
+def _recipient(row: Any) -> str:
+    return str(getattr(row, "recipient", "") or getattr(row, "endpoint", "") or row.pk)
 
 
 def outbox_due(kind: OutboxKind, *, limit: int = 500) -> list[Any]:

@@ -9,22 +9,17 @@ from django.utils import timezone
 
 from orders.models import Notification, NotificationStatus, Order, OrderStatus
 from orders.notifications import NOTIFICATIONS, notification_send
-from orders.outbox import outbox_relay, retry_delay
+from orders.outbox import outbox_relay
 from orders.services import order_review
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True)
-def send_notification(self, notification_id: int) -> str:
-    status = notification_send(notification_id=notification_id)
-    if status == NotificationStatus.PENDING and not self.request.is_eager:
-        attempts = Notification.objects.filter(pk=notification_id).values_list(
-            "attempts", flat=True
-        )
-        countdown = retry_delay(attempts.first() or 1).total_seconds()
-        raise self.retry(countdown=countdown)
-    return status
+@shared_task(acks_late=True)
+def send_notification(notification_id: int) -> str:
+    """One attempt. A failed attempt schedules the next one on the row; the outbox relay
+    sends it when it is due, so retries survive worker restarts and broker outages."""
+    return notification_send(notification_id=notification_id)
 
 
 @shared_task(acks_late=True)

@@ -122,6 +122,8 @@ STORAGES = {
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Orderflow <orders@example.com>")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Seconds an SMTP send may take; well inside the outbox's five-minute claim on a row.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # django-anymail: ANYMAIL_PROVIDER picks the backend, its settings come from ANYMAIL_* variables.
 ANYMAIL_PROVIDER = env("ANYMAIL_PROVIDER", default="")
 ANYMAIL = {

@@ -1,13 +1,14 @@
 """The notification log in the staff console: every email, SMS and webhook the outbox holds,
 shown as the recipient gets it, and resent on request."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from orders.admin_base import ReadOnlyAdmin
+from orders.exceptions import DomainError
 from orders.models import Notification, NotificationStatus
 from orders.notifications import notification_resend, render_notification
 
@@ -94,6 +95,12 @@ class NotificationAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Resend selected notifications", permissions=["resend"])
     def resend_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queued = 0
         for notification in queryset:
-            notification_resend(notification_id=notification.pk, actor=request.user)
-        self.message_user(request, f"{queryset.count()} notification(s) queued to resend.")
+            try:
+                notification_resend(notification_id=notification.pk, actor=request.user)
+            except DomainError as refusal:
+                self.message_user(request, refusal.message, messages.WARNING)
+            else:
+                queued += 1
+        self.message_user(request, f"{queued} notification(s) queued to resend.")

@@ -26,6 +26,7 @@ from orders.api.models import (
     WebhookEndpoint,
 )
 from orders.api.webhooks import webhook_delivery_resend
+from orders.exceptions import DomainError
 from payments.models import CreditAccount
 
 # Keys that belong to no partner cannot call the API: keep the library's bare model out of
@@ -369,10 +370,15 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Resend selected deliveries", permissions=["resend"])
     def resend_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        ids = list(queryset.values_list("pk", flat=True))
-        for delivery_id in ids:
-            webhook_delivery_resend(delivery_id=delivery_id, actor=request.user)
-        self.message_user(request, f"{len(ids)} deliver(ies) queued to resend.", messages.SUCCESS)
+        queued = 0
+        for delivery_id in queryset.values_list("pk", flat=True):
+            try:
+                webhook_delivery_resend(delivery_id=delivery_id, actor=request.user)
+            except DomainError as refusal:
+                self.message_user(request, refusal.message, messages.WARNING)
+            else:
+                queued += 1
+        self.message_user(request, f"{queued} deliver(ies) queued to resend.", messages.SUCCESS)
 
 
 @admin.register(IdempotencyRecord)

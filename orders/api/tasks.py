@@ -1,6 +1,5 @@
 """Thin Celery tasks for the partner API: fetch by id, call a service. Safe to run twice."""
 
-import logging
 from datetime import timedelta
 
 from celery import shared_task
@@ -9,8 +8,6 @@ from django.utils import timezone
 
 from orders.api.services import idempotency_records_purge
 from orders.api.webhooks import webhook_deliveries_purge, webhook_delivery_send
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)

@@ -36,7 +36,7 @@ from orders.api.models import (
 )
 from orders.api.webhook_urls import refused_destination
 from orders.models import Order
-from orders.outbox import OutboxKind, SendOutcome, outbox_due, outbox_send, retry_delay
+from orders.outbox import OutboxKind, SendOutcome, outbox_requeue, outbox_send, retry_delay
 from orders.webhook_signing import sign
 
 logger = logging.getLogger(__name__)
@@ -208,6 +208,13 @@ class WebhookOutbox(OutboxKind):
     def gives_up(self, row: WebhookDelivery, now: Any) -> bool:
         return now >= row.retry_until
 
+    def next_attempt_at(self, row: WebhookDelivery, now: Any) -> Any:
+        return min(now + retry_delay(row.attempts), row.retry_until)
+
+    def requeued(self, row: WebhookDelivery, now: Any) -> list[str]:
+        row.retry_until = now + settings.PARTNER_WEBHOOK_RETRY_FOR
+        return ["retry_until"]
+
     def enqueue(self, row_ids: list[Any]) -> None:
         enqueue_deliveries([str(row_id) for row_id in row_ids])
 
@@ -263,26 +270,12 @@ def webhook_delivery_send(*, delivery_id: str) -> str:
     return row.status if row is not None else "skipped"
 
 
-def deliveries_due(*, limit: int = 500) -> list[str]:
-    """Pending deliveries whose next attempt is due: the relay's work list."""
-    return [str(pk) for pk in outbox_due(WEBHOOKS, limit=limit)]
-
-
 def webhook_delivery_resend(*, delivery_id: str, actor: Any = None) -> WebhookDelivery:
     """Staff resend: the delivery goes out again now, with a fresh retry period. The payload
-    (and its id) stay the same, so a receiver that already has it can tell."""
+    (and its id) stay the same, so a receiver that already has it can tell. A delivery being
+    sent right now is refused with OutboxRowBusy."""
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update(no_key=True).get(pk=delivery_id)
-        now = timezone.now()
-        delivery.status = DeliveryStatus.PENDING
-        delivery.attempts = 0  # backoff starts again; the attempt log keeps every try
-        delivery.next_attempt_at = now + settings.OUTBOX_FIRST_RETRY
-        delivery.retry_until = now + settings.PARTNER_WEBHOOK_RETRY_FOR
-        delivery.last_error = ""
-        delivery.save(
-            update_fields=["status", "attempts", "next_attempt_at", "retry_until", "last_error"]
-        )
-        transaction.on_commit(partial(enqueue_deliveries, [str(delivery.pk)]), robust=True)
+        delivery = outbox_requeue(WEBHOOKS, delivery_id)
     logger.info(
         "webhook resend",
         extra={"delivery": str(delivery.pk), "by": getattr(actor, "pk", actor)},

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from orders import outbox, tasks
 from orders.models import Notification, NotificationStatus, Order, OrderStatus
-from orders.notifications import notification_send
+from orders.notifications import notification_resend, notification_send
 from orders.tests.factories import place_order
 
 PROBES: list[dict] = []
@@ -145,3 +145,72 @@ def test_the_retry_schedule_doubles_and_is_capped():
         timedelta(minutes=40),
     ]
     assert outbox.backoff(20, first=first, cap=cap) == cap
+
+
+@pytest.mark.django_db
+def test_a_row_being_sent_cannot_be_resent(catalogue):
+    order = place_order().order
+    notification = Notification.objects.create(
+        order=order,
+        kind="order_confirmation",
+        recipient="ada@example.com",
+        status=NotificationStatus.SENDING,
+        attempts=1,
+    )
+    with pytest.raises(outbox.OutboxRowBusy):
+        notification_resend(notification_id=notification.pk, actor="support")
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (NotificationStatus.SENDING, 1)
+    assert len(mail.outbox) == 0
+
+
+def _while_sending(change):
+    """A mail backend patch that changes the row while the mail is on its way."""
+    real_send = EmailBackend.send_messages
+
+    def send(self, messages):
+        for message in messages:
+            change(int(message.extra_headers["X-Orderflow-Notification"]))
+        return real_send(self, messages)
+
+    return mock.patch.object(EmailBackend, "send_messages", send)
+
+
+@pytest.mark.django_db
+def test_a_worker_that_lost_its_claim_records_nothing(catalogue, settings):
+    # given a send that takes longer than its lease: another worker claimed the row after it
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    order = place_order().order
+    notification = Notification.objects.create(
+        order=order, kind="order_confirmation", recipient="ada@example.com"
+    )
+
+    def reclaimed(notification_id):
+        Notification.objects.filter(pk=notification_id).update(attempts=2)
+
+    with _while_sending(reclaimed):
+        notification_send(notification_id=notification.pk)
+    # then the first worker's outcome is not written over the second worker's claim
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (NotificationStatus.SENDING, 2)
+    assert not order.events.filter(type="notification_sent").exists()
+
+
+@pytest.mark.django_db
+def test_a_mail_that_arrives_after_the_relay_gave_up_on_it_counts_as_sent(catalogue):
+    order = place_order().order
+    notification = Notification.objects.create(
+        order=order, kind="order_confirmation", recipient="ada@example.com"
+    )
+
+    def given_up(notification_id):
+        Notification.objects.filter(pk=notification_id).update(
+            status=NotificationStatus.FAILED, last_error=outbox.UNKNOWN_OUTCOME
+        )
+
+    with _while_sending(given_up):
+        assert notification_send(notification_id=notification.pk) == NotificationStatus.SENT
+    notification.refresh_from_db()
+    assert notification.last_error == ""
+    assert len(mail.outbox) == 1
+    assert order.events.filter(type="notification_sent").count() == 1

@@ -14,6 +14,7 @@ from orders.api import services, webhooks
 from orders.api.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from orders.api.tasks import deliver_webhook
 from orders.api.tests.conftest import ORDERS_URL, order_body
+from orders.exceptions import DomainError
 from orders.models import Order
 from orders.services import order_cancel
 from orders.tasks import relay_outbox
@@ -480,3 +481,54 @@ def test_cancelling_in_the_console_tells_the_partner(catalogue, acme, settings):
 
     delivery = WebhookDelivery.objects.get()
     assert delivery.payload["data"]["reason"] == "Duplicate"
+
+
+# --- a sender that died mid-send --------------------------------------------------------
+
+
+def _claimed_by_a_dead_worker(delivery: WebhookDelivery) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.SENDING,
+        attempts=1,
+        next_attempt_at=timezone.now() - timedelta(seconds=1),  # its lease is over
+    )
+
+
+def test_a_webhook_whose_sender_died_is_sent_again(catalogue, acme, receiver):
+    _endpoint(acme.partner, receiver.url)
+    acme.post_order()
+    delivery = WebhookDelivery.objects.get()
+    _claimed_by_a_dead_worker(delivery)
+
+    # the relay puts it back and sends it (the receiver tells a repeat by X-Delivery-Id)
+    assert relay_outbox() == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 2)
+    assert len(receiver.requests) == 1
+
+
+def test_a_webhook_whose_sender_died_after_its_retry_period_fails(catalogue, acme, receiver):
+    _endpoint(acme.partner, receiver.url)
+    acme.post_order()
+    delivery = WebhookDelivery.objects.get()
+    _claimed_by_a_dead_worker(delivery)
+    _time_passes(timedelta(days=4))
+
+    assert relay_outbox() == 0
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "Gave up" in delivery.last_error
+    assert receiver.requests == []
+
+
+def test_a_delivery_being_sent_cannot_be_resent(catalogue, acme, receiver):
+    _endpoint(acme.partner, receiver.url)
+    acme.post_order()
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENDING)
+
+    with pytest.raises(DomainError, match="being sent right now"):
+        webhooks.webhook_delivery_resend(delivery_id=str(delivery.pk))
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENDING
+    assert receiver.requests == []
