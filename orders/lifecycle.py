@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
     from django.http import HttpRequest
 
+    from orders.actors import Actor
     from orders.models import Order
-
-    Actor = AbstractBaseUser | str | None
 
 
 @dataclass

@@ -2,11 +2,11 @@
 
 import logging
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from orders import events, lifecycle
+from orders.actors import acting_user
 from orders.models import EventType, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services.guards import Actor, _check_transition, _lock_order, _save
@@ -29,7 +29,7 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
         _save(order, ["status", "held_from", "cancelled_at", "cancellation_reason"])
         released = stock_release_for_order(order=order, actor=actor, reason="order cancelled")
         order.holds.filter(released_at__isnull=True).update(
-            released_at=now, released_by=actor if isinstance(actor, AbstractBaseUser) else None
+            released_at=now, released_by=acting_user(actor)
         )
         events.order_cancelled(order, actor=actor, reason=reason.strip())
         if released:

@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AbstractBaseUser
 from django_fsm import ConcurrentTransition, can_proceed, has_transition_perm
 
+from orders.actors import Actor
 from orders.exceptions import DomainError, InvalidOrder, StaleOrder, TransitionRefused
 from orders.models import Order
-
-# Who acts: a staff user, a label for anyone else ("system", "customer ...", a partner).
-Actor = AbstractBaseUser | str | None
 
 
 class NotPermitted(DomainError):

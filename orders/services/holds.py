@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import events, lifecycle
+from orders.actors import acting_user
 from orders.exceptions import InvalidOrder
 from orders.models import EventType, HoldReason, Order, OrderHold, OrderStatus
 from orders.notifications import queue_order_notification
@@ -31,7 +32,7 @@ def order_hold(
             order=order,
             reason=reason,
             message=note,
-            created_by=actor if isinstance(actor, AbstractBaseUser) else None,
+            created_by=acting_user(actor),
         )
         events.order_held(order, actor=actor, reasons=[reason], note=note)
     return order
@@ -56,7 +57,7 @@ def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
             fields.append("confirmed_at")
         _save(order, fields)
         OrderHold.objects.filter(pk__in=[h.pk for h in open_holds]).update(
-            released_at=now, released_by=actor if isinstance(actor, AbstractBaseUser) else None
+            released_at=now, released_by=acting_user(actor)
         )
         events.order_released(order, actor=actor, note=note, reasons=reasons)
         if not was_confirmed:

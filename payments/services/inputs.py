@@ -3,9 +3,6 @@ refused."""
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
-
-from django.contrib.auth.models import AbstractBaseUser
 
 from orders.exceptions import DomainError
 from payments.providers.base import CardDetails
@@ -24,11 +21,6 @@ class PaymentInput:
 
     method: str
     card: CardDetails | None = None
-
-
-def acting_user(actor: Any) -> AbstractBaseUser | None:
-    """The staff user to record on a row; None when the actor is the system ("payments")."""
-    return actor if isinstance(actor, AbstractBaseUser) else None
 
 
 def parse_amount(value: Decimal | str | int) -> Decimal:

@@ -9,12 +9,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import events
+from orders.actors import acting_user
 from orders.models import EventType, Order
 from orders.notifications import queue_notification, queue_order_notification
 from payments.invoices import next_invoice_number
 from payments.models import Invoice, InvoicePayment, Payment, PaymentMethod, PaymentStatus
 from payments.services.credit import credit_account_for
-from payments.services.inputs import PaymentRefused, acting_user, parse_amount
+from payments.services.inputs import PaymentRefused, parse_amount
 
 P = PaymentStatus
 

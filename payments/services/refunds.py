@@ -9,6 +9,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from orders import events
+from orders.actors import acting_user
 from orders.models import EventType
 from orders.notifications import queue_order_notification
 from payments.models import (
@@ -20,7 +21,7 @@ from payments.models import (
     RefundStatus,
 )
 from payments.providers.base import ProviderResult
-from payments.services.inputs import PaymentRefused, acting_user, parse_amount
+from payments.services.inputs import PaymentRefused, parse_amount
 from payments.services.operations import (
     amount_currency_key,
     call_after_commit,

@@ -9,12 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import events
+from orders.actors import Actor, require_permission
 from orders.models import EventType, Order, OrderLine, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import lock_order, order_transition
 from warehouse.exceptions import AppointmentRefused
 from warehouse.models import Appointment, AppointmentStatus
-from warehouse.services.actors import Actor, require_permission
 
 
 def _require_scheduler(actor: Actor, what: str) -> None:

@@ -12,11 +12,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from orders import events
+from orders.actors import Actor
 from orders.models import EventType, Order
 from orders.notifications import queue_order_notification
 from warehouse.exceptions import DownloadRefused
 from warehouse.models import DigitalAsset, DownloadGrant
-from warehouse.services.actors import Actor
 from warehouse.services.appointments import fulfil_if_nothing_to_ship
 
 DOWNLOAD_SALT = "warehouse.download"

@@ -15,11 +15,11 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from orders import events
+from orders.actors import Actor, acting_user, require_permission
 from orders.models import EventType, Order, OrderStatus
 from orders.services import order_transition
 from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import Package, PackageType, Shipment, ShipmentLine, ShipmentStatus
-from warehouse.services.actors import Actor, acting_user, require_permission
 from warehouse.services.shipments import shipment_lock, shipment_save
 
 SS = ShipmentStatus
@@ -94,7 +94,9 @@ def shipment_pack(
     actor: Actor,
 ) -> Shipment:
     """Close the box: only when every unit was picked and the scans match exactly."""
-    require_permission(actor, "warehouse.ship_shipment", "pack shipments")
+    require_permission(
+        actor, "warehouse.ship_shipment", "pack shipments", refused=FulfilmentRefused
+    )
     errors: dict[str, list[str]] = {}
     if not package_type_id:
         errors["package_type"] = ["Choose the box."]

@@ -15,6 +15,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from orders import events
+from orders.actors import Actor, acting_user, require_permission
 from orders.models import EventType, HoldReason, OrderStatus
 from orders.services import lock_order, order_hold, order_transition
 from warehouse.exceptions import FulfilmentRefused
@@ -26,7 +27,6 @@ from warehouse.models import (
     ShipmentLine,
     ShipmentStatus,
 )
-from warehouse.services.actors import Actor, acting_user, require_permission
 from warehouse.services.shipments import shipment_save
 from warehouse.services.stock import PickedUnits, stock_pick
 
@@ -65,7 +65,9 @@ def picklist_create(*, order_ids: Sequence[int], actor: Actor) -> PickListResult
     """A wave: one pick list per warehouse for the chosen orders, each line taken from the
     bins that hold it in walking order. Orders not ready (or with nothing left to pick) are
     left out and said so."""
-    require_permission(actor, "warehouse.pick_picklist", "create pick lists")
+    require_permission(
+        actor, "warehouse.pick_picklist", "create pick lists", refused=FulfilmentRefused
+    )
     skipped: dict[str, str] = {}
     with transaction.atomic():
         orders = [lock_order(pk) for pk in sorted(set(order_ids))]
@@ -204,7 +206,9 @@ def picklist_confirm(*, pick_list_id: int, picked: dict[int, int], actor: Actor)
     """Record what was picked, item by item. Full picks leave stock (on hand and reserved
     both drop); a short pick means the shelf was short: stock is corrected, the order is put
     on hold (out of stock) rather than shipped short."""
-    require_permission(actor, "warehouse.pick_picklist", "confirm pick lists")
+    require_permission(
+        actor, "warehouse.pick_picklist", "confirm pick lists", refused=FulfilmentRefused
+    )
     with transaction.atomic():
         pick_list = PickList.objects.select_for_update(no_key=True).filter(pk=pick_list_id).first()
         if pick_list is None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from django_fsm import ConcurrentTransition
 
+from orders.actors import Actor
 from orders.exceptions import StaleOrder
 from orders.models import Order
 from orders.services import lock_order
@@ -22,7 +23,6 @@ from warehouse.models import (
     ShipmentStatus,
     StockReservation,
 )
-from warehouse.services.actors import Actor
 from warehouse.services.downloads import grant_downloads, revoke_downloads
 from warehouse.services.stock import PutBackUnits, stock_put_back
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from orders.actors import Actor, require_permission
 from orders.exceptions import DomainError, TransitionRefused
 from orders.models import EventType, Order
 from orders.notifications import queue_order_notification
@@ -21,7 +22,6 @@ from orders.services import order_transition
 from warehouse.carriers import carrier as carrier_spec
 from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import ON_THE_WAY, Shipment, ShipmentStatus
-from warehouse.services.actors import Actor, require_permission
 from warehouse.services.shipments import shipment_lock, shipment_save
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ def shipment_ship(
     """Hand a packed shipment to the carrier: tracking number checked against the carrier's
     format, tracking link built, the customer emailed, the order partially shipped or
     shipped."""
-    require_permission(actor, "warehouse.ship_shipment", "ship shipments")
+    require_permission(
+        actor, "warehouse.ship_shipment", "ship shipments", refused=FulfilmentRefused
+    )
     try:
         spec = carrier_spec(carrier)
         number = spec.validate(tracking_number)

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.db.models.lookups import GreaterThanOrEqual
 
+from orders.actors import Actor, acting_user
 from warehouse.exceptions import InvalidStockChange, OutOfStock
 from warehouse.models import (
     BinStock,
@@ -32,7 +33,6 @@ from warehouse.models import (
     StockMovement,
     StockReservation,
 )
-from warehouse.services.actors import Actor, acting_user
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from orders import events
+from orders.actors import Actor
 from orders.models import EventType, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import order_transition
 from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import Shipment, ShipmentStatus, TrackingEvent
-from warehouse.services.actors import Actor
 from warehouse.services.shipments import shipment_lock, shipment_save
 
 SS = ShipmentStatus
