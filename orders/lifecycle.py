@@ -6,14 +6,18 @@ overrides the moments it cares about. The phases are registered explicitly, in l
 order, in one place: `config/lifecycle.py`. That order is the order in which every moment
 calls them, and so the order in which they take row locks across apps.
 
-Every moment runs inside the transaction of the order service that reached it, with the
-order row locked (DESIGN.md rule 2). A phase writes its own rows and registers its own
-after-commit work (`transaction.on_commit`); it never makes a network call there. A phase
-raising during `placing` (or any moment) rolls the whole change back.
+The moments that change an order (placing, confirmed, ready, delivered, cancelled,
+completed, the order-event feed) and `open_items` run inside the transaction of the order
+service that reached them, with the order row locked (DESIGN.md rule 2). A phase writes its
+own rows and registers its own after-commit work (`transaction.on_commit`); it never makes a
+network call there. A phase raising in one of them rolls the whole change back.
+`review_checks` only names the checks (the review then runs them under its lock), and
+`staff_panel` renders a part of the console's order page: neither changes anything.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
 
     from orders.actors import Actor
     from orders.models import Order
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,7 +55,7 @@ class PaymentChoice(Protocol):
 class OrderPhase:
     """A lifecycle phase. Every moment does nothing unless a phase overrides it."""
 
-    #: Shown in logs and errors ("payments", "warehouse", ...).
+    #: Names the phase in logs ("payments", "warehouse", ...).
     name: str = ""
 
     def placing(self, *, order: Order, payment: PaymentChoice | None, actor: Actor) -> None:
@@ -71,6 +78,11 @@ class OrderPhase:
     def cancelled(self, *, order: Order, actor: Actor) -> None:
         """The order was cancelled; reserved stock is already released."""
 
+    def open_items(self, *, order: Order) -> Sequence[str]:
+        """What this phase still has open for a delivered order (a refund under way, a
+        return in progress): completion waits until every phase says nothing."""
+        return ()
+
     def completed(self, *, order: Order, actor: Actor) -> None:
         """The sale is complete: delivered, the return window passed, nothing open."""
 
@@ -92,7 +104,11 @@ def registered_phases() -> Sequence[OrderPhase]:
 
 def _each(moment: str, **kwargs: Any) -> None:
     for phase in registered_phases():
-        getattr(phase, moment)(**kwargs)
+        try:
+            getattr(phase, moment)(**kwargs)
+        except Exception:
+            logger.info("lifecycle phase raised", extra={"phase": phase.name, "moment": moment})
+            raise
 
 
 def placing(*, order: Order, payment: PaymentChoice | None, actor: Actor) -> None:
@@ -117,6 +133,10 @@ def cancelled(*, order: Order, actor: Actor) -> None:
 
 def completed(*, order: Order, actor: Actor) -> None:
     _each("completed", order=order, actor=actor)
+
+
+def open_items(*, order: Order) -> list[str]:
+    return [item for phase in registered_phases() for item in phase.open_items(order=order)]
 
 
 def order_event(*, order: Order, event: str, data: dict[str, Any] | None = None) -> None:

@@ -506,6 +506,7 @@ class EventType(models.TextChoices):
     SHIPPED = "shipped", "Shipped"
     TRACKING = "tracking", "Tracking update"
     DELIVERED = "delivered", "Delivered"
+    COMPLETED = "completed", "Completed"
     DELIVERY_EXCEPTION = "delivery_exception", "Delivery exception"
     DOWNLOADS_SENT = "downloads_sent", "Download links sent"
     APPOINTMENT_SCHEDULED = "appointment_scheduled", "Appointment scheduled"

@@ -7,10 +7,11 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from orders.exceptions import DomainError
 from orders.models import Notification, NotificationStatus, Order, OrderStatus
 from orders.notifications import NOTIFICATIONS, notification_send
 from orders.outbox import outbox_relay
-from orders.services import order_review
+from orders.services import order_complete, order_review, orders_due_for_completion
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +62,18 @@ def purge_old_notifications() -> int:
         status=NotificationStatus.SENT, sent_at__lt=cutoff
     ).delete()
     return deleted
+
+
+@shared_task(acks_late=True)
+def complete_delivered_orders() -> int:
+    """Complete delivered orders whose return window has passed (each once; an order with
+    something still open waits for the next night)."""
+    completed = 0
+    for order_id in orders_due_for_completion():
+        try:
+            order_complete(order_id=order_id, actor="system")
+        except DomainError as refusal:
+            logger.info("order not completed", extra={"order_id": order_id, "why": refusal.message})
+        else:
+            completed += 1
+    return completed

@@ -159,6 +159,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.review_stalled_orders",
         "schedule": timedelta(minutes=5),
     },
+    "orders-complete-delivered": {
+        "task": "orders.tasks.complete_delivered_orders",
+        "schedule": crontab(hour=2, minute=30),
+    },
     "orders-purge-sent-notifications": {
         "task": "orders.tasks.purge_old_notifications",
         "schedule": crontab(hour=3, minute=17),

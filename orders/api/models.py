@@ -21,6 +21,7 @@ WEBHOOK_EVENTS = {
     "order.cancelled": "The order was cancelled (data.reason says why).",
     "order.shipped": "A shipment left the warehouse (carrier and tracking in data).",
     "order.delivered": "The order was delivered.",
+    "order.completed": "The sale is complete: the return window passed with nothing open.",
     "payment.captured": "The card payment was captured.",
     "payment.refunded": "Money was refunded (data.amount).",
 }

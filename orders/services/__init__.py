@@ -13,6 +13,7 @@ from orders.services.accounts import (
     customer_claim_link_send,
 )
 from orders.services.cancellation import order_cancel
+from orders.services.completion import order_complete, orders_due_for_completion
 from orders.services.customer import (
     customer_can_change,
     order_cancel_by_customer,
@@ -64,6 +65,7 @@ __all__ = [
     "order_cancel",
     "order_cancel_by_customer",
     "order_change_shipping_address",
+    "order_complete",
     "order_hold",
     "order_place",
     "order_place_draft",
@@ -74,4 +76,5 @@ __all__ = [
     "order_save_draft_lines",
     "order_secure_payment",
     "order_transition",
+    "orders_due_for_completion",
 ]

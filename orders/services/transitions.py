@@ -56,8 +56,9 @@ def order_transition(
     **kwargs: Any,
 ) -> Order:
     """Run one transition on an order its caller has locked: the check (state and the
-    acting user's permission), the transition, the save and the timeline entry. For the
-    later phases' services (warehouse: start_picking, pack, ship, deliver, fulfil)."""
+    acting user's permission), the transition, the save, the timeline entry and the
+    lifecycle moment it reaches. For the later phases' services (warehouse: start_picking,
+    pack, ship, deliver, fulfil) and completion."""
     _check_transition(order, name, actor, name.replace("_", " "))
     getattr(order, name)(**kwargs)
     _save(order, ["status", *fields])
@@ -71,9 +72,7 @@ def order_transition(
         data=data,
         customer_visible=customer_visible,
     )
-    if order.status == OrderStatus.READY:
-        lifecycle.ready(order=order, actor=actor)
-    elif order.status == OrderStatus.DELIVERED:
+    if order.status == OrderStatus.DELIVERED:
         lifecycle.delivered(order=order, actor=actor)
     elif order.status == OrderStatus.COMPLETED:
         lifecycle.completed(order=order, actor=actor)

@@ -88,6 +88,10 @@ class RecordingPhase(OrderPhase):
     def cancelled(self, *, order: Order, actor: Any) -> None:
         self._hear("cancelled", order)
 
+    def open_items(self, *, order: Order) -> Sequence[str]:
+        self._hear("open_items", order)
+        return ()
+
     def completed(self, *, order: Order, actor: Any) -> None:
         self._hear("completed", order)
 
@@ -152,20 +156,6 @@ def _fulfil(order_id: int) -> Order:
         )
 
 
-def _complete(order_id: int) -> Order:
-    with transaction.atomic():
-        order = services.lock_order(order_id)
-        order.completed_at = timezone.now()
-        return services.order_transition(
-            order,
-            "complete",
-            actor="system",
-            event_type=EventType.NOTE,
-            message="Completed: the return window has passed.",
-            fields=["completed_at"],
-        )
-
-
 def reach_placing_from_the_web(heard: list[Heard], client: Any) -> int:
     return _placed().pk
 
@@ -210,7 +200,7 @@ def reach_completed(heard: list[Heard], client: Any) -> int:
     past_the_return_window = timezone.now() - timedelta(days=settings.RETURN_WINDOW_DAYS + 1)
     Order.objects.filter(pk=order.pk).update(delivered_at=past_the_return_window)
     heard.clear()
-    return _complete(order.pk).pk
+    return services.order_complete(order_id=order.pk, actor="system").pk
 
 
 def reach_cancelled(heard: list[Heard], client: Any) -> int:
@@ -249,7 +239,9 @@ MOMENTS: list[tuple[str, Reach]] = [
     ("ready", reach_ready),
     ("delivered", reach_delivered),
     ("order_event order.delivered", reach_delivered),
+    ("open_items", reach_completed),
     ("completed", reach_completed),
+    ("order_event order.completed", reach_completed),
     ("cancelled", reach_cancelled),
     ("order_event order.cancelled", reach_cancelled),
     ("staff_panel", reach_staff_panel),
