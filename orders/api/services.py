@@ -250,7 +250,6 @@ def partner_order_place(
         try:
             result = order_place(
                 channel=Channel.API,
-                source=partner.order_source,
                 partner=partner,
                 idempotency_key=idempotency_key,
                 external_reference=external_reference,

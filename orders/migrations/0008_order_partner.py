@@ -8,13 +8,10 @@ def partner_from_source(apps, schema_editor):
     """Orders placed through the API carried their partner only as source "partner:<id>"."""
     Order = apps.get_model("orders", "Order")
     Partner = apps.get_model("partner_api", "Partner")
-    known = set(Partner.objects.values_list("pk", flat=True))
-    for pk, source in Order.objects.filter(source__startswith="partner:").values_list(
-        "pk", "source"
-    ):
-        ident = source.partition(":")[2]
-        if ident.isdigit() and int(ident) in known:
-            Order.objects.filter(pk=pk).update(partner_id=int(ident))
+    for partner_id in Partner.objects.values_list("pk", flat=True):
+        Order.objects.filter(channel="api", source=f"partner:{partner_id}").update(
+            partner_id=partner_id
+        )
 
 
 def source_from_partner(apps, schema_editor):

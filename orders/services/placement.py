@@ -285,6 +285,9 @@ def order_place(
         shipping_address=shipping_address,
         billing_address=billing_address,
     )
+    if partner is not None:
+        # A partner's orders: its idempotency keys are scoped to it, whatever the caller said.
+        source = partner.order_source
     idempotency_key = idempotency_key.strip()
     if idempotency_key:
         existing = _existing_order(channel, source, idempotency_key)
