@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from orders.actors import Actor
     from orders.models import Order
+    from orders.outbox import OutboxKind
 
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class OrderPhase:
         """The order-event feed (`order.created`, `payment.captured`, `shipment.shipped` ...),
         as it happens. Partner webhooks subscribe here."""
 
+    def outboxes(self) -> Sequence[OutboxKind]:
+        """The outbox kinds this phase sends through (orders.outbox), for the one relay."""
+        return ()
+
     def staff_panel(self, *, order: Order, request: HttpRequest) -> str:
         """HTML this phase adds to the order's page in the staff console ("" for none)."""
         return ""
@@ -151,6 +156,10 @@ def review_checks() -> list[ReviewCheck]:
     for phase in registered_phases():
         checks.extend(phase.review_checks())
     return checks
+
+
+def outboxes() -> list[OutboxKind]:
+    return [kind for phase in registered_phases() for kind in phase.outboxes()]
 
 
 def staff_panels(*, order: Order, request: HttpRequest) -> list[str]:

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from orders import lifecycle
 from orders.exceptions import DomainError
 from orders.models import Notification, NotificationStatus, Order, OrderStatus
 from orders.notifications import NOTIFICATIONS, notification_send
@@ -27,9 +28,7 @@ def send_notification(notification_id: int) -> str:
 def relay_outbox() -> int:
     """The one relay of every outbox (email, SMS, partner webhooks): resend what is still
     pending, so a broker outage delays messages but never loses them."""
-    from orders.api.webhooks import WEBHOOKS
-
-    return outbox_relay([NOTIFICATIONS, WEBHOOKS])
+    return outbox_relay([NOTIFICATIONS, *lifecycle.outboxes()])
 
 
 @shared_task(acks_late=True)
