@@ -45,6 +45,20 @@ class Customer(models.Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+# What an address says (everything but whom it belongs to), in the order people write it.
+ADDRESS_FIELDS = (
+    "name",
+    "company",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+)
+
+
 class Address(models.Model):
     """A postal address. Orders keep their own copies, so editing an address book entry never
     rewrites where a past order went."""
@@ -96,17 +110,7 @@ class Address(models.Model):
         ]
 
     def copy(self) -> "Address":
-        return Address(
-            name=self.name,
-            company=self.company,
-            line1=self.line1,
-            line2=self.line2,
-            city=self.city,
-            region=self.region,
-            postal_code=self.postal_code,
-            country=self.country,
-            phone=self.phone,
-        )
+        return Address(**{name: getattr(self, name) for name in ADDRESS_FIELDS})
 
 
 class TaxRate(models.Model):

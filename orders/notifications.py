@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from orders import sms
+from orders.broker import enqueue
 from orders.models import (
     EventType,
     Notification,
@@ -52,14 +53,7 @@ def enqueue_send(notification_id: int) -> None:
     """Hand a row to Celery. A broker outage is logged, not raised: the relay sends it later."""
     from orders.tasks import send_notification
 
-    try:
-        send_notification.delay(notification_id)
-    except Exception:
-        logger.warning(
-            "notification not enqueued; the outbox relay will send it",
-            extra={"notification": notification_id},
-            exc_info=True,
-        )
+    enqueue(send_notification, notification_id, later_by="the outbox relay", row=notification_id)
 
 
 def queue_notification(

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.api.models import WEBHOOK_EVENTS, WebhookEndpoint
-from orders.models import Address, Order, OrderEvent, OrderLine, OrderStatus
+from orders.models import ADDRESS_FIELDS, Address, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import MAX_LINES, MAX_QUANTITY, AddressInput, LineInput
 from payments.models import PaymentMethod, PaymentStatus
 from warehouse.models import Carrier, Product, ProductKind, Shipment, ShipmentStatus
@@ -87,17 +87,7 @@ class AddressSerializer(serializers.Serializer):
 class AddressOutSerializer(serializers.ModelSerializer):
     class Meta:
         model = Address
-        fields = [
-            "name",
-            "company",
-            "line1",
-            "line2",
-            "city",
-            "region",
-            "postal_code",
-            "country",
-            "phone",
-        ]
+        fields = list(ADDRESS_FIELDS)
         read_only_fields = fields
 
 

@@ -35,6 +35,7 @@ from orders.api.models import (
     WebhookEndpoint,
 )
 from orders.api.webhook_urls import refused_destination
+from orders.broker import enqueue
 from orders.models import Order
 from orders.outbox import OutboxKind, SendOutcome, outbox_requeue, outbox_send, retry_delay
 from orders.webhook_signing import sign
@@ -123,14 +124,7 @@ def enqueue_deliveries(delivery_ids: list[str]) -> None:
     from orders.api.tasks import deliver_webhook
 
     for delivery_id in delivery_ids:
-        try:
-            deliver_webhook.delay(delivery_id)
-        except Exception:
-            logger.warning(
-                "webhook not enqueued; the relay will send it",
-                extra={"delivery": delivery_id},
-                exc_info=True,
-            )
+        enqueue(deliver_webhook, delivery_id, later_by="the outbox relay", row=delivery_id)
 
 
 def body_of(delivery: WebhookDelivery) -> bytes:

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from orders import events
 from orders.exceptions import InvalidOrder, TransitionRefused
-from orders.models import STAFF_CHANNELS, Address, Order, OrderLine, OrderStatus
+from orders.models import ADDRESS_FIELDS, STAFF_CHANNELS, Address, Order, OrderLine, OrderStatus
 from orders.services.guards import Actor, _check_transition, _lock_order, _save
 from orders.services.placement import (
     PlacementResult,
@@ -65,17 +65,7 @@ def order_save_draft(
             if values is None:
                 setattr(order, attr, None)
             elif existing is not None and existing.pk:
-                for name in (
-                    "name",
-                    "company",
-                    "line1",
-                    "line2",
-                    "city",
-                    "region",
-                    "postal_code",
-                    "country",
-                    "phone",
-                ):
+                for name in ADDRESS_FIELDS:
                     setattr(existing, name, getattr(values, name))
                 existing.save()
             else:

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders import events, lifecycle
+from orders.broker import enqueue
 from orders.exceptions import InvalidOrder
 from orders.models import (
     STAFF_CHANNELS,
@@ -89,15 +90,7 @@ def _on_commit(func: Callable[..., Any], *args: Any) -> None:
 def _enqueue_review(order_id: int) -> None:
     from orders.tasks import review_order
 
-    try:
-        review_order.delay(order_id)
-    except Exception:
-        # The broker is down: the periodic sweep reviews orders left in "received".
-        logger.warning(
-            "review not enqueued; the sweep will pick it up",
-            extra={"order": order_id},
-            exc_info=True,
-        )
+    enqueue(review_order, order_id, later_by="the review sweep", order=order_id)
 
 
 def _validate_placement(
