@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from orders.shop import account, cart, catalogue, checkout, order_pages
+from orders.shop import account, catalogue, checkout, order_pages
+from orders.shop import session_cart as cart
 
 app_name = "orders"
 urlpatterns = [

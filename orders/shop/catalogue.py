@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from orders import selectors
-from orders.shop.cart import AddToCartForm
+from orders.shop.session_cart import AddToCartForm
 
 
 class SearchForm(forms.Form):
