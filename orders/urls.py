@@ -2,8 +2,7 @@
 
 from django.urls import path
 
-from orders.shop import account, catalogue, checkout, order_pages
-from orders.shop import session_cart as cart
+from orders.shop import account, cart, catalogue, checkout, order_pages
 
 app_name = "orders"
 urlpatterns = [
