@@ -3,31 +3,20 @@ signed guest links. Every list is loaded with select_related/prefetch_related, s
 takes the same number of queries however many lines and events an order has."""
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.core import signing
 from django.db.models import F, IntegerField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from orders.exceptions import DomainError
+from orders import signed_links
 from orders.models import Address, Customer, Order, OrderEvent, OrderHold, OrderStatus
+from orders.signed_links import ORDER_LINK, LinkRefused
 from warehouse.models import Product, ProductKind, ShipmentStatus, ShippingMethod
 
 if TYPE_CHECKING:
     from payments.models import Invoice
 
-ORDER_LINK_SALT = "orders.guest-link"
 S = OrderStatus
-
-
-class OrderLinkRefused(DomainError):
-    """A guest link that is tampered with, expired or revoked."""
-
-    code = "link_refused"
-    http_status = 404
-
 
 # --- the catalogue -------------------------------------------------------------------------
 
@@ -95,19 +84,6 @@ def customer_has_invoice_terms(customer: Customer | None) -> bool:
     from payments.models import CreditAccount
 
     return CreditAccount.objects.filter(customer=customer, is_active=True).exists()
-
-
-def unclaimed_customer_for_email(email: str) -> Customer | None:
-    """A guest customer with this email that no account owns yet."""
-    return Customer.objects.filter(email__iexact=email.strip(), user__isnull=True).first()
-
-
-def claimable_customer_for_user(user: Any) -> Customer | None:
-    """The guest customer whose orders this account may ask to claim: one with the account's
-    email, and only while the account has no order history of its own."""
-    if customer_for_user(user) is not None:
-        return None
-    return unclaimed_customer_for_email(user.email or "")
 
 
 def last_shipping_address(customer: Customer) -> Address | None:
@@ -181,41 +157,22 @@ def order_for_page(order_id: int) -> Order:
 
 
 def order_link_token(order: Order) -> str:
-    """A signed token for the guest order page. It carries the order's public token, so
-    rotating that (order_revoke_links) revokes every link sent so far."""
-    return signing.dumps({"order": order.pk, "token": order.public_token}, salt=ORDER_LINK_SALT)
+    """A signed token for the guest order page; order_revoke_links revokes it."""
+    return signed_links.make_for_order(ORDER_LINK, order)
 
 
 def order_id_for_link(token: str) -> int:
-    """The order a guest link belongs to; OrderLinkRefused when it is tampered with, expired
-    or revoked."""
-    try:
-        data = signing.loads(
-            token,
-            salt=ORDER_LINK_SALT,
-            max_age=timedelta(days=settings.ORDER_LINK_MAX_AGE_DAYS),
-        )
-    except signing.SignatureExpired as exc:
-        raise OrderLinkRefused(
-            "This order link has expired. Log in to see your order, or reply to one of our "
-            "emails and we will send you a new link."
-        ) from exc
-    except signing.BadSignature as exc:
-        raise OrderLinkRefused(
-            "This order link is not valid. Please check it is complete."
-        ) from exc
-    if not isinstance(data, dict):
-        raise OrderLinkRefused("This order link is not valid. Please check it is complete.")
+    """The order a guest link belongs to; LinkRefused when it is tampered with, expired or
+    revoked."""
+    payload = signed_links.read(ORDER_LINK, token)
     order_id = (
         Order.objects.exclude(status=S.DRAFT)
-        .filter(pk=data.get("order"), public_token=str(data.get("token", "")))
+        .filter(pk=payload["order"], public_token=str(payload["token"]))
         .values_list("pk", flat=True)
         .first()
     )
     if order_id is None:
-        raise OrderLinkRefused(
-            "This order link is no longer valid: a newer one has been sent to you."
-        )
+        raise LinkRefused("This order link is no longer valid: a newer one has been sent to you.")
     return order_id
 
 
@@ -300,27 +257,14 @@ def customer_status(order: Order) -> str:
     }.get(order.status, order.get_status_display())
 
 
-class ClaimLinkRefused(Exception):
-    """A claim link that is forged, expired or meant for another account."""
-
-
-def customer_to_claim(token: str, *, user: Any) -> Customer:
-    """The guest customer an emailed claim link offers to `user`; raises ClaimLinkRefused
-    with the reason to show."""
-    from orders.services import CLAIM_MAX_AGE_DAYS, CLAIM_SALT
-
-    try:
-        data = signing.loads(token, salt=CLAIM_SALT, max_age=CLAIM_MAX_AGE_DAYS * 86400)
-    except signing.BadSignature as exc:
-        raise ClaimLinkRefused(
-            "This link is not valid or has expired. Ask for a new one on My orders."
-        ) from exc
-    if not isinstance(data, dict) or data.get("user") != user.pk:
-        raise ClaimLinkRefused("This link is for another account.")
-    customer = Customer.objects.filter(pk=data.get("customer")).first()
-    if customer is None:
-        raise Customer.DoesNotExist("No such customer.")
-    return customer
+def customer_to_claim(token: str, *, user: Any) -> Customer | None:
+    """The guest customer an emailed claim link offers to `user`, None when it is gone;
+    LinkRefused (with the reason to show) when the link is forged, expired or meant for
+    another account."""
+    payload = signed_links.read(signed_links.CLAIM_LINK, token)
+    if payload["user"] != user.pk:
+        raise LinkRefused("This link is for another account.")
+    return Customer.objects.filter(pk=payload["customer"]).first()
 
 
 def open_holds_prefetch() -> Prefetch:

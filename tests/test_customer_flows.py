@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from orders.models import Customer, Order, OrderStatus
-from orders.shop.cart import CHECKOUT_KEY
+from orders.shop.session_cart import CHECKOUT_KEY
 from orders.tests.factories import UserFactory, place_order
 from payments.models import CreditAccount, Payment, PaymentStatus
 from payments.providers.base import CardDetails

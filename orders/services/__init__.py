@@ -6,11 +6,10 @@ concern; callers import from `orders.services`.
 """
 
 from orders.services.accounts import (
-    CLAIM_MAX_AGE_DAYS,
-    CLAIM_SALT,
     customer_account_claim,
     customer_account_create,
     customer_claim_link_send,
+    guest_customer_claimable_by,
 )
 from orders.services.cancellation import order_cancel
 from orders.services.completion import order_complete, orders_due_for_completion
@@ -43,8 +42,6 @@ from orders.services.review import order_review
 from orders.services.transitions import lock_order, order_secure_payment, order_transition
 
 __all__ = [
-    "CLAIM_MAX_AGE_DAYS",
-    "CLAIM_SALT",
     "MAX_LINES",
     "MAX_QUANTITY",
     "Actor",
@@ -60,6 +57,7 @@ __all__ = [
     "customer_account_create",
     "customer_can_change",
     "customer_claim_link_send",
+    "guest_customer_claimable_by",
     "lock_order",
     "order_add_note",
     "order_cancel",

@@ -10,8 +10,11 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from orders import signed_links
+from orders.actors import Actor
 from orders.exceptions import InvalidOrder, TransitionRefused
 from orders.models import Customer
+from orders.signed_links import CLAIM_LINK
 
 logger = logging.getLogger(__name__)
 
@@ -74,20 +77,33 @@ def customer_account_claim(*, user: Any, customer_id: int) -> Customer:
     return customer
 
 
-CLAIM_SALT = "orders.claim-orders"
-CLAIM_MAX_AGE_DAYS = 3
+def guest_customer_claimable_by(user: Any) -> Customer | None:
+    """The guest customer whose orders `user` may ask to add to their account: the one with
+    the account's email that no account owns, and only while the account has no customer (so
+    no order history) of its own. customer_account_claim checks the same again, under a lock,
+    when the emailed link is followed."""
+    if Customer.objects.filter(user=user).exists():
+        return None
+    email = (user.email or "").strip()
+    if not email:
+        return None
+    return Customer.objects.filter(email__iexact=email, user__isnull=True).first()
 
 
-def customer_claim_link_send(*, user: Any, customer: Customer) -> None:
-    """Email `user` a signed link that adds the guest `customer`'s orders to their account.
-    Orders join an account only through this link: it proves the mailbox, a guest link
-    proves nothing (anyone can place a guest order under someone else's email)."""
-    from django.core import signing
+def customer_claim_link_send(*, user: Any, actor: Actor) -> bool:
+    """Email `user` a signed link that adds the orders of the guest customer with their email
+    to their account, when there is one they may claim (guest_customer_claimable_by); False
+    when there is none, and nothing is sent. Orders join an account only through this link:
+    it proves the mailbox, a guest link proves nothing (anyone can place a guest order under
+    someone else's email)."""
     from django.urls import reverse
 
     from orders.notifications import queue_notification
 
-    token = signing.dumps({"user": user.pk, "customer": customer.pk}, salt=CLAIM_SALT)
+    customer = guest_customer_claimable_by(user)
+    if customer is None:
+        return False
+    token = signed_links.make(CLAIM_LINK, {"user": user.pk, "customer": customer.pk})
     with transaction.atomic():
         queue_notification(
             order=None,
@@ -101,3 +117,8 @@ def customer_claim_link_send(*, user: Any, customer: Customer) -> None:
                 "name": customer.name,
             },
         )
+    logger.info(
+        "claim link sent",
+        extra={"user": user.pk, "customer": customer.pk, "actor": getattr(actor, "pk", actor)},
+    )
+    return True

@@ -17,12 +17,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from orders import selectors
 from orders.exceptions import DomainError
-from orders.models import Customer, Order
+from orders.models import Order
 from orders.ratelimit import client_ip, posted, ratelimit
 from orders.services import (
     customer_account_claim,
     customer_account_create,
     customer_claim_link_send,
+    guest_customer_claimable_by,
 )
 from orders.shop.forms.account import (
     CustomerLoginForm,
@@ -31,6 +32,7 @@ from orders.shop.forms.account import (
     RegisterForm,
 )
 from orders.shop.private_pages import link_refused
+from orders.signed_links import LinkRefused
 
 ORDERS_PER_PAGE = 20
 
@@ -110,19 +112,14 @@ def _order_for_register_link(link: str) -> Order | None:
         return None
     try:
         return selectors.order_for_link(link)
-    except selectors.OrderLinkRefused:
+    except LinkRefused:
         return None
 
 
 def _after_register(request: HttpRequest, user: Any) -> None:
-    guest = selectors.claimable_customer_for_user(user)
-    if guest is None:
+    if not customer_claim_link_send(user=user, actor=user):
         messages.success(request, "Welcome! Your account is ready.")
         return
-    # Earlier orders join the account only through the link we email to that address: a guest
-    # link proves nothing (anyone can place a guest order under someone else's email and get
-    # a link to it), the mailbox does.
-    customer_claim_link_send(user=user, customer=guest)
     messages.info(
         request,
         f"Welcome! We found earlier orders for {user.email}. To add them to your account, "
@@ -136,10 +133,10 @@ def _after_register(request: HttpRequest, user: Any) -> None:
 def account_claim(request: HttpRequest, token: str) -> HttpResponse:
     try:
         customer = selectors.customer_to_claim(token, user=request.user)
-    except selectors.ClaimLinkRefused as refusal:
-        return link_refused(request, str(refusal))
-    except Customer.DoesNotExist as exc:
-        raise Http404("No such customer.") from exc
+    except LinkRefused as refusal:
+        return link_refused(request, refusal.message)
+    if customer is None:
+        raise Http404("No such customer.")
     if request.method == "POST":
         try:
             customer_account_claim(user=request.user, customer_id=customer.pk)
@@ -155,9 +152,7 @@ def account_claim(request: HttpRequest, token: str) -> HttpResponse:
 @ratelimit("password_reset")
 @require_POST
 def account_claim_send(request: HttpRequest) -> HttpResponse:
-    guest = selectors.claimable_customer_for_user(request.user)
-    if guest is not None:
-        customer_claim_link_send(user=request.user, customer=guest)
+    if customer_claim_link_send(user=request.user, actor=request.user):
         messages.info(request, f"We have emailed a link to {request.user.email}.")
     return redirect("orders:account-orders")
 
@@ -168,7 +163,7 @@ def account_claim_send(request: HttpRequest) -> HttpResponse:
 def account_orders(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(selectors.order_list_for_customer(request.user), ORDERS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
-    unclaimed = selectors.claimable_customer_for_user(request.user) is not None
+    unclaimed = guest_customer_claimable_by(request.user) is not None
     return render(
         request,
         "orders/account_orders.html",

@@ -1,6 +1,5 @@
 """The catalogue: the product list with search and pages, and one product's page."""
 
-from django import forms
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -8,16 +7,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from orders import selectors
-from orders.shop.cart import AddToCartForm
-
-
-class SearchForm(forms.Form):
-    q = forms.CharField(
-        label="Search products",
-        required=False,
-        max_length=100,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search products"}),
-    )
+from orders.shop.forms.cart import AddToCartForm
+from orders.shop.forms.catalogue import SearchForm
 
 
 @require_GET

@@ -14,11 +14,11 @@ from orders.exceptions import DomainError
 from orders.models import Customer, Order
 from orders.ratelimit import ratelimit
 from orders.services import LineInput, order_place
-from orders.shop.cart import Cart
 from orders.shop.forms.addresses import AddressForm
 from orders.shop.forms.checkout import CheckoutForm
 from orders.shop.order_links import order_path, pay_path, register_path
 from orders.shop.private_pages import private
+from orders.shop.session_cart import Cart
 from payments.selectors import order_awaiting_payment
 
 

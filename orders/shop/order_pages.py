@@ -30,6 +30,7 @@ from orders.shop.forms.customer_form import apply_domain_error
 from orders.shop.forms.order_actions import CancelOrderForm, PayAgainForm
 from orders.shop.order_links import order_path, pay_path, register_path
 from orders.shop.private_pages import link_refused, private
+from orders.signed_links import LinkRefused
 from payments.invoices import invoice_pdf
 from payments.selectors import order_awaiting_payment, order_payment_summary
 from payments.services import (
@@ -42,7 +43,7 @@ from payments.services import (
 
 class OrderAccess:
     """How this request reaches an order: the logged-in owner, or a guest link. A guest link
-    that is forged, expired or revoked raises selectors.OrderLinkRefused."""
+    that is forged, expired or revoked raises LinkRefused."""
 
     def __init__(self, request: HttpRequest, *, number: str = "", token: str = ""):
         self.token = token
@@ -73,7 +74,7 @@ def order_view(*, guest: bool) -> Callable[..., HttpResponse]:
                 access = OrderAccess(
                     request, number=kwargs.get("number", ""), token=kwargs.get("token", "")
                 )
-            except selectors.OrderLinkRefused as error:
+            except LinkRefused as error:
                 return link_refused(request, error.message)
             return view(request, access)
 

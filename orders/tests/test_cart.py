@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from orders.shop.cart import MAX_LINES, MAX_QUANTITY, Cart, CartError
+from orders.shop.session_cart import MAX_LINES, MAX_QUANTITY, Cart, CartError
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,9 @@ from orders.events import record
 from orders.exceptions import InvalidOrder, TransitionRefused
 from orders.models import Address, Customer, EventType, Notification, Order, OrderStatus
 from orders.notifications import order_page_url, render_notification
-from orders.selectors import ORDER_LINK_SALT, order_link_token
+from orders.selectors import order_link_token
 from orders.services import AddressInput
+from orders.signed_links import ORDER_LINK
 from orders.tests.factories import BERLIN, CustomerFactory, UserFactory, place_order
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,15 @@ def _snapshot(order):
 
 def _link(order):
     return reverse("orders:order-link", args=[order_link_token(order)])
+
+
+@pytest.fixture
+def signing_clock_held(monkeypatch):
+    """A signed link carries the second it was signed in: hold that clock still, so a link
+    signed again later in a test is the one signed earlier even when a second ticks over in
+    between (placing an order takes a while with every lifecycle phase on)."""
+    signed_at = signing.TimestampSigner().timestamp()
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda _signer: signed_at)
 
 
 # --- register, log in, log out, reset ------------------------------------------------------
@@ -186,6 +196,28 @@ def test_a_claim_link_works_only_for_its_own_account(client, catalogue):
     assert tampered.status_code == 404
     guest.refresh_from_db()
     assert guest.user is None
+
+
+def test_a_claim_link_for_a_customer_that_is_gone_is_not_found(client, catalogue):
+    ada = _customer_user()
+    token = signing.dumps({"user": ada.pk, "customer": 10**9}, salt="orders.claim-orders")
+    client.force_login(ada)
+    assert client.get(reverse("orders:account-claim", args=[token])).status_code == 404
+
+
+def test_a_claim_link_is_sent_only_to_an_account_that_may_claim(catalogue):
+    # given Ada's guest order, and an account with Ada's email that has no orders of its own
+    place_order(email="ada@example.com", payment=None)
+    ada = UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
+    # when / then: her account may claim them, once the link is sent
+    assert services.customer_claim_link_send(user=ada, actor=ada) is True
+    assert Notification.objects.filter(kind="account_claim", recipient=ada.email).count() == 1
+    # an account with an order history of its own, or with another email, may not
+    eve = _customer_user("eve@example.com")
+    assert services.customer_claim_link_send(user=eve, actor=eve) is False
+    nobody = UserFactory(username="nobody", email="", is_staff=False)
+    assert services.customer_claim_link_send(user=nobody, actor=nobody) is False
+    assert Notification.objects.filter(kind="account_claim").count() == 1
 
 
 def test_a_guest_link_alone_never_hands_over_the_orders_of_that_email(client, catalogue):
@@ -515,7 +547,7 @@ def test_tampered_expired_and_foreign_guest_links_are_refused(client, catalogue,
         response = client.get(reverse("orders:order-link", args=[bad]))
         assert response.status_code == 404
         assert "not valid" in response.content.decode()
-    forged = signing.dumps({"order": order.pk, "token": "guess"}, salt=ORDER_LINK_SALT)
+    forged = signing.dumps({"order": order.pk, "token": "guess"}, salt=ORDER_LINK.salt)
     assert client.get(reverse("orders:order-link", args=[forged])).status_code == 404
     settings.ORDER_LINK_MAX_AGE_DAYS = 1
     with mock.patch("django.core.signing.time.time", return_value=10**10):
@@ -524,7 +556,9 @@ def test_tampered_expired_and_foreign_guest_links_are_refused(client, catalogue,
     assert "expired" in expired.content.decode()
 
 
-def test_a_guest_cancels_and_changes_the_address_through_the_link(client, catalogue):
+def test_a_guest_cancels_and_changes_the_address_through_the_link(
+    client, catalogue, signing_clock_held
+):
     order = place_order(email="guest@example.com", payment=None).order
     token = order_link_token(order)
     address = client.post(reverse("orders:order-link-address", args=[token]), NEW_ADDRESS)
@@ -555,14 +589,10 @@ def test_an_order_without_an_invoice_has_no_invoice_download(client, catalogue):
 
 
 def test_emails_link_guests_to_the_signed_page_and_customers_to_their_account(
-    client, catalogue, settings, monkeypatch
+    client, catalogue, settings, signing_clock_held
 ):
     settings.SITE_URL = "https://shop.example.com"
-    # A signed link carries the second it was signed in: hold that clock still, so the link
-    # rendered into the email below is the one computed here even when a second ticks over
-    # in between (placing the orders takes a while with every lifecycle phase on).
-    signed_at = signing.TimestampSigner().timestamp()
-    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda _signer: signed_at)
+    # (signing_clock_held: the link rendered into the email below is the one computed here)
     guest = place_order(email="guest@example.com", payment=None).order
     url = order_page_url(guest)
     assert url.startswith("https://shop.example.com/orders/track/")

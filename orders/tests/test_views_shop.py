@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from orders.models import Order, OrderStatus
-from orders.shop.cart import CHECKOUT_KEY
+from orders.shop.session_cart import CHECKOUT_KEY
 from orders.tests.factories import ProductFactory, UserFactory, place_order
 from warehouse.models import StockItem
 

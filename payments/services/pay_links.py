@@ -1,39 +1,34 @@
 """The signed link a customer follows to pay (again) for an order."""
 
-from datetime import timedelta
-
 from django.conf import settings
-from django.core import signing
+from django.urls import reverse
 
+from orders import signed_links
 from orders.models import Order, OrderStatus
+from orders.signed_links import PAY_LINK, LinkRefused
 from payments.models import PaymentStatus
 from payments.services.inputs import PaymentRefused
 
 P = PaymentStatus
-PAY_LINK_SALT = "payments.pay-again"
 
 
 def pay_link_token(order: Order) -> str:
-    return signing.dumps({"order": order.pk, "token": order.public_token}, salt=PAY_LINK_SALT)
+    return signed_links.make_for_order(PAY_LINK, order)
 
 
 def pay_link_url(order: Order) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}/orders/pay/{pay_link_token(order)}/"
+    return settings.SITE_URL.rstrip("/") + reverse("orders:pay-again", args=[pay_link_token(order)])
 
 
 def order_for_pay_link(token: str) -> Order:
     """The order a pay link belongs to; PaymentRefused when it is tampered with or expired."""
     try:
-        data = signing.loads(
-            token, salt=PAY_LINK_SALT, max_age=timedelta(days=settings.PAY_LINK_MAX_AGE_DAYS)
-        )
-    except signing.SignatureExpired as exc:
-        raise PaymentRefused("This payment link has expired; contact us for a new one.") from exc
-    except signing.BadSignature as exc:
-        raise PaymentRefused("This payment link is not valid.") from exc
-    order = Order.objects.filter(pk=data.get("order"), public_token=data.get("token")).first()
+        payload = signed_links.read(PAY_LINK, token)
+    except LinkRefused as refusal:
+        raise PaymentRefused(refusal.message) from refusal
+    order = Order.objects.filter(pk=payload["order"], public_token=payload["token"]).first()
     if order is None:
-        raise PaymentRefused("This payment link is not valid.")
+        raise PaymentRefused(PAY_LINK.invalid)
     return order
 
 

@@ -7,23 +7,21 @@ count downloads with a conditional UPDATE so two clicks at once cannot pass the 
 from datetime import timedelta
 
 from django.conf import settings
-from django.core import signing
 from django.db.models import F
 from django.utils import timezone
 
-from orders import events
+from orders import events, signed_links
 from orders.actors import Actor
 from orders.models import EventType, Order
 from orders.notifications import queue_order_notification
+from orders.signed_links import DOWNLOAD_LINK, LinkRefused
 from warehouse.exceptions import DownloadRefused
 from warehouse.models import DigitalAsset, DownloadGrant
 from warehouse.services.appointments import fulfil_if_nothing_to_ship
 
-DOWNLOAD_SALT = "warehouse.download"
-
 
 def download_token(grant: DownloadGrant) -> str:
-    return signing.dumps({"grant": grant.pk}, salt=DOWNLOAD_SALT, compress=True)
+    return signed_links.make(DOWNLOAD_LINK, {"grant": grant.pk})
 
 
 def download_url(grant: DownloadGrant) -> str:
@@ -93,12 +91,12 @@ def revoke_downloads(*, order: Order) -> int:
 def download_open(*, token: str) -> DownloadGrant:
     """Check a download link and count the download. DownloadRefused says why not."""
     try:
-        data = signing.loads(token, salt=DOWNLOAD_SALT)
-    except signing.BadSignature as exc:
-        raise DownloadRefused("This download link is not valid.") from exc
+        payload = signed_links.read(DOWNLOAD_LINK, token)
+    except LinkRefused as refusal:
+        raise DownloadRefused(refusal.message) from refusal
     grant = (
         DownloadGrant.objects.select_related("asset", "order_line__order")
-        .filter(pk=data.get("grant"))
+        .filter(pk=payload["grant"])
         .first()
     )
     if grant is None or grant.revoked_at is not None:

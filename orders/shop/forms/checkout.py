@@ -8,9 +8,8 @@ from orders.exceptions import DomainError
 from orders.services import LineInput
 from orders.shop.forms.addresses import AddressForm
 from orders.shop.forms.cards import CardFieldsMixin
-from orders.shop.forms.customer_form import out_of_stock_message
+from orders.shop.forms.customer_form import apply_domain_error
 from payments.services import PaymentInput
-from warehouse.exceptions import OutOfStock
 from warehouse.models import ShippingMethod
 
 
@@ -168,25 +167,9 @@ class CheckoutForm(CardFieldsMixin):
 
     def show_error(self, error: DomainError) -> None:
         """A refusal from order_place, shown on the right field of the right part."""
-        if isinstance(error, OutOfStock):
-            self.add_error(None, out_of_stock_message(error))
-            return
-        parts = {"shipping_address": self.shipping, "billing_address": self.billing}
-        shown = False
-        for name, messages in error.fields.items():
-            part = parts.get(name)
-            if part is not None and part.is_bound and hasattr(part, "cleaned_data"):
-                for message in messages:
-                    part.add_error(None, message)
-                shown = True
-                continue
-            field = self.field_aliases.get(name, name)
-            label = name.replace("_", " ").capitalize()
-            for message in messages:
-                if field in self.fields:
-                    self.add_error(field, message)
-                else:
-                    self.add_error(None, f"{label}: {message}")
-            shown = True
-        if not shown:
-            self.add_error(None, error.message)
+        apply_domain_error(
+            self,
+            error,
+            self.field_aliases,
+            parts={"shipping_address": self.shipping, "billing_address": self.billing},
+        )

@@ -1,8 +1,10 @@
 """The base of every customer form, and how a service's refusal shows on a form."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 
 from orders.exceptions import DomainError
 from warehouse.exceptions import OutOfStock
@@ -16,20 +18,36 @@ class CustomerForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-def apply_domain_error(form: forms.Form, error: DomainError, aliases: dict[str, str]) -> None:
-    """Show a service's refusal on the form: each field message on its field (named by the
-    service, mapped through `aliases`), the summary at the top."""
+def apply_domain_error(
+    form: forms.Form,
+    error: DomainError,
+    aliases: Mapping[str, str],
+    *,
+    parts: Mapping[str, forms.Form | None] | None = None,
+) -> None:
+    """Show a service's refusal on the form. Each field's messages go on the field the
+    service's name maps to (through `aliases`; "__all__" is the top of the form), or on the
+    part of the form it names (`parts`: a sub-form such as checkout's addresses, once it has
+    been checked); messages about anything else go at the top, labelled. The summary goes at
+    the top when the refusal names no field."""
     if isinstance(error, OutOfStock):
         form.add_error(None, out_of_stock_message(error))
         return
-    placed = False
     for name, messages in error.fields.items():
-        field = aliases.get(name, name)
-        if field in form.fields:
+        part = (parts or {}).get(name)
+        if part is not None and part.is_bound and hasattr(part, "cleaned_data"):
             for message in messages:
+                part.add_error(None, message)
+            continue
+        field = aliases.get(name, name)
+        for message in messages:
+            if field in form.fields:
                 form.add_error(field, message)
-            placed = True
-    if not placed:
+            elif field == NON_FIELD_ERRORS:
+                form.add_error(None, message)
+            else:
+                form.add_error(None, f"{name.replace('_', ' ').capitalize()}: {message}")
+    if not error.fields:
         form.add_error(None, error.message)
 
 
