@@ -5,11 +5,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 
-from orders.models import Order, OrderStatus
-from payments.models import PaymentStatus
+from orders.models import Order
 from payments.services.inputs import PaymentRefused
 
-P = PaymentStatus
 PAY_LINK_SALT = "payments.pay-again"
 
 
@@ -35,13 +33,3 @@ def order_for_pay_link(token: str) -> Order:
     if order is None:
         raise PaymentRefused("This payment link is not valid.")
     return order
-
-
-def order_needs_payment(order: Order) -> bool:
-    if order.status not in (OrderStatus.ON_HOLD, OrderStatus.CONFIRMED, OrderStatus.RECEIVED):
-        return False
-    if order.grand_total == 0:
-        return False
-    return not order.payments.filter(
-        status__in=[P.AUTHORIZED, P.CAPTURED, P.INVOICED, P.PAID, P.OVERDUE]
-    ).exists()
