@@ -6,19 +6,18 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
-from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
-from orders.models import Order
 from payments import services
 from payments.invoices import invoice_pdf
 from payments.models import (
@@ -30,7 +29,7 @@ from payments.models import (
     ProviderEvent,
     Refund,
 )
-from payments.selectors import order_payment_summary, payment_staff_actions
+from payments.selectors import credit_accounts_with_open_balance, payment_staff_actions
 
 
 class OperationInline(ReadOnlyInline):
@@ -304,9 +303,12 @@ class CreditAccountAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     list_select_related = ["customer"]
 
-    @admin.display(description="open on invoice")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CreditAccount]:
+        return credit_accounts_with_open_balance(super().get_queryset(request))
+
+    @admin.display(description="open on invoice", ordering="open_balance")
     def open(self, account: CreditAccount) -> Any:
-        return services.credit_exposure(account.customer_id)
+        return account.open_balance
 
 
 @admin.register(ProviderEvent)
@@ -329,15 +331,3 @@ class ProviderEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def payment_panel(order: Order, request: HttpRequest) -> str:
-    """The order page's payment summary: paid, refunded and due, with the payments."""
-    if order.number is None or not request.user.has_perm("payments.view_payment"):
-        return ""
-    payments = list(order.payments.all())
-    return render_to_string(
-        "admin/payments/order_panel.html",
-        {"order": order, "payments": payments, "summary": order_payment_summary(order)},
-        request=request,
-    )

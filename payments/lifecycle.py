@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from orders.lifecycle import OrderPhase, PaymentChoice, ReviewCheck
 from orders.models import Order
-from payments.admin import payment_panel
+from payments.panels import payment_panel
 from payments.review import payment_secured
 from payments.services import (
     payment_on_order_cancelled,

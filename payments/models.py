@@ -30,6 +30,12 @@ class PaymentStatus(models.TextChoices):
 
 P = PaymentStatus
 
+# The states in which a payment covers its order: the money is taken or held on the card, or
+# owed on invoice terms (an overdue invoice is still owed: Finance chases it, the customer is
+# not asked to pay again). Deciding whether an order needs paying, which payment to secure,
+# and whether a late authorisation is one too many all use this one list.
+PAID_OR_PROMISED: tuple[str, ...] = (P.AUTHORIZED, P.CAPTURED, P.INVOICED, P.PAID, P.OVERDUE)
+
 
 class PaymentMethod(models.TextChoices):
     CARD = "card", "Card"

@@ -3,7 +3,7 @@
 from orders.lifecycle import CheckResult
 from orders.models import HoldReason, Order
 from payments.models import PaymentMethod, PaymentStatus
-from payments.services import credit_account_for, credit_exposure
+from payments.selectors import credit_account_for, credit_exposure
 
 P = PaymentStatus
 

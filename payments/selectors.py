@@ -1,17 +1,24 @@
-"""Reads for payments: what is paid and due, and what staff may do to a payment now."""
+"""Reads for payments: what is paid and due, whether an order still needs paying, invoice
+terms and what they owe, and what staff may do to a payment now."""
 
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import DecimalField, Q, Sum, Value
+from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from orders.models import Order, OrderStatus
-from payments.models import Payment, PaymentStatus
-from payments.services import order_needs_payment
+from payments.models import (
+    PAID_OR_PROMISED,
+    CreditAccount,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
 
 CENT = Decimal("0.01")
-ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
+MONEY = DecimalField(max_digits=12, decimal_places=2)
+ZERO = Value(Decimal("0.00"), output_field=MONEY)
 
 
 def order_payment_summary(order: Order) -> dict[str, Decimal]:
@@ -31,6 +38,66 @@ def order_payment_summary(order: Order) -> dict[str, Decimal]:
     if order.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
         due = max(order.grand_total - totals["paid"], Decimal("0.00"))
     return {**totals, "balance_due": due}
+
+
+def order_needs_payment(order: Order) -> bool:
+    """An order whose payment is not yet secured (received, confirmed or held), with
+    something to pay and no payment that covers it: the customer may pay (again) by link."""
+    if order.status not in (OrderStatus.ON_HOLD, OrderStatus.CONFIRMED, OrderStatus.RECEIVED):
+        return False
+    if order.grand_total == 0:
+        return False
+    return not order.payments.filter(status__in=PAID_OR_PROMISED).exists()
+
+
+def credit_account_for(order: Order) -> CreditAccount | None:
+    """The account on invoice terms: the order's bill-to (a partner) or else its customer."""
+    payer_id = order.bill_to_id or order.customer_id
+    if payer_id is None:
+        return None
+    return CreditAccount.objects.filter(customer_id=payer_id, is_active=True).first()
+
+
+def credit_exposure(customer_id: int, *, excluding_order_id: int | None = None) -> Decimal:
+    """What the customer owes on invoice terms: open invoices plus invoice orders not yet
+    invoiced."""
+    totals = _open_invoice_payments(customer_id, excluding_order_id=excluding_order_id).aggregate(
+        amount=Sum("amount"), paid=Sum("amount_captured")
+    )
+    return (totals["amount"] or Decimal("0")) - (totals["paid"] or Decimal("0"))
+
+
+def credit_accounts_with_open_balance(
+    accounts: QuerySet[CreditAccount],
+) -> QuerySet[CreditAccount]:
+    """The accounts, each with `open_balance` (its `credit_exposure`) worked out in the same
+    query, so a list of accounts costs one query however long it is."""
+    owed = (
+        _open_invoice_payments(OuterRef("customer_id"))
+        .order_by()
+        .values("method")
+        .annotate(owed=Sum(F("amount") - F("amount_captured")))
+        .values("owed")
+    )
+    return accounts.annotate(open_balance=Coalesce(Subquery(owed, output_field=MONEY), ZERO))
+
+
+def _open_invoice_payments(
+    customer_id: int | OuterRef, *, excluding_order_id: int | None = None
+) -> QuerySet[Payment]:
+    """Invoice payments the customer still owes on: billed to them (as a partner), or their
+    own orders with no other bill-to; cancelled orders owe nothing. `customer_id` may be an
+    OuterRef, for the credit accounts' list."""
+    billed = Q(order__bill_to_id=customer_id)
+    own = Q(order__bill_to__isnull=True, order__customer_id=customer_id)
+    payments = Payment.objects.filter(
+        billed | own,
+        method=PaymentMethod.INVOICE,
+        status__in=[PaymentStatus.PENDING, PaymentStatus.INVOICED, PaymentStatus.OVERDUE],
+    ).exclude(order__status=OrderStatus.CANCELLED)
+    if excluding_order_id:
+        payments = payments.exclude(order_id=excluding_order_id)
+    return payments
 
 
 # Finance's buttons on a payment, each with the Payment transition it leads to. The model's

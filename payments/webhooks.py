@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from orders.services import lock_order
 from payments.models import Payment, ProviderEvent
 from payments.providers.base import WebhookEvent
 from payments.services import (
@@ -38,14 +39,7 @@ def webhook_receive(*, provider: str, event: WebhookEvent) -> str:
 
 
 def _apply(provider: str, event: WebhookEvent) -> str:
-    payment = (
-        Payment.objects.select_for_update(no_key=True)
-        .select_related("order")
-        .filter(provider=provider, provider_reference=event.reference)
-        .first()
-        if event.reference
-        else None
-    )
+    payment = _lock_payment(provider, event.reference)
     if payment is None:
         return "ignored: no payment with this reference"
     data = event.payload.get("data")
@@ -79,3 +73,27 @@ def _apply(provider: str, event: WebhookEvent) -> str:
         ):
             return "failed"
     return "ignored: nothing to change"
+
+
+def _lock_payment(provider: str, reference: str) -> Payment | None:
+    """The payment the event is about, locked after its order: the order services
+    (cancellation above all) lock the order first, then its payments, and so does this, so a
+    webhook racing a cancel waits for it instead of deadlocking."""
+    if not reference:
+        return None
+    order_id = (
+        Payment.objects.filter(provider=provider, provider_reference=reference)
+        .values_list("order_id", flat=True)
+        .first()
+    )
+    if order_id is None:
+        return None
+    order = lock_order(order_id)
+    payment = (
+        Payment.objects.select_for_update(of=("self",), no_key=True)
+        .filter(provider=provider, provider_reference=reference, order_id=order_id)
+        .first()
+    )
+    if payment is not None:
+        payment.order = order
+    return payment

@@ -5,20 +5,20 @@
 - capture_void: taking the authorised money, or giving the authorisation back;
 - refunds: refunds asked for here, and refunds the provider reports;
 - declines: a payment the provider refused;
-- invoices, credit: invoice terms;
+- invoices: invoice terms;
 - pay_links, pay_again: the customer's link to pay, and paying again with it;
 - order_lifecycle: the payments phase's moments (placing, confirmed, cancelled) and securing
   a confirmed order's payment;
 - reconcile: repeating what a provider did not answer.
 """
 
+from payments.selectors import order_needs_payment  # the customer's order pages use it
 from payments.services.authorisation import payment_authorize, payment_validate
 from payments.services.capture_void import (
     payment_capture,
     payment_void,
     payment_void_reported_by_provider,
 )
-from payments.services.credit import credit_account_for, credit_exposure
 from payments.services.declines import payment_fail_reported_by_provider
 from payments.services.inputs import PaymentInput, PaymentRefused
 from payments.services.invoices import invoice_flag_overdue, invoice_issue, invoice_record_payment
@@ -30,20 +30,13 @@ from payments.services.order_lifecycle import (
     payment_prepare_for_order,
 )
 from payments.services.pay_again import payment_pay_again
-from payments.services.pay_links import (
-    order_for_pay_link,
-    order_needs_payment,
-    pay_link_token,
-    pay_link_url,
-)
+from payments.services.pay_links import order_for_pay_link, pay_link_token, pay_link_url
 from payments.services.reconcile import operation_execute, reconcile
 from payments.services.refunds import refund_create, refund_execute, refund_record_from_provider
 
 __all__ = [
     "PaymentInput",
     "PaymentRefused",
-    "credit_account_for",
-    "credit_exposure",
     "invoice_flag_overdue",
     "invoice_issue",
     "invoice_record_payment",

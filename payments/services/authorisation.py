@@ -3,13 +3,20 @@
 from orders import events
 from orders.models import EventType, HoldReason, Order, OrderStatus
 from orders.services import order_release
-from payments.models import OperationKind, Payment, PaymentMethod, PaymentOperation, PaymentStatus
+from payments.models import (
+    PAID_OR_PROMISED,
+    OperationKind,
+    Payment,
+    PaymentMethod,
+    PaymentOperation,
+    PaymentStatus,
+)
 from payments.providers import card_provider_name, get_provider
 from payments.providers.base import CardDetails, PaymentProvider, ProviderResult
 from payments.services.capture_void import void_queue
 from payments.services.declines import payment_record_decline
 from payments.services.inputs import PaymentInput
-from payments.services.operations import amount_currency_key, provider_operation
+from payments.services.operations import provider_operation
 
 P = PaymentStatus
 AUTHORIZE_TRIES = 3  # a retryable decline (processing error) is tried this often at once
@@ -66,8 +73,10 @@ def _send_authorisation(
 ) -> ProviderResult:
     return provider.authorize(
         token=payment.payment_token,
+        amount=operation.amount,
+        currency=payment.currency,
+        idempotency_key=operation.idempotency_key,
         metadata={"order": payment.order.number or payment.order_id},
-        **amount_currency_key(payment, operation),
     )
 
 
@@ -94,9 +103,7 @@ def _record_authorisation(payment: Payment, result: ProviderResult) -> tuple[Pay
     payment.provider_reference = result.reference
     payment.save(update_fields=["status", "provider_reference", "updated_at"])
     already_paid = (
-        order.payments.exclude(pk=payment.pk)
-        .filter(status__in=[P.AUTHORIZED, P.CAPTURED, P.INVOICED, P.PAID])
-        .exists()
+        order.payments.exclude(pk=payment.pk).filter(status__in=PAID_OR_PROMISED).exists()
     )
     if already_paid:
         # A retried authorisation came back after the customer paid another way: give the

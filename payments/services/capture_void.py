@@ -10,12 +10,11 @@ from payments.models import OperationKind, Payment, PaymentOperation, PaymentSta
 from payments.providers.base import ProviderResult
 from payments.services.declines import payment_record_decline
 from payments.services.operations import (
-    amount_currency_key,
     call_after_commit,
     payment_operation_key,
     provider_operation,
 )
-from payments.services.refunds import refund_create
+from payments.services.refunds import cancel_refund_key, refund_create
 
 P = PaymentStatus
 
@@ -27,7 +26,10 @@ def payment_capture(*, payment_id: int, actor: Any) -> Payment:
         payment_id=payment_id,
         kind=OperationKind.CAPTURE,
         send=lambda provider, payment, operation: provider.capture(
-            reference=payment.provider_reference, **amount_currency_key(payment, operation)
+            reference=payment.provider_reference,
+            amount=operation.amount,
+            currency=payment.currency,
+            idempotency_key=operation.idempotency_key,
         ),
         record=lambda payment, result: _record_capture(payment, result, actor=actor),
     )
@@ -80,7 +82,7 @@ def _record_capture(
             amount=payment.amount,
             reason="Order cancelled",
             actor="payments",
-            idempotency_key=f"cancel-{payment.order_id}-payment-{payment.pk}",
+            idempotency_key=cancel_refund_key(payment),
         )
         return payment, False
     events.publish(
@@ -161,7 +163,7 @@ def void_queue(payment: Payment, *, reference: str = "") -> None:
 
 def payment_void_reported_by_provider(payment: Payment, *, provider: str, event_id: str) -> bool:
     """A provider's webhook says the authorisation was cancelled there. The caller holds the
-    payment locked (with its order). False when it is not authorised, so nothing changes."""
+    order locked, then the payment. False when it is not authorised, so nothing changes."""
     if payment.status != P.AUTHORIZED:
         return False
     _voided(

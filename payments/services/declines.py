@@ -3,14 +3,11 @@ fails, the timeline says why, and the customer is sent a link to pay again."""
 
 from typing import Any
 
-from django_fsm import can_proceed
-
 from orders import events
-from orders.models import EventType, HoldReason, Order
+from orders.models import EventType, HoldReason, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import order_hold
 from payments.models import Payment, PaymentStatus
-from payments.services.operations import call_after_commit
 from payments.services.pay_links import pay_link_url
 
 
@@ -24,8 +21,9 @@ def payment_record_decline(
     data: dict[str, Any],
     customer_visible: bool = False,
 ) -> None:
-    """Fail a payment the caller holds locked (with its order). `timeline` is the event's
-    text; the customer's email (one per payment, however often this runs) gives `message`."""
+    """Fail a payment the caller holds locked (the order first, then the payment). `timeline`
+    is the event's text; the customer's email (one per payment, however often this runs)
+    gives `message`."""
     payment.fail()
     payment.failure_code = code
     payment.failure_message = message[:255]
@@ -51,9 +49,10 @@ def payment_record_decline(
 def payment_fail_reported_by_provider(
     payment: Payment, *, provider: str, event_id: str, code: str, message: str
 ) -> bool:
-    """A provider's webhook says the payment failed: record it (the caller holds the payment
-    locked, with its order) and hold the order for payment. False when the payment is no
-    longer pending, so there is nothing to change."""
+    """A provider's webhook says the payment failed: record it, and hold the order for
+    payment when review has passed it. The caller holds the order locked, then the payment
+    (the order services' lock order). False when the payment is no longer pending, so there
+    is nothing to change."""
     if payment.status != PaymentStatus.PENDING:
         return False
     payment_record_decline(
@@ -64,21 +63,23 @@ def payment_fail_reported_by_provider(
         timeline=f"The provider reports the payment failed: {message[:255]}",
         data={"payment": payment.pk, "event": event_id},
     )
-    # After the commit: holding locks the order, which must not wait behind the payment
-    # lock taken here (a cancellation locks the order first, then its payments).
-    call_after_commit(_hold_for_payment, order_id=payment.order_id)
+    _hold_for_payment(payment.order)
     return True
 
 
-def _hold_for_payment(*, order_id: int) -> None:
-    """Hold the order for payment when its state can be held; a cancelled, shipped or
-    already held order is left as it is."""
-    order = Order.objects.get(pk=order_id)
-    if can_proceed(order.hold):
-        order_hold(
-            order_id=order_id,
-            actor="payments",
-            reason=HoldReason.PAYMENT_FAILED,
-            note="The provider reports the payment failed; the customer was sent a link to "
-            "pay again.",
-        )
+def _hold_for_payment(order: Order) -> None:
+    """Hold a confirmed order for payment (as a refused capture does), or add the reason to
+    one already held. A received order is left to the review: its payment check sees the
+    failed payment and holds the order after the other checks have run, so paying again
+    cannot release it past checks that never ran."""
+    if order.status == OrderStatus.ON_HOLD:
+        if order.holds.filter(released_at__isnull=True, reason=HoldReason.PAYMENT_FAILED).exists():
+            return
+    elif order.status != OrderStatus.CONFIRMED:
+        return
+    order_hold(
+        order_id=order.pk,
+        actor="payments",
+        reason=HoldReason.PAYMENT_FAILED,
+        note="The provider reports the payment failed; the customer was sent a link to pay again.",
+    )

@@ -14,7 +14,7 @@ from orders.models import EventType, Order
 from orders.notifications import queue_notification, queue_order_notification
 from payments.invoices import next_invoice_number
 from payments.models import Invoice, InvoicePayment, Payment, PaymentMethod, PaymentStatus
-from payments.services.credit import credit_account_for
+from payments.selectors import credit_account_for
 from payments.services.inputs import PaymentRefused, parse_amount
 
 P = PaymentStatus

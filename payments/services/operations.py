@@ -78,9 +78,9 @@ def provider_operation(
 ) -> Recorded | None:
     """Begin the operation, call the provider, and record its answer.
 
-    `send` makes the call to the payment's provider, for the payment as it was at step 1
-    (`amount_currency_key` gives the arguments most calls share). `record` applies the answer
-    to the payment, locked again (with its order) in the transaction that closes the operation.
+    `send` makes the call to the payment's provider, for the payment as it was at step 1, with
+    the operation's amount and idempotency key. `record` applies the answer to the payment,
+    locked again (after its order) in the transaction that closes the operation.
     Returns what `record` returns, or None when nothing was recorded: the call was no longer
     wanted, it had already succeeded, or the provider did not answer (the operation stays
     pending for `reconcile`). A retryable decline is sent again at once, up to `tries` times.
@@ -157,16 +157,6 @@ def _begin(
 def _retry_delay(attempts: int) -> timedelta:
     first = settings.PAYMENT_RECONCILE_AFTER
     return backoff(attempts, first=first, cap=first * 48)
-
-
-def amount_currency_key(payment: Payment, operation: PaymentOperation) -> dict[str, Any]:
-    """What authorise, capture and refund all send: the operation's amount, in the payment's
-    currency, with the operation's idempotency key."""
-    return {
-        "amount": operation.amount,
-        "currency": payment.currency,
-        "idempotency_key": operation.idempotency_key,
-    }
 
 
 def _call_provider(

@@ -10,16 +10,23 @@ from orders import events
 from orders.models import EventType, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import order_secure_payment
-from payments.models import Invoice, Payment, PaymentMethod, PaymentStatus, Provider
+from payments.models import (
+    PAID_OR_PROMISED,
+    Invoice,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Provider,
+)
 from payments.providers.base import InvalidPaymentDetails
+from payments.selectors import credit_account_for
 from payments.services.authorisation import card_payment_create, payment_authorize
 from payments.services.capture_void import payment_capture, void_queue
-from payments.services.credit import credit_account_for
 from payments.services.inputs import PaymentInput
 from payments.services.invoices import invoice_issue
 from payments.services.operations import call_after_commit
 from payments.services.pay_links import pay_link_url
-from payments.services.refunds import refund_create, refunds_pending
+from payments.services.refunds import cancel_refund_key, refund_create, refunds_pending
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +93,7 @@ def payment_collect_for_order(*, order_id: int) -> Order:
     if order.grand_total == 0:
         return order_secure_payment(order_id=order.pk, actor="payments", message="Nothing to pay.")
     payment = (
-        order.payments.filter(
-            status__in=[P.AUTHORIZED, P.CAPTURED, P.INVOICED, P.PAID, P.OVERDUE, P.PENDING]
-        )
+        order.payments.filter(status__in=[*PAID_OR_PROMISED, P.PENDING])
         .order_by("-created_at", "-pk")
         .first()
     )
@@ -132,7 +137,7 @@ def payment_on_order_cancelled(*, order: Order, actor: Any) -> None:
                     amount=remaining,
                     reason="Order cancelled",
                     actor=actor,
-                    idempotency_key=f"cancel-{order.pk}-payment-{payment.pk}",
+                    idempotency_key=cancel_refund_key(payment),
                 )
         elif payment.status == P.PAID:
             events.record(

@@ -8,10 +8,10 @@ from orders import events
 from orders.models import EventType, Order, OrderStatus
 from payments.models import Payment, PaymentStatus
 from payments.providers.base import CardDetails
+from payments.selectors import order_needs_payment
 from payments.services.authorisation import card_label, card_payment_create, payment_authorize
 from payments.services.inputs import PaymentRefused
 from payments.services.order_lifecycle import payment_collect_for_order
-from payments.services.pay_links import order_needs_payment
 
 
 def payment_pay_again(*, order_id: int, card: CardDetails, actor: Any) -> Payment:

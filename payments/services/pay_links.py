@@ -4,12 +4,9 @@ from django.conf import settings
 from django.urls import reverse
 
 from orders import signed_links
-from orders.models import Order, OrderStatus
+from orders.models import Order
 from orders.signed_links import PAY_LINK, LinkRefused
-from payments.models import PaymentStatus
 from payments.services.inputs import PaymentRefused
-
-P = PaymentStatus
 
 
 def pay_link_token(order: Order) -> str:
@@ -30,13 +27,3 @@ def order_for_pay_link(token: str) -> Order:
     if order is None:
         raise PaymentRefused(PAY_LINK.invalid)
     return order
-
-
-def order_needs_payment(order: Order) -> bool:
-    if order.status not in (OrderStatus.ON_HOLD, OrderStatus.CONFIRMED, OrderStatus.RECEIVED):
-        return False
-    if order.grand_total == 0:
-        return False
-    return not order.payments.filter(
-        status__in=[P.AUTHORIZED, P.CAPTURED, P.INVOICED, P.PAID, P.OVERDUE]
-    ).exists()

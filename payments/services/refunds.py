@@ -23,7 +23,6 @@ from payments.models import (
 from payments.providers.base import ProviderResult
 from payments.services.inputs import PaymentRefused, parse_amount
 from payments.services.operations import (
-    amount_currency_key,
     call_after_commit,
     provider_operation,
 )
@@ -95,6 +94,12 @@ def refund_create(
     return refund
 
 
+def cancel_refund_key(payment: Payment) -> str:
+    """The idempotency key of the refund a cancellation makes of a payment: the cancel itself
+    and a capture that lands after it both ask with it, so the money goes back once."""
+    return f"cancel-{payment.order_id}-payment-{payment.pk}"
+
+
 def refunds_pending(payment: Payment) -> Decimal:
     """What is asked for but not yet confirmed by the provider: it cannot be refunded twice."""
     pending = payment.refunds.filter(status=RefundStatus.PENDING).aggregate(s=Sum("amount"))
@@ -111,7 +116,10 @@ def refund_execute(*, refund_id: int) -> Refund:
         amount=refund.amount,
         refund=refund,
         send=lambda provider, payment, operation: provider.refund(
-            reference=payment.provider_reference, **amount_currency_key(payment, operation)
+            reference=payment.provider_reference,
+            amount=operation.amount,
+            currency=payment.currency,
+            idempotency_key=operation.idempotency_key,
         ),
         record=lambda payment, result: _record_refund(payment, result, refund_id=refund_id),
     )
@@ -164,7 +172,7 @@ def refund_record_from_provider(
 ) -> Refund | None:
     """A provider's webhook says `refunded_total` of the payment is refunded in all (a
     refund made in its dashboard, say): record what this app does not know of yet. The
-    caller holds the payment locked (with its order). None when nothing is missing."""
+    caller holds the order locked, then the payment. None when nothing is missing."""
     missing = refunded_total - payment.amount_refunded - refunds_pending(payment)
     if missing <= 0 or payment.status not in (P.CAPTURED, P.PARTIALLY_REFUNDED):
         return None

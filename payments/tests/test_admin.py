@@ -4,19 +4,24 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders.models import Order
 from orders.permissions import CUSTOMER_SERVICE, FINANCE, WAREHOUSE
-from orders.tests.factories import place_order, staff_user
-from payments.models import Invoice, Payment, PaymentStatus, Refund
+from orders.tests.factories import CustomerFactory, place_order, staff_user
+from payments import services
+from payments.models import CreditAccount, Invoice, Payment, PaymentStatus, Refund
 from payments.providers.base import ProviderUnavailable
 from payments.providers.test import TestGateway
+from payments.selectors import credit_exposure
 from payments.services import PaymentInput
 from payments.tests.pdf_text import pdf_text
 
 pytestmark = pytest.mark.django_db
 P = PaymentStatus
+INVOICE = PaymentInput(method="invoice")
 
 
 def _order(capture, **kwargs) -> Order:
@@ -170,3 +175,46 @@ def test_the_payments_list_filters_and_searches(
         response = client.get(url + query)
         assert list(response.context["cl"].result_list) == [payment], query
     assert list(client.get(url + "?status=failed").context["cl"].result_list) == []
+
+
+def _credit_accounts(count: int, *, start: int) -> None:
+    for n in range(start, start + count):
+        customer = CustomerFactory(email=f"buyer{n}@firm.example", company=f"Firm {n}")
+        CreditAccount.objects.create(customer=customer, terms_days=30, credit_limit=1000)
+
+
+def test_the_credit_accounts_list_takes_a_constant_number_of_queries(
+    client, catalogue, business, django_capture_on_commit_callbacks
+):
+    # given: two accounts, each owing an open invoice, one of them paid in part
+    with django_capture_on_commit_callbacks(execute=True):
+        place_order([("MUG-001", 10)], email="buyer@acme.example", payment=INVOICE)
+    _credit_accounts(1, start=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        owing = place_order([("MUG-001", 4)], email="buyer0@firm.example", payment=INVOICE).order
+    services.invoice_record_payment(
+        invoice_id=Invoice.objects.get(payment__order=owing).pk, amount="12", actor="finance"
+    )
+    client.force_login(staff_user(FINANCE))
+    url = reverse("admin:payments_creditaccount_changelist")
+    client.get(url)  # warm caches (content types, session) so both runs compare alike
+
+    # when
+    with CaptureQueriesContext(connection) as few:
+        response = client.get(url)
+    listed = response.context["cl"].result_list
+    assert len(listed) == 2
+    _credit_accounts(8, start=1)
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(url)
+
+    # then
+    assert len(response.context["cl"].result_list) == 10
+    assert len(many) == len(few), "\n".join(q["sql"] for q in many.captured_queries)
+    owed = {account.customer.email: account.open_balance for account in listed}
+    assert owed == {
+        "buyer@acme.example": Decimal("105.00"),
+        "buyer0@firm.example": owing.grand_total - Decimal("12.00"),
+    }
+    for account in response.context["cl"].result_list:
+        assert account.open_balance == credit_exposure(account.customer_id)

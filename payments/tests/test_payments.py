@@ -171,10 +171,39 @@ def test_cancel_after_authorise_voids(catalogue, django_capture_on_commit_callba
 
 
 def test_cancel_before_authorisation_voids_without_calling_the_provider(catalogue):
-    # the authorisation waits for a commit that never comes
+    # given: a card payment still pending, as before the placement's after-commit
+    # authorisation has run
     order = place_order(authorise_card=False).order
     order_services.order_cancel(order_id=order.pk, actor="customer")
     assert _payment(order).status == P.VOIDED
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [("card", P.CAPTURED), ("invoice", P.INVOICED), ("invoice", P.OVERDUE)],
+)
+def test_a_late_authorisation_of_an_order_paid_another_way_is_voided(
+    catalogue, django_capture_on_commit_callbacks, method, status
+):
+    # given: a card authorisation still on its way, and meanwhile another payment that
+    # covers the order (an overdue invoice still does: it is owed, not to be paid twice)
+    order = place_order(authorise_card=False).order
+    late = _payment(order)
+    Payment.objects.create(
+        order=order,
+        method=method,
+        provider="test" if method == "card" else "invoice",
+        status=status,
+        amount=order.grand_total,
+        currency=order.currency,
+    )
+    # when the authorisation comes back
+    with django_capture_on_commit_callbacks(execute=True):
+        services.payment_authorize(payment_id=late.pk)
+    # then the hold on the card is given back
+    late.refresh_from_db()
+    assert late.status == P.VOIDED
+    assert not order.events.filter(type=EventType.PAYMENT_AUTHORIZED).exists()
 
 
 def test_a_provider_outage_at_capture_is_reconciled_later(

@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 
 from orders.models import EventType, HoldReason, Notification, Order, OrderStatus
-from orders.services import order_cancel, order_hold
-from orders.tests.factories import place_order
+from orders.services import order_cancel, order_hold, order_release, order_review
+from orders.tests.factories import payment_securing_deferred, place_order
 from payments import services
 from payments.models import Payment, PaymentStatus, ProviderEvent, Refund
 from payments.providers.base import CardDetails, InvalidPaymentDetails, ProviderUnavailable
@@ -278,7 +278,7 @@ def _payment_failed(client, capture, payment: Payment, event_id: str):
         )
 
 
-def test_a_failed_payment_webhook_holds_the_order_and_tells_the_customer_once(
+def test_a_failed_payment_webhook_leaves_a_received_order_to_the_review_and_tells_the_customer_once(
     client, catalogue, fake_stripe, django_capture_on_commit_callbacks
 ):
     order = place_order(payment=None).order
@@ -296,16 +296,46 @@ def test_a_failed_payment_webhook_holds_the_order_and_tells_the_customer_once(
     ]
     payment.refresh_from_db()
     assert (payment.status, payment.failure_code) == (P.FAILED, "card_declined")
+    # then the order waits for its review: held now, paying again would release it to
+    # confirmed with the fraud, address and limit checks never run
     order = Order.objects.prefetch_related("holds").get(pk=order.pk)
-    assert order.status == OrderStatus.ON_HOLD
-    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    assert order.status == OrderStatus.RECEIVED
+    assert order.active_hold_reasons() == []
     failed = Notification.objects.get(order=order, kind="payment_failed", channel="email")
     assert failed.status == "sent"
     assert "/orders/pay/" in failed.body_text
     assert order.events.filter(type=EventType.PAYMENT_FAILED).count() == 1
+    # and the review's payment check, after the other checks, holds it for payment
+    order_review(order_id=order.pk, actor="review")
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    checks = order.events.filter(type=EventType.REVIEW_CHECK).values_list("data", flat=True)
+    assert {check["check"] for check in checks} > {"payment"}
 
 
-def test_a_failed_payment_webhook_leaves_an_order_that_cannot_be_held_as_it_is(
+def test_a_failed_payment_webhook_holds_a_confirmed_order(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    # given: an order held for payment, released by staff to confirmed, and a new card
+    # payment the provider has not answered for yet
+    order = place_order(payment=None).order
+    order_review(order_id=order.pk, actor="review")
+    with payment_securing_deferred():
+        order_release(order_id=order.pk, actor="support", note="the customer is paying")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CONFIRMED
+    payment = _pending_stripe_payment(order, "pi_failing_confirmed")
+    # when the provider reports the failure
+    answer = _payment_failed(client, django_capture_on_commit_callbacks, payment, "evt_fail_4")
+    # then the order is held for payment, in the webhook's own transaction
+    assert answer.json()["result"] == "failed"
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert order.held_from == OrderStatus.CONFIRMED
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+
+
+def test_a_failed_payment_webhook_adds_the_payment_reason_to_an_order_already_held(
     client, catalogue, fake_stripe, django_capture_on_commit_callbacks
 ):
     order = place_order(payment=None).order
@@ -316,5 +346,18 @@ def test_a_failed_payment_webhook_leaves_an_order_that_cannot_be_held_as_it_is(
     assert Payment.objects.get(pk=payment.pk).status == P.FAILED
     order = Order.objects.prefetch_related("holds").get(pk=order.pk)
     assert order.status == OrderStatus.ON_HOLD
-    assert order.active_hold_reasons() == [HoldReason.MANUAL]
+    assert sorted(order.active_hold_reasons()) == [HoldReason.MANUAL, HoldReason.PAYMENT_FAILED]
     assert Notification.objects.filter(order=order, kind="payment_failed").count() == 1
+
+
+def test_a_failed_payment_webhook_does_not_hold_an_order_twice_for_payment(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    # given: an order the review held for payment, with a card payment still pending
+    order = place_order(payment=None).order
+    order_review(order_id=order.pk, actor="review")
+    payment = _pending_stripe_payment(order, "pi_failing_again")
+    answer = _payment_failed(client, django_capture_on_commit_callbacks, payment, "evt_fail_5")
+    assert answer.json()["result"] == "failed"
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
