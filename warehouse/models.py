@@ -551,16 +551,3 @@ class FulfilmentOrder(Order):
         proxy = True
         verbose_name = "order to fulfil"
         verbose_name_plural = "fulfilment queue"
-
-
-class Dashboard(Order):
-    """The warehouse dashboard in the staff console (admin:warehouse_dashboard): counts of the
-    orders and shipments in the warehouse's hands, and the late ones. A proxy only so the page
-    is served by a ModelAdmin like every other warehouse page; it adds no rows and no
-    permissions (every staff member may open it, as before)."""
-
-    class Meta:
-        proxy = True
-        default_permissions = ()
-        verbose_name = "warehouse dashboard"
-        verbose_name_plural = "warehouse dashboard"

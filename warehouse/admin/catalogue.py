@@ -1,15 +1,20 @@
-"""Catalogue, stock and shipping methods in the staff console. Stock changes go through the
-stock services so the movement log stays complete."""
+"""Catalogue, stock (with the goods-in page) and shipping methods in the staff console. Stock
+changes go through the stock services so the movement log stays complete."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from orders.admin_base import ReadOnlyAdmin
 from orders.exceptions import DomainError
+from warehouse import selectors
 from warehouse.models import (
     Product,
     ShippingMethod,
@@ -17,7 +22,7 @@ from warehouse.models import (
     StockMovement,
     Warehouse,
 )
-from warehouse.services import stock_count
+from warehouse.services import stock_count, stock_receive_into_bin
 
 
 class StockItemInline(admin.TabularInline):
@@ -68,9 +73,51 @@ class StockItemForm(forms.ModelForm):
         return counted
 
 
+class GoodsInForm(forms.Form):
+    """One receipt. Made for a scanner, which types and then presses Enter: the product comes
+    last, so scanning it sends the receipt (one unit unless a quantity was typed first)."""
+
+    warehouse = forms.ModelChoiceField(queryset=Warehouse.objects.filter(is_active=True))
+    location = forms.CharField(
+        label="Bin (e.g. A-02-03)",
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "class": "wh-scan"}),
+    )
+    reason = forms.CharField(label="Delivery note or PO", max_length=200, required=False)
+    quantity = forms.IntegerField(min_value=1, max_value=100_000, initial=1)
+    product = forms.CharField(
+        label="SKU or barcode",
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "class": "wh-scan", "autofocus": True}
+        ),
+    )
+
+    def clean_product(self) -> Product:
+        code = self.cleaned_data["product"]
+        product = selectors.product_for_code(code)
+        if product is None:
+            raise forms.ValidationError(f"No product has the SKU or barcode “{code}”.")
+        return product
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        warehouse, code = data.get("warehouse"), data.get("location")
+        if warehouse and code:
+            location = selectors.location_for_code(warehouse=warehouse, code=code)
+            if location is None:
+                self.add_error("location", f"{warehouse.name} has no bin “{code}”.")
+            elif not location.is_active:
+                self.add_error("location", f"Bin {location.code} is not in use.")
+            else:
+                data["location"] = location
+        return data
+
+
 @admin.register(StockItem)
 class StockItemAdmin(admin.ModelAdmin):
     form = StockItemForm
+    change_list_template = "admin/warehouse/stockitem/change_list.html"
     list_display = ["product", "warehouse", "on_hand", "reserved", "available_display"]
     list_filter = ["warehouse"]
     search_fields = ["product__sku", "product__name"]
@@ -105,6 +152,55 @@ class StockItemAdmin(admin.ModelAdmin):
             )
         except DomainError as exc:
             messages.error(request, exc.message)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view(self.goods_in_view)
+        return [path("goods-in/", view, name="warehouse_goods_in"), *super().get_urls()]
+
+    def goods_in_view(self, request: HttpRequest) -> HttpResponse:
+        """Goods in: each submission puts units of one product on one bin (one receipt)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        # Warehouse, bin and delivery note stay filled in after a receipt: the next scan is
+        # usually the next product of the same delivery going onto the same shelf.
+        kept = ["warehouse", "location", "reason"]
+        form = GoodsInForm(
+            request.POST or None, initial={name: request.GET.get(name, "") for name in kept}
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                item = stock_receive_into_bin(
+                    product=data["product"],
+                    location=data["location"],
+                    quantity=data["quantity"],
+                    actor=request.user,
+                    reason=data["reason"] or "goods in",
+                )
+            except DomainError as exc:
+                form.add_error(next((f for f in exc.fields if f in form.fields), None), exc.message)
+            else:
+                location = data["location"]
+                messages.success(
+                    request,
+                    f"Received {data['quantity']} × {data['product'].sku} on bin {location.code} "
+                    f"in {location.warehouse.name}; {item.on_hand} on hand there now.",
+                )
+                query = urlencode(
+                    {
+                        "warehouse": location.warehouse_id,
+                        "location": location.code,
+                        "reason": data["reason"],
+                    }
+                )
+                return HttpResponseRedirect(f"{reverse('admin:warehouse_goods_in')}?{query}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Goods in",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/warehouse/stockitem/goods_in.html", context)
 
 
 @admin.register(StockMovement)

@@ -1,30 +1,23 @@
-"""Bins, boxes, digital goods, appointments and the warehouse dashboard."""
+"""Bins, boxes, digital goods and appointments."""
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils import timezone
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 
 from orders.exceptions import DomainError
-from orders.models import Order, OrderLine, OrderStatus
+from orders.models import OrderLine, OrderStatus
 from warehouse.models import (
     Appointment,
     AppointmentStatus,
     BinStock,
-    Dashboard,
     DigitalAsset,
     DownloadGrant,
     Location,
     PackageType,
-    PickList,
-    PickListStatus,
-    Shipment,
-    ShipmentStatus,
 )
 from warehouse.services import appointments
 
@@ -190,67 +183,3 @@ class AppointmentAdmin(admin.ModelAdmin):
                 messages.error(request, exc.message)
             else:
                 messages.success(request, f"Appointment {appointment} done.")
-
-
-@admin.register(Dashboard)
-class DashboardAdmin(admin.ModelAdmin):
-    """Counts per state and the late orders, on one page (admin:warehouse_dashboard). The
-    page is this admin's only URL; the warehouse pages link to it, the admin index does not
-    list it."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def get_urls(self) -> list:
-        view = self.admin_site.admin_view(self.dashboard_view)
-        return [path("", view, name="warehouse_dashboard")]
-
-    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
-        today = timezone.localdate()
-        working = [
-            OrderStatus.READY,
-            OrderStatus.PICKING,
-            OrderStatus.PACKED,
-            OrderStatus.PARTIALLY_SHIPPED,
-        ]
-        order_counts = dict(
-            Order.objects.filter(status__in=[*working, OrderStatus.ON_HOLD, OrderStatus.SHIPPED])
-            .values_list("status")
-            .annotate(n=Count("pk"))
-        )
-        shipment_counts = dict(
-            Shipment.objects.exclude(
-                status__in=[ShipmentStatus.DELIVERED, ShipmentStatus.CANCELLED]
-            )
-            .values_list("status")
-            .annotate(n=Count("pk"))
-        )
-        late = (
-            Order.objects.filter(status__in=working, promised_ship_by__lt=today)
-            .select_related("shipping_method")
-            .order_by("promised_ship_by")[:50]
-        )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Warehouse dashboard",
-            "order_counts": [
-                (OrderStatus(s).label, order_counts.get(s, 0))
-                for s in [*working, OrderStatus.ON_HOLD, OrderStatus.SHIPPED]
-            ],
-            "shipment_counts": [
-                (ShipmentStatus(s).label, n) for s, n in sorted(shipment_counts.items())
-            ],
-            "late": list(late),
-            "late_count": Order.objects.filter(
-                status__in=working, promised_ship_by__lt=today
-            ).count(),
-            "exceptions": Shipment.objects.filter(status=ShipmentStatus.EXCEPTION)
-            .select_related("order")
-            .order_by("pk")[:50],
-            "open_pick_lists": PickList.objects.filter(status=PickListStatus.OPEN).count(),
-            "today": today,
-            "appointments_today": Appointment.objects.filter(
-                date=today, status=AppointmentStatus.SCHEDULED
-            ).count(),
-        }
-        return TemplateResponse(request, "admin/warehouse/dashboard.html", context)

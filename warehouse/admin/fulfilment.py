@@ -1,4 +1,4 @@
-"""The fulfilment queue and pick lists in the staff console."""
+"""The fulfilment queue, the warehouse dashboard and pick lists in the staff console."""
 
 from typing import Any
 
@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -16,7 +17,7 @@ from orders.admin_base import ReadOnlyAdmin
 from orders.exceptions import DomainError
 from orders.models import Order, OrderStatus
 from orders.services import add_working_days
-from warehouse import documents
+from warehouse import documents, selectors
 from warehouse.models import (
     FulfilmentOrder,
     PickList,
@@ -147,8 +148,24 @@ class FulfilmentQueueAdmin(ReadOnlyAdmin):
                 self.admin_site.admin_view(self.next_view),
                 name="warehouse_fulfilmentorder_next",
             ),
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="warehouse_dashboard",
+            ),
             *super().get_urls(),
         ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """Counts per state and the late orders on one page; every staff member may open it."""
+        today = timezone.localdate()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Warehouse dashboard",
+            "today": today,
+            **selectors.warehouse_dashboard(today=today),
+        }
+        return TemplateResponse(request, "admin/warehouse/dashboard.html", context)
 
     def next_view(self, request: HttpRequest) -> Any:
         """ "Next N": the N orders with the earliest promised date, one pick list per warehouse."""

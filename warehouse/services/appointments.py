@@ -10,11 +10,12 @@ from django.utils import timezone
 
 from orders import events
 from orders.actors import Actor, require_permission
-from orders.models import EventType, Order, OrderLine, OrderStatus
+from orders.models import EventType, OrderLine, OrderStatus
 from orders.notifications import queue_order_notification
-from orders.services import lock_order, order_transition
+from orders.services import lock_order
 from warehouse.exceptions import AppointmentRefused
 from warehouse.models import Appointment, AppointmentStatus
+from warehouse.services.shipments import fulfil_if_nothing_to_ship
 
 
 def _require_scheduler(actor: Actor, what: str) -> None:
@@ -129,33 +130,3 @@ def appointment_complete(*, appointment_id: int, actor: Actor, notes: str = "") 
         )
         fulfil_if_nothing_to_ship(order, actor=actor)
     return appointment
-
-
-def fulfil_if_nothing_to_ship(order: Order, *, actor: Actor) -> None:
-    """An order of only digital goods and services is delivered once every service line has
-    had its visit (the links went out when it became ready)."""
-    if order.status != OrderStatus.READY:
-        return
-    lines = list(order.lines.all())
-    if any(line.product_kind == "physical" for line in lines):
-        return
-    services = [line for line in lines if line.product_kind == "service"]
-    done = set(
-        Appointment.objects.filter(
-            order_line__in=services, status=AppointmentStatus.DONE
-        ).values_list("order_line_id", flat=True)
-    )
-    if any(line.pk not in done for line in services):
-        return
-    order.delivered_at = timezone.now()
-    order_transition(
-        order,
-        "fulfil",
-        actor=actor,
-        event_type=EventType.DELIVERED,
-        message="Delivered (downloads and services).",
-        fields=["delivered_at"],
-        customer_visible=True,
-        publish="order.delivered",
-    )
-    queue_order_notification(order, "order_delivered")

@@ -17,7 +17,6 @@ from orders.notifications import queue_order_notification
 from orders.signed_links import DOWNLOAD_LINK, LinkRefused
 from warehouse.exceptions import DownloadRefused
 from warehouse.models import DigitalAsset, DownloadGrant
-from warehouse.services.appointments import fulfil_if_nothing_to_ship
 
 
 def download_token(grant: DownloadGrant) -> str:
@@ -28,12 +27,13 @@ def download_url(grant: DownloadGrant) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/downloads/{download_token(grant)}/"
 
 
-def grant_downloads(*, order: Order, actor: Actor) -> list[DownloadGrant]:
-    """Give the order's digital lines their links and email them; an order of only digital
-    goods is then delivered. Safe to call twice."""
+def grant_downloads(*, order: Order, actor: Actor) -> bool:
+    """Give the order's digital lines their links and email them. True when it has digital
+    lines and every one got its links (a line whose product has no file yet gets none).
+    Safe to call twice."""
     lines = list(order.lines.filter(product_kind="digital").select_related("product"))
     if not lines:
-        return []
+        return False
     assets = {}
     for asset in DigitalAsset.objects.filter(product_id__in=[line.product_id for line in lines]):
         assets.setdefault(asset.product_id, []).append(asset)
@@ -77,9 +77,7 @@ def grant_downloads(*, order: Order, actor: Actor) -> list[DownloadGrant]:
             customer_visible=True,
         )
         queue_order_notification(order, "download_links", links=links)
-    if not missing:
-        fulfil_if_nothing_to_ship(order, actor=actor)
-    return grants
+    return not missing
 
 
 def revoke_downloads(*, order: Order) -> int:

@@ -1,9 +1,4 @@
-"""Packing (step 6): what belongs in the box, checking the scans against it, and closing the
-box once every unit was picked and the scans match exactly.
-
-Same rules as every service (DESIGN.md): atomic, rows locked (the order, then its shipment),
-state through transitions, a timeline entry with the actor.
-"""
+"""Packing (step 6): the scans checked against what belongs in the box, which closes on a match."""
 
 from collections import defaultdict
 from collections.abc import Sequence

@@ -1,9 +1,4 @@
-"""Picking (step 5): the fulfilment queue, pick lists as waves over the bins in walking order,
-and confirming what was picked (stock leaves through the stock service).
-
-Same rules as every service (DESIGN.md): atomic, rows locked (orders, then shipments, then
-stock rows in primary-key order), state through transitions, a timeline entry with the actor.
-"""
+"""Picking (step 5): pick lists as waves over the bins in walking order, and confirming picks."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence

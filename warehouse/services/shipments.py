@@ -1,22 +1,21 @@
-"""Shipments from reservations: created when an order is ready (one per warehouse holding its
-stock), cancelled with the order while not yet shipped.
-
-Same rules as every service (DESIGN.md): atomic, rows locked (orders, then shipments, then
-stock rows in primary-key order), state through transitions, a timeline entry with the actor,
-emails through the outbox after the commit.
-"""
+"""Shipments made when an order is ready and cancelled with it; the order marked delivered."""
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
+from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from orders.actors import Actor
 from orders.exceptions import StaleOrder
-from orders.models import Order
-from orders.services import lock_order
+from orders.models import EventType, Order, OrderStatus
+from orders.notifications import queue_order_notification
+from orders.services import lock_order, order_transition
 from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import (
+    Appointment,
+    AppointmentStatus,
     PickListItem,
     Shipment,
     ShipmentLine,
@@ -66,7 +65,8 @@ def on_order_ready(*, order: Order, actor: Actor) -> None:
             ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity)
             for line_id, quantity in lines.items()
         )
-    grant_downloads(order=order, actor=actor)
+    if grant_downloads(order=order, actor=actor):
+        fulfil_if_nothing_to_ship(order, actor=actor)
 
 
 def on_order_cancelled(*, order: Order, actor: Actor) -> None:
@@ -102,3 +102,50 @@ def on_order_cancelled(*, order: Order, actor: Actor) -> None:
         shipment_save(shipment, ["status"])
     PickListItem.objects.filter(shipment_line__shipment__in=shipments, picked__isnull=True).delete()
     revoke_downloads(order=order)
+
+
+def fulfil_if_nothing_to_ship(order: Order, *, actor: Actor) -> None:
+    """An order of only digital goods and services is delivered once every service line has
+    had its visit (the links went out when it became ready)."""
+    if order.status != OrderStatus.READY:
+        return
+    lines = list(order.lines.all())
+    if any(line.product_kind == "physical" for line in lines):
+        return
+    services = [line for line in lines if line.product_kind == "service"]
+    done = set(
+        Appointment.objects.filter(
+            order_line__in=services, status=AppointmentStatus.DONE
+        ).values_list("order_line_id", flat=True)
+    )
+    if any(line.pk not in done for line in services):
+        return
+    order_mark_delivered(
+        order, transition="fulfil", actor=actor, message="Delivered (downloads and services)."
+    )
+
+
+def order_mark_delivered(
+    order: Order,
+    *,
+    transition: str,
+    actor: Actor,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """The order (locked by the caller) delivered through `transition` ("deliver" after its
+    last shipment, "fulfil" with nothing to ship): the delivery time, the timeline entry, the
+    partner event and the customer's delivered email."""
+    order.delivered_at = timezone.now()
+    order_transition(
+        order,
+        transition,
+        actor=actor,
+        event_type=EventType.DELIVERED,
+        message=message,
+        fields=["delivered_at"],
+        customer_visible=True,
+        publish="order.delivered",
+        data=data,
+    )
+    queue_order_notification(order, "order_delivered")

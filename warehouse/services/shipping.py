@@ -1,10 +1,4 @@
-"""Shipping (step 7): a packed shipment handed to the carrier, one by one or from a CSV of
-tracking numbers; the customer is emailed the tracking link.
-
-Same rules as every service (DESIGN.md): atomic, rows locked (the order, then its shipment),
-state through transitions, a timeline entry with the actor, emails through the outbox after
-the commit.
-"""
+"""Shipping (step 7): packed shipments handed to the carrier, one by one or from a CSV."""
 
 import logging
 from collections.abc import Iterable

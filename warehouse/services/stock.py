@@ -14,27 +14,26 @@ Which warehouse ships (the rule a manager can read):
    has enough of it.
 """
 
-import logging
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.db.models.lookups import GreaterThanOrEqual
 
-from orders.actors import Actor, acting_user
+from orders.actors import Actor, acting_user, require_permission
 from warehouse.exceptions import InvalidStockChange, OutOfStock
 from warehouse.models import (
     BinStock,
+    Location,
     MovementKind,
     Product,
     StockItem,
     StockMovement,
     StockReservation,
 )
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,10 +53,12 @@ class ReservationResult:
     shortages: dict[str, tuple[int, int]]  # sku -> (requested, available)
 
 
-def _lock_stock(product_ids: Sequence[int]) -> list[StockItem]:
+def _lock_stock_rows(**rows: Any) -> list[StockItem]:
+    """Lock the stock rows matching `rows` (filter arguments) in primary-key order, the one
+    order every stock change locks in, with their warehouses (read, not locked)."""
     return list(
         StockItem.objects.select_for_update(of=("self",), no_key=True)
-        .filter(product_id__in=product_ids, warehouse__is_active=True)
+        .filter(**rows)
         .select_related("warehouse")
         .order_by("pk")
     )
@@ -150,19 +151,6 @@ def _apply_stock_deltas(deltas: dict[int, int], *, counters: Sequence[str]) -> i
     )
 
 
-def _lock_warehouse_stock(
-    warehouse_ids: Collection[int], product_ids: Collection[int]
-) -> dict[tuple[int, int], StockItem]:
-    """Lock the stock rows of these products in these warehouses, in primary-key order;
-    keyed by (warehouse id, product id)."""
-    return {
-        (item.warehouse_id, item.product_id): item
-        for item in StockItem.objects.select_for_update(no_key=True)
-        .filter(warehouse_id__in=list(warehouse_ids), product_id__in=list(product_ids))
-        .order_by("pk")
-    }
-
-
 def _movement(
     stock_item_id: int, units: int, *, kind: str, order_id: int | None, actor: Actor, reason: str
 ) -> StockMovement:
@@ -207,7 +195,9 @@ def stock_reserve(
     physical = [d for d in demands if d.product.needs_shipping and d.quantity > 0]
     if not physical:
         return ReservationResult(reserved={}, shortages={})
-    items = _lock_stock(sorted({d.product.pk for d in physical}))
+    items = _lock_stock_rows(
+        product_id__in=sorted({d.product.pk for d in physical}), warehouse__is_active=True
+    )
     plan, shortages = _plan_allocation(physical, items)
     if shortages and not allow_shortage:
         raise OutOfStock(shortages)
@@ -258,12 +248,7 @@ def stock_release_for_order(*, order: object, actor: Actor, reason: str) -> int:
     deltas: dict[int, int] = defaultdict(int)
     for reservation in reservations:
         deltas[reservation.stock_item_id] -= reservation.quantity
-    list(
-        StockItem.objects.select_for_update(no_key=True)
-        .filter(pk__in=list(deltas))
-        .order_by("pk")
-        .values("pk")
-    )
+    _lock_stock_rows(pk__in=list(deltas))
     released = _change_stock(
         deltas, kind=MovementKind.RELEASE, order_id=order.pk, actor=actor, reason=reason
     )
@@ -294,12 +279,15 @@ def stock_pick(
     off their bins and out of the lines' reservations."""
     if not picks:
         return
-    stock = _lock_warehouse_stock([warehouse_id], {pick.product_id for pick in picks})
+    rows = _lock_stock_rows(
+        warehouse_id=warehouse_id, product_id__in=sorted({pick.product_id for pick in picks})
+    )
+    stock_item_of = {item.product_id: item.pk for item in rows}
     leaving: dict[int, int] = defaultdict(int)  # stock item pk -> units (negative)
     consumed: dict[int, int] = defaultdict(int)  # order line pk -> units
     movements: list[StockMovement] = []
     for pick in picks:
-        stock_item_id = stock[warehouse_id, pick.product_id].pk
+        stock_item_id = stock_item_of[pick.product_id]
         if pick.location_id:
             _bin_take(pick.location_id, pick.product_id, pick.picked, emptied=bool(pick.short))
         for kind, units, why in [
@@ -377,12 +365,14 @@ def stock_put_back(
     reserved once picked) and each bin they came from holds them again."""
     if not put_backs:
         return
-    stock = _lock_warehouse_stock(
-        {unit.warehouse_id for unit in put_backs}, {unit.product_id for unit in put_backs}
+    rows = _lock_stock_rows(
+        warehouse_id__in=sorted({unit.warehouse_id for unit in put_backs}),
+        product_id__in=sorted({unit.product_id for unit in put_backs}),
     )
+    stock_item_of = {(item.warehouse_id, item.product_id): item.pk for item in rows}
     returning: dict[int, int] = defaultdict(int)  # stock item pk -> units
     for unit in put_backs:
-        returning[stock[unit.warehouse_id, unit.product_id].pk] += unit.units
+        returning[stock_item_of[unit.warehouse_id, unit.product_id]] += unit.units
         if unit.location_id:
             _bin_add(unit.location_id, unit.product_id, unit.units)
     # Adding to on_hand cannot break a bound, so every row is updated.
@@ -400,13 +390,27 @@ def _bin_add(location_id: int, product_id: int, units: int) -> None:
 
 
 @transaction.atomic
-def stock_receive(*, stock_item: StockItem, quantity: int, actor: Actor, reason: str) -> StockItem:
-    """Goods in: add units to on_hand."""
+def stock_receive(
+    *,
+    stock_item: StockItem,
+    quantity: int,
+    actor: Actor,
+    reason: str,
+    location: Location | None = None,
+) -> StockItem:
+    """Goods in: add units to on_hand and, when they are put on a bin, to that bin."""
     if quantity <= 0:
         raise InvalidStockChange(
             "Received quantity must be positive.", fields={"quantity": ["Must be ≥ 1."]}
         )
+    if location is not None and location.warehouse_id != stock_item.warehouse_id:
+        raise InvalidStockChange(
+            f"Bin {location.code} is in another warehouse.",
+            fields={"location": ["Choose a bin in the warehouse the goods arrived at."]},
+        )
     StockItem.objects.filter(pk=stock_item.pk).update(on_hand=F("on_hand") + quantity)
+    if location is not None:
+        _bin_add(location.pk, stock_item.product_id, quantity)
     _movement(
         stock_item.pk,
         quantity,
@@ -420,9 +424,31 @@ def stock_receive(*, stock_item: StockItem, quantity: int, actor: Actor, reason:
 
 
 @transaction.atomic
+def stock_receive_into_bin(
+    *, product: Product, location: Location, quantity: int, actor: Actor, reason: str
+) -> StockItem:
+    """Goods in at the dock (the goods-in page): the units go on the bin and into the stock
+    of its warehouse, whose stock row for the product is opened the first time it arrives."""
+    require_permission(
+        actor, "warehouse.change_stockitem", "receive goods", refused=InvalidStockChange
+    )
+    if not product.needs_shipping:
+        raise InvalidStockChange(
+            f"{product.sku} is not kept in stock ({product.get_kind_display().lower()}).",
+            fields={"product": ["Only physical goods are kept in stock."]},
+        )
+    stock_item, _ = StockItem.objects.get_or_create(
+        product=product, warehouse_id=location.warehouse_id
+    )
+    return stock_receive(
+        stock_item=stock_item, quantity=quantity, actor=actor, reason=reason, location=location
+    )
+
+
+@transaction.atomic
 def stock_count(*, stock_item: StockItem, counted: int, actor: Actor, reason: str) -> StockItem:
     """A stock count: set on_hand to what was counted. Refused below what is reserved."""
-    locked = StockItem.objects.select_for_update(no_key=True).get(pk=stock_item.pk)
+    (locked,) = _lock_stock_rows(pk=stock_item.pk)
     if counted < 0:
         raise InvalidStockChange(
             "A count cannot be negative.", fields={"on_hand": ["Must be ≥ 0."]}

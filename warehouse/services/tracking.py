@@ -1,10 +1,4 @@
-"""Tracking and delivery (step 8): carrier statuses applied to a shipment once per event,
-the customer told of exceptions, the order delivered when its last shipment is.
-
-Same rules as every service (DESIGN.md): atomic, rows locked (the order, then its shipment),
-state through transitions, a timeline entry with the actor, emails through the outbox after
-the commit.
-"""
+"""Tracking and delivery (step 8): carrier statuses applied to a shipment, once per event."""
 
 from typing import Any
 
@@ -16,10 +10,9 @@ from orders import events
 from orders.actors import Actor
 from orders.models import EventType, Order, OrderStatus
 from orders.notifications import queue_order_notification
-from orders.services import order_transition
 from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import Shipment, ShipmentStatus, TrackingEvent
-from warehouse.services.shipments import shipment_lock, shipment_save
+from warehouse.services.shipments import order_mark_delivered, shipment_lock, shipment_save
 
 SS = ShipmentStatus
 
@@ -119,16 +112,10 @@ def _deliver_order_if_complete(order: Order, shipment: Shipment, actor: Actor) -
             customer_visible=True,
         )
         return
-    order.delivered_at = timezone.now()
-    order_transition(
+    order_mark_delivered(
         order,
-        "deliver",
+        transition="deliver",
         actor=actor,
-        event_type=EventType.DELIVERED,
         message="Delivered.",
-        fields=["delivered_at"],
-        customer_visible=True,
-        publish="order.delivered",
         data={"shipment": shipment.pk},
     )
-    queue_order_notification(order, "order_delivered")

@@ -1066,6 +1066,32 @@ def test_dashboard_needs_staff(client, catalogue):
     assert reverse("admin:login") in response.url
 
 
+DASHBOARD_QUERIES = 10  # session, user, 2 for permissions, 6 for the dashboard
+
+
+def test_dashboard_takes_the_same_queries_for_20_and_200_orders(
+    client, catalogue, warehouse_user, django_assert_max_num_queries
+):
+    # given: ready orders, a third of them late (promised 1 to 3 days ago)
+    client.force_login(warehouse_user)
+    url = reverse("admin:warehouse_dashboard")
+    _bulk_ready_orders(catalogue, 20, start=300000)
+    client.get(url)  # warm up (session, content types)
+    twenty = _count_queries(client, url)
+
+    # when
+    _bulk_ready_orders(catalogue, 180, start=400000)
+    response = client.get(url)
+
+    # then
+    assert dict(response.context["order_counts"])["Ready for the warehouse"] == 200
+    assert response.context["late_count"] == 8 + 60  # 3 in 9 of each batch
+    assert len(response.context["late"]) == 50  # the 50 most overdue
+    assert _count_queries(client, url) == twenty
+    with django_assert_max_num_queries(DASHBOARD_QUERIES):
+        client.get(url)
+
+
 # --- PDFs ---------------------------------------------------------------------------------
 
 
