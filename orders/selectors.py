@@ -14,7 +14,7 @@ from orders.signed_links import ORDER_LINK, LinkRefused
 from warehouse.models import Product, ProductKind, ShipmentStatus, ShippingMethod
 
 if TYPE_CHECKING:
-    from payments.models import Invoice
+    pass
 
 S = OrderStatus
 
@@ -228,16 +228,6 @@ AWAITING_DISPATCH = (S.RECEIVED, S.ON_HOLD, S.CONFIRMED, S.READY, S.PICKING, S.P
 def order_awaiting_dispatch(order: Order) -> bool:
     """Nothing has left the warehouse yet."""
     return order.status in AWAITING_DISPATCH
-
-
-def order_latest_invoice(order: Order) -> "Invoice | None":
-    """The newest invoice among the order's payments (as loaded by order_for_page)."""
-    invoices = [
-        payment.invoice_record
-        for payment in order.payment_list
-        if getattr(payment, "invoice_record", None) is not None
-    ]
-    return invoices[-1] if invoices else None
 
 
 def customer_status(order: Order) -> str:

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 
 from orders.lifecycle import OrderPhase, PaymentChoice, ReviewCheck
 from orders.models import Order
+from payments.models import Refund, RefundStatus
 from payments.panels import payment_panel
 from payments.review import payment_secured
 from payments.services import (
@@ -30,6 +31,10 @@ class PaymentsPhase(OrderPhase):
 
     def confirmed(self, *, order: Order, actor: Any) -> None:
         payment_on_order_confirmed(order=order, actor=actor)
+
+    def open_items(self, *, order: Order) -> Sequence[str]:
+        pending = Refund.objects.filter(payment__order=order, status=RefundStatus.PENDING)
+        return ("a refund is still being paid out",) if pending.exists() else ()
 
     def cancelled(self, *, order: Order, actor: Any) -> None:
         payment_on_order_cancelled(order=order, actor=actor)

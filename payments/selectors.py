@@ -1,6 +1,7 @@
 """Reads for payments: what is paid and due, whether an order still needs paying, invoice
 terms and what they owe, and what staff may do to a payment now."""
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from orders.models import Order, OrderStatus
 from payments.models import (
     PAID_OR_PROMISED,
     CreditAccount,
+    Invoice,
     Payment,
     PaymentMethod,
     PaymentStatus,
@@ -34,10 +36,37 @@ def order_payment_summary(order: Order) -> dict[str, Decimal]:
     )
     # SQLite sums decimals without their scale; state every amount in cents.
     totals = {key: Decimal(value).quantize(CENT) for key, value in totals.items()}
-    due = Decimal("0.00")
-    if order.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
-        due = max(order.grand_total - totals["paid"], Decimal("0.00"))
-    return {**totals, "balance_due": due}
+    return {**totals, "balance_due": balance_due(order, paid=totals["paid"])}
+
+
+def balance_due(order: Order, *, paid: Decimal) -> Decimal:
+    """What the customer still owes: nothing on a cancelled order or a draft."""
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
+        return Decimal("0.00")
+    return max(order.grand_total - paid, Decimal("0.00"))
+
+
+def latest_invoice(payments: Sequence[Payment]) -> "Invoice | None":
+    """The newest invoice among payments loaded oldest first with `invoice_record`."""
+    invoices = [p.invoice_record for p in payments if getattr(p, "invoice_record", None)]
+    return invoices[-1] if invoices else None
+
+
+def order_payment_position(order: Order, payments: Sequence[Payment]) -> dict[str, Any]:
+    """The order's payment as partners and customers see it, from payments already loaded
+    (oldest first, with their invoice): no query of its own."""
+    latest = payments[-1] if payments else None
+    paid = sum((p.amount_captured for p in payments), Decimal("0.00"))
+    invoice = latest_invoice(payments)
+    return {
+        "method": latest.method if latest else None,
+        "status": latest.status if latest else None,
+        "paid": paid,
+        "refunded": sum((p.amount_refunded for p in payments), Decimal("0.00")),
+        "balance_due": balance_due(order, paid=paid),
+        "invoice_number": invoice.number if invoice else None,
+        "invoice_due_date": invoice.due_date if invoice else None,
+    }
 
 
 def order_needs_payment(order: Order) -> bool:

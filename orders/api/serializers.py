@@ -3,7 +3,6 @@ decide. Output serializers are read-only: prices, totals and statuses come from 
 and a request that sends them changes nothing (unknown keys are ignored)."""
 
 import unicodedata
-from decimal import Decimal
 from typing import Any
 
 from django.core.validators import RegexValidator
@@ -15,6 +14,7 @@ from orders.api.models import WEBHOOK_EVENTS, WebhookEndpoint
 from orders.models import ADDRESS_FIELDS, Address, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import MAX_LINES, MAX_QUANTITY, AddressInput, LineInput
 from payments.models import PaymentMethod, PaymentStatus
+from payments.selectors import order_payment_position
 from warehouse.models import Carrier, Product, ProductKind, Shipment, ShipmentStatus
 
 COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "Use the two-letter ISO code, such as DE, GB or US.")
@@ -250,26 +250,10 @@ class PaymentSummarySerializer(serializers.Serializer):
 
 
 def payment_summary(order: Order) -> dict[str, Any]:
-    """From the prefetched payments (no query of its own), like order_payment_summary."""
     payments = getattr(order, "payment_list", None)
     if payments is None:
         payments = list(order.payments.select_related("invoice_record").order_by("created_at"))
-    latest = payments[-1] if payments else None
-    paid = sum((p.amount_captured for p in payments), Decimal("0.00"))
-    refunded = sum((p.amount_refunded for p in payments), Decimal("0.00"))
-    due = Decimal("0.00")
-    if order.status not in (OrderStatus.CANCELLED, OrderStatus.DRAFT):
-        due = max(order.grand_total - paid, Decimal("0.00"))
-    invoice = getattr(latest, "invoice_record", None) if latest else None
-    return {
-        "method": latest.method if latest else None,
-        "status": latest.status if latest else None,
-        "paid": paid,
-        "refunded": refunded,
-        "balance_due": due,
-        "invoice_number": invoice.number if invoice else None,
-        "invoice_due_date": invoice.due_date if invoice else None,
-    }
+    return order_payment_position(order, payments)
 
 
 class OrderSerializer(serializers.ModelSerializer):

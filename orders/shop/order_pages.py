@@ -32,7 +32,7 @@ from orders.shop.order_links import order_path, pay_path, register_path
 from orders.shop.private_pages import link_refused, private
 from orders.signed_links import LinkRefused
 from payments.invoices import invoice_pdf
-from payments.selectors import order_awaiting_payment, order_payment_summary
+from payments.selectors import latest_invoice, order_awaiting_payment, order_payment_summary
 from payments.services import (
     PaymentRefused,
     order_for_pay_link,
@@ -89,7 +89,7 @@ def _order_page(request: HttpRequest, access: OrderAccess) -> HttpResponse:
     if access.token and request.user.is_authenticated and order.customer.user_id == request.user.pk:
         return redirect("orders:account-order", number=order.number)
     changeable = customer_can_change(order)
-    invoice = selectors.order_latest_invoice(order)
+    invoice = latest_invoice(order.payment_list)
     return render(
         request,
         "orders/order_detail.html",
@@ -179,7 +179,7 @@ def _order_address(request: HttpRequest, access: OrderAccess) -> HttpResponse:
 
 
 def _order_invoice(request: HttpRequest, access: OrderAccess) -> HttpResponse:
-    invoice = selectors.order_latest_invoice(access.order())
+    invoice = latest_invoice(access.order().payment_list)
     if invoice is None:
         raise Http404("This order has no invoice.")
     response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")

@@ -13,6 +13,7 @@ from orders.lifecycle import OrderPhase
 from orders.models import EventType, Order, OrderStatus
 from orders.services import order_complete
 from orders.tests.factories import place_order
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +74,18 @@ def test_completion_waits_while_a_phase_has_something_open(catalogue, monkeypatc
 def test_the_nightly_task_is_scheduled(settings):
     tasks_scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "orders.tasks.complete_delivered_orders" in tasks_scheduled
+
+
+def test_a_refund_being_paid_out_keeps_the_order_open(catalogue):
+    # given a delivered order past its window with a refund the provider has not confirmed
+    order = _delivered(days_ago=40)
+    payment = order.payments.get()
+    Payment.objects.filter(pk=payment.pk).update(
+        status=PaymentStatus.CAPTURED, amount_captured=payment.amount
+    )
+    Refund.objects.create(payment=payment, amount="5.00", reason="goodwill")
+
+    with pytest.raises(TransitionRefused, match="a refund is still being paid out"):
+        order_complete(order_id=order.pk, actor="system")
+    Refund.objects.update(status=RefundStatus.SUCCEEDED)
+    assert order_complete(order_id=order.pk, actor="system").status == OrderStatus.COMPLETED
