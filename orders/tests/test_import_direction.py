@@ -9,7 +9,6 @@ from pathlib import Path
 
 ORDERS = Path(__file__).resolve().parents[1]
 CORE = [
-    "models.py",
     "lifecycle.py",
     "events.py",
     "review.py",
@@ -19,6 +18,7 @@ CORE = [
     "actors.py",
     "exceptions.py",
     *(f"services/{path.name}" for path in (ORDERS / "services").glob("*.py")),
+    *(f"models/{path.name}" for path in (ORDERS / "models").glob("*.py")),
 ]
 LATER_PHASES = ("payments", "orders.api", "returns", "feedback")
 
