@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from orders import sms
+from orders import events, sms
 from orders.broker import enqueue
 from orders.models import (
     EventType,
@@ -269,9 +269,9 @@ def notification_resend(*, notification_id: int, actor: Any) -> Notification:
     with transaction.atomic():
         notification = outbox_requeue(NOTIFICATIONS, notification_id)
         if notification.order_id:
-            OrderEvent.objects.create(
-                order_id=notification.order_id,
-                type=EventType.NOTE,
+            events.record(
+                notification.order,
+                EventType.NOTE,
                 actor=actor,
                 message=f"{_label(notification)} to {notification.recipient} queued to resend.",
             )

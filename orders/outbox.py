@@ -140,16 +140,17 @@ def _claim(kind: OutboxKind, row_id: Any) -> tuple[Any, str]:
             kind.failed(row, refusal)
             return None, FAILED
         row.attempts += 1
+        row.claims += 1
         row.status = SENDING
         row.next_attempt_at = now + kind.lease(row)
-        row.save(update_fields=["attempts", "status", "next_attempt_at"])
+        row.save(update_fields=["attempts", "claims", "status", "next_attempt_at"])
         return row, ""
 
 
 def _record(
     kind: OutboxKind,
     row_id: Any,
-    claimed_attempt: int,
+    claim: int,
     outcome: SendOutcome,
     prepared: Any,
     started: Any,
@@ -158,7 +159,7 @@ def _record(
     ran out while another claimed the row after it leaves the row alone."""
     with transaction.atomic():
         row = kind.lock_query().get(pk=row_id)
-        if row.attempts != claimed_attempt or row.status == kind.done_status:
+        if row.claims != claim or row.status == kind.done_status:
             logger.warning(
                 "outbox outcome arrived after the claim was lost",
                 extra={"kind": kind.label, "row": str(row_id), "delivered": outcome.delivered},
@@ -214,7 +215,7 @@ def outbox_send(kind: OutboxKind, row_id: Any) -> tuple[Any, str]:
     row, why_not = _claim(kind, row_id)
     if row is None:
         return None, why_not
-    claimed_attempt = row.attempts
+    claim = row.claims
     started = timezone.now()
     if preparation_error:
         outcome = SendOutcome(delivered=False, error=preparation_error)
@@ -224,7 +225,7 @@ def outbox_send(kind: OutboxKind, row_id: Any) -> tuple[Any, str]:
         except Exception as exc:
             outcome = SendOutcome(delivered=False, error=f"{type(exc).__name__}: {exc}"[:2000])
     recorded = _with_database_retries(
-        lambda: _record(kind, row.pk, claimed_attempt, outcome, prepared, started)
+        lambda: _record(kind, row.pk, claim, outcome, prepared, started)
     )
     return recorded, ""
 

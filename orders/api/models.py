@@ -190,6 +190,10 @@ class WebhookDelivery(models.Model):
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    claims = models.PositiveIntegerField(
+        default=0,
+        help_text="Claims by a sender so far, never reset: tells one claim from the next.",
+    )
     next_attempt_at = models.DateTimeField(default=timezone.now)
     retry_until = models.DateTimeField(help_text="After this, a failing delivery gives up.")
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)

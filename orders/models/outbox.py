@@ -46,6 +46,10 @@ class Notification(models.Model):
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    claims = models.PositiveIntegerField(
+        default=0,
+        help_text="Claims by a sender so far, never reset: tells one claim from the next.",
+    )
     last_error = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

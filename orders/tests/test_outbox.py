@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.db import OperationalError, connection, connections
+from django.db.models import F
 from django.utils import timezone
 
 from orders import outbox, tasks
@@ -186,7 +187,7 @@ def test_a_worker_that_lost_its_claim_records_nothing(catalogue, settings):
     )
 
     def reclaimed(notification_id):
-        Notification.objects.filter(pk=notification_id).update(attempts=2)
+        Notification.objects.filter(pk=notification_id).update(attempts=2, claims=2)
 
     with _while_sending(reclaimed):
         notification_send(notification_id=notification.pk)
@@ -214,3 +215,35 @@ def test_a_mail_that_arrives_after_the_relay_gave_up_on_it_counts_as_sent(catalo
     assert notification.last_error == ""
     assert len(mail.outbox) == 1
     assert order.events.filter(type="notification_sent").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_late_outcome_never_lands_on_a_claim_made_after_a_staff_resend(catalogue):
+    # given worker A's claim given up as "outcome unknown", resent by staff, and claimed by
+    # worker B as its first attempt again
+    order = place_order().order
+    notification = Notification.objects.create(
+        order=order, kind="order_confirmation", recipient="ada@example.com"
+    )
+
+    def given_up_resent_and_claimed_again(notification_id):
+        Notification.objects.filter(pk=notification_id).update(
+            status=NotificationStatus.FAILED, last_error=outbox.UNKNOWN_OUTCOME
+        )
+        notification_resend(notification_id=notification_id, actor="support")
+        Notification.objects.filter(pk=notification_id).update(
+            status=NotificationStatus.SENDING, attempts=1, claims=F("claims") + 1
+        )
+
+    def send_that_fails_late(row, *args):
+        given_up_resent_and_claimed_again(row.pk)
+        raise OSError("late")
+
+    # when A's send finally fails
+    with mock.patch("orders.notifications._deliver", side_effect=send_that_fails_late):
+        notification_send(notification_id=notification.pk)
+
+    # then B's claim stands: the row is still being sent, not back in the queue
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (NotificationStatus.SENDING, 1)
+    assert order.events.filter(type="note", message__contains="queued to resend").count() == 1

@@ -532,3 +532,36 @@ def test_a_delivery_being_sent_cannot_be_resent(catalogue, acme, receiver):
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.SENDING
     assert receiver.requests == []
+
+
+def test_no_retry_is_scheduled_past_the_retry_period(catalogue, acme, receiver):
+    _endpoint(acme.partner, receiver.url)
+    acme.post_order()
+    delivery = WebhookDelivery.objects.get()
+    receiver.script.extend([500] * 100)
+
+    while delivery.status == DeliveryStatus.PENDING:
+        deliver_webhook(str(delivery.pk))
+        delivery.refresh_from_db()
+        if delivery.status == DeliveryStatus.PENDING:
+            assert delivery.next_attempt_at <= delivery.retry_until
+            _time_passes(delivery.next_attempt_at - timezone.now())
+    assert delivery.status == DeliveryStatus.FAILED
+
+
+def test_a_staff_resend_starts_a_fresh_retry_period(catalogue, acme, receiver):
+    # given a delivery that failed for good: its retry period is over
+    _endpoint(acme.partner, receiver.url)
+    acme.post_order()
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
+    _time_passes(timedelta(days=4))
+    receiver.script.append(500)
+
+    # when staff resend it and the receiver fails once more
+    webhooks.webhook_delivery_resend(delivery_id=str(delivery.pk))
+    assert deliver_webhook(str(delivery.pk)) == "pending"
+
+    # then it waits for its next retry instead of giving up at once
+    delivery.refresh_from_db()
+    assert delivery.retry_until > timezone.now() + timedelta(days=2)
