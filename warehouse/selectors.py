@@ -1,6 +1,7 @@
 """Reads: an order's delivery (shipments, downloads, appointments), the warehouse dashboard,
 and the products and bins the goods-in page scans."""
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -130,13 +131,19 @@ def product_for_code(code: str) -> Product | None:
     return found[0] if found else None
 
 
+ASCII_NUMBER = re.compile(r"[0-9]{1,9}")
+BIN_NUMBER_MAX = 32767  # racks and shelves are small integers in the database
+
+
 def location_for_code(*, warehouse: Warehouse, code: str) -> Location | None:
     """The bin a scanner or a person names in a warehouse, by the code its label and the pick
     lists print (aisle-rack-shelf, e.g. A-02-03)."""
     parts = code.strip().upper().rsplit("-", 2)  # an aisle may hold a dash itself
-    if len(parts) != 3 or not (parts[0] and parts[1].isdigit() and parts[2].isdigit()):
+    if len(parts) != 3 or not (parts[0] and ASCII_NUMBER.fullmatch(parts[1] + parts[2])):
         return None
     aisle, rack, shelf = parts
+    if max(int(rack), int(shelf)) > BIN_NUMBER_MAX:
+        return None
     return (
         Location.objects.filter(
             warehouse=warehouse, aisle__iexact=aisle, rack=int(rack), shelf=int(shelf)

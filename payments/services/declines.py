@@ -8,6 +8,7 @@ from orders.models import EventType, HoldReason, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import order_hold
 from payments.models import Payment, PaymentStatus
+from payments.selectors import order_needs_payment
 from payments.services.pay_links import pay_link_url
 
 
@@ -22,8 +23,8 @@ def payment_record_decline(
     customer_visible: bool = False,
 ) -> None:
     """Fail a payment the caller holds locked (the order first, then the payment). `timeline`
-    is the event's text; the customer's email (one per payment, however often this runs)
-    gives `message`."""
+    is the event's text; the customer's email (one per payment, however often this runs, and
+    none when another payment covers the order) gives `message`."""
     payment.fail()
     payment.failure_code = code
     payment.failure_message = message[:255]
@@ -37,6 +38,8 @@ def payment_record_decline(
         data=data,
         customer_visible=customer_visible,
     )
+    if not order_needs_payment(order):
+        return  # another payment covers the order: nothing to ask the customer
     queue_order_notification(
         order,
         "payment_failed",
@@ -71,7 +74,10 @@ def _hold_for_payment(order: Order) -> None:
     """Hold a confirmed order for payment (as a refused capture does), or add the reason to
     one already held. A received order is left to the review: its payment check sees the
     failed payment and holds the order after the other checks have run, so paying again
-    cannot release it past checks that never ran."""
+    cannot release it past checks that never ran. An order another payment already covers
+    (the customer paid again meanwhile) is not held at all."""
+    if not order_needs_payment(order):
+        return
     if order.status == OrderStatus.ON_HOLD:
         if order.holds.filter(released_at__isnull=True, reason=HoldReason.PAYMENT_FAILED).exists():
             return

@@ -296,8 +296,8 @@ def test_a_failed_payment_webhook_leaves_a_received_order_to_the_review_and_tell
     ]
     payment.refresh_from_db()
     assert (payment.status, payment.failure_code) == (P.FAILED, "card_declined")
-    # then the order waits for its review: held now, paying again would release it to
-    # confirmed with the fraud, address and limit checks never run
+    # then the order waits for its review, not held (held now, paying again would release it
+    # to confirmed with the fraud, address and limit checks never run)
     order = Order.objects.prefetch_related("holds").get(pk=order.pk)
     assert order.status == OrderStatus.RECEIVED
     assert order.active_hold_reasons() == []
@@ -361,3 +361,21 @@ def test_a_failed_payment_webhook_does_not_hold_an_order_twice_for_payment(
     assert answer.json()["result"] == "failed"
     order = Order.objects.prefetch_related("holds").get(pk=order.pk)
     assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+
+
+def test_a_failed_payment_webhook_does_not_hold_an_order_another_payment_covers(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    # given: a confirmed order paid by an authorised card, and an older attempt still pending
+    order = place_order().order
+    order_review(order_id=order.pk, actor="review")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CONFIRMED
+    payment = _pending_stripe_payment(order, "pi_abandoned")
+    # when the provider reports that older attempt failed
+    answer = _payment_failed(client, django_capture_on_commit_callbacks, payment, "evt_fail_6")
+    # then the payment is recorded as failed, and the paid order goes on, not held
+    assert answer.json()["result"] == "failed"
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status != OrderStatus.ON_HOLD
+    assert order.active_hold_reasons() == []
+    assert not Notification.objects.filter(order=order, kind="payment_failed").exists()
