@@ -278,7 +278,7 @@ def outbox_requeue(kind: OutboxKind, row_id: Any) -> Any:
         )
     now = timezone.now()
     row.status, row.attempts, row.last_error = PENDING, 0, ""
-    row.next_attempt_at = now + settings.OUTBOX_FIRST_RETRY
+    row.next_attempt_at = now + settings.OUTBOX_RELAY_AFTER
     extra = kind.requeued(row, now)
     row.save(update_fields=["status", "attempts", "last_error", "next_attempt_at", *extra])
     transaction.on_commit(partial(kind.enqueue, [row.pk]), robust=True)

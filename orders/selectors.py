@@ -3,7 +3,7 @@ signed guest links. Every list is loaded with select_related/prefetch_related, s
 takes the same number of queries however many lines and events an order has."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import F, IntegerField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
@@ -12,9 +12,6 @@ from orders import signed_links
 from orders.models import Address, Customer, Order, OrderEvent, OrderHold, OrderStatus
 from orders.signed_links import ORDER_LINK, LinkRefused
 from warehouse.models import Product, ProductKind, ShipmentStatus, ShippingMethod
-
-if TYPE_CHECKING:
-    pass
 
 S = OrderStatus
 

@@ -15,6 +15,6 @@ def payment_panel(order: Order, request: HttpRequest) -> str:
     payments = list(order.payments.all())
     return render_to_string(
         "admin/payments/order_panel.html",
-        {"order": order, "payments": payments, "summary": order_payment_summary(order)},
+        {"order": order, "payments": payments, "summary": order_payment_summary(order, payments)},
         request=request,
     )

@@ -18,25 +18,34 @@ from payments.models import (
     PaymentStatus,
 )
 
-CENT = Decimal("0.01")
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 ZERO = Value(Decimal("0.00"), output_field=MONEY)
 
 
-def order_payment_summary(order: Order) -> dict[str, Decimal]:
-    """Paid (captured or received on invoice), refunded, and what is still due."""
-    totals = Payment.objects.filter(order=order).aggregate(
-        paid=Coalesce(Sum("amount_captured"), ZERO),
-        refunded=Coalesce(Sum("amount_refunded"), ZERO),
-        authorized=Coalesce(Sum("amount", filter=Q(status=PaymentStatus.AUTHORIZED)), ZERO),
-        invoiced=Coalesce(
-            Sum("amount", filter=Q(status__in=[PaymentStatus.INVOICED, PaymentStatus.OVERDUE])),
-            ZERO,
+def order_payment_summary(
+    order: Order, payments: Sequence[Payment] | None = None
+) -> dict[str, Decimal]:
+    """Paid (captured or received on invoice), refunded, authorised, invoiced and what is
+    still due, from the order's payments (loaded here unless the caller has them)."""
+    if payments is None:
+        payments = list(order.payments.all())
+    paid = sum((p.amount_captured for p in payments), Decimal("0.00"))
+    return {
+        "paid": paid,
+        "refunded": sum((p.amount_refunded for p in payments), Decimal("0.00")),
+        "authorized": sum(
+            (p.amount for p in payments if p.status == PaymentStatus.AUTHORIZED), Decimal("0.00")
         ),
-    )
-    # SQLite sums decimals without their scale; state every amount in cents.
-    totals = {key: Decimal(value).quantize(CENT) for key, value in totals.items()}
-    return {**totals, "balance_due": balance_due(order, paid=totals["paid"])}
+        "invoiced": sum(
+            (
+                p.amount
+                for p in payments
+                if p.status in (PaymentStatus.INVOICED, PaymentStatus.OVERDUE)
+            ),
+            Decimal("0.00"),
+        ),
+        "balance_due": balance_due(order, paid=paid),
+    }
 
 
 def balance_due(order: Order, *, paid: Decimal) -> Decimal:
@@ -56,14 +65,14 @@ def order_payment_position(order: Order, payments: Sequence[Payment]) -> dict[st
     """The order's payment as partners and customers see it, from payments already loaded
     (oldest first, with their invoice): no query of its own."""
     latest = payments[-1] if payments else None
-    paid = sum((p.amount_captured for p in payments), Decimal("0.00"))
+    summary = order_payment_summary(order, payments)
     invoice = latest_invoice(payments)
     return {
         "method": latest.method if latest else None,
         "status": latest.status if latest else None,
-        "paid": paid,
-        "refunded": sum((p.amount_refunded for p in payments), Decimal("0.00")),
-        "balance_due": balance_due(order, paid=paid),
+        "paid": summary["paid"],
+        "refunded": summary["refunded"],
+        "balance_due": summary["balance_due"],
         "invoice_number": invoice.number if invoice else None,
         "invoice_due_date": invoice.due_date if invoice else None,
     }

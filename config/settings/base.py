@@ -182,7 +182,7 @@ FRAUD_SCORE_THRESHOLD = env.int("FRAUD_SCORE_THRESHOLD", default=70)
 ORDER_REVIEW_STALL_AFTER = timedelta(minutes=env.int("ORDER_REVIEW_STALL_MINUTES", default=5))
 RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=30)
 # Outbox: a pending notification not sent this long after it was written is resent by the relay.
-OUTBOX_RELAY_AFTER = timedelta(minutes=env.int("OUTBOX_RELAY_MINUTES", default=2))
+OUTBOX_RELAY_AFTER = timedelta(minutes=env.int("OUTBOX_RELAY_MINUTES", default=1))
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 # The one retry schedule of every outbox (email, SMS, webhooks): 1, 2, 4, ... minutes, at most
 # 6 hours apart.

@@ -2,14 +2,13 @@
 
 from django.contrib import admin
 
-from orders.admin.drafts import ADDRESS_FIELDS
-from orders.models import Address, Customer
+from orders.models import ADDRESS_FIELDS, Address, Customer
 
 
 class AddressInline(admin.StackedInline):
     model = Address
     extra = 0
-    fields = [*ADDRESS_FIELDS, "phone"]
+    fields = list(ADDRESS_FIELDS)
 
 
 @admin.register(Customer)

@@ -12,7 +12,18 @@ from django.http import HttpRequest
 from orders import services
 from orders.models import STAFF_CHANNELS, Address, Order, OrderLine, OrderStatus
 
-ADDRESS_FIELDS = ["name", "company", "line1", "line2", "postal_code", "city", "region", "country"]
+# A draft's address inputs in the order staff type them (postal code before city): the
+# model's ADDRESS_FIELDS but the phone, which the order has once for both addresses.
+DRAFT_ADDRESS_FIELDS = [
+    "name",
+    "company",
+    "line1",
+    "line2",
+    "postal_code",
+    "city",
+    "region",
+    "country",
+]
 
 
 def is_draft(order: Order | None) -> bool:
@@ -38,7 +49,7 @@ def _address_fields(prefix: str, required: bool) -> dict[str, forms.Field]:
             required=required and name in must,
             max_length=2 if name == "country" else 200,
         )
-        for name in ADDRESS_FIELDS
+        for name in DRAFT_ADDRESS_FIELDS
     }
 
 
@@ -74,7 +85,7 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
         for prefix in ("shipping", "billing"):
             address = getattr(order, f"{prefix}_address", None) if order.pk else None
             if address is not None:
-                for name in ADDRESS_FIELDS:
+                for name in DRAFT_ADDRESS_FIELDS:
                     self.initial[f"{prefix}_{name}"] = getattr(address, name)
         if order.pk and order.billing_address_id and order.shipping_address_id:
             self.initial["billing_same"] = False
@@ -86,7 +97,9 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
         for prefix in ("shipping", "billing"):
             if prefix == "billing" and data.get("billing_same"):
                 continue
-            values = {name: (data.get(f"{prefix}_{name}") or "").strip() for name in ADDRESS_FIELDS}
+            values = {
+                name: (data.get(f"{prefix}_{name}") or "").strip() for name in DRAFT_ADDRESS_FIELDS
+            }
             if not any(values.values()):
                 continue
             address = Address(**values)
@@ -98,7 +111,7 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
     def address(self, prefix: str) -> Address | None:
         values = {
             name: (self.cleaned_data.get(f"{prefix}_{name}") or "").strip()
-            for name in ADDRESS_FIELDS
+            for name in DRAFT_ADDRESS_FIELDS
         }
         if not any(values.values()):
             return None
@@ -108,8 +121,11 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
 
 DRAFT_FIELDSETS = [
     (None, {"fields": ["channel", "customer", "email", "phone", "shipping_method"]}),
-    ("Shipping address", {"fields": [f"shipping_{n}" for n in ADDRESS_FIELDS]}),
-    ("Billing address", {"fields": ["billing_same", *[f"billing_{n}" for n in ADDRESS_FIELDS]]}),
+    ("Shipping address", {"fields": [f"shipping_{n}" for n in DRAFT_ADDRESS_FIELDS]}),
+    (
+        "Billing address",
+        {"fields": ["billing_same", *[f"billing_{n}" for n in DRAFT_ADDRESS_FIELDS]]},
+    ),
     ("Notes", {"fields": ["customer_note", "staff_note"]}),
 ]
 

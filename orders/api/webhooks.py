@@ -111,7 +111,7 @@ def _write_deliveries(
                 created_at=now,
                 # The task enqueued after the commit sends it now; the relay only picks it
                 # up if that has not happened a minute later (a broker outage, say).
-                next_attempt_at=now + settings.OUTBOX_FIRST_RETRY,
+                next_attempt_at=now + settings.OUTBOX_RELAY_AFTER,
                 retry_until=now + settings.PARTNER_WEBHOOK_RETRY_FOR,
             )
         )

@@ -32,11 +32,15 @@ from orders.shop.order_links import order_path, pay_path, register_path
 from orders.shop.private_pages import link_refused, private
 from orders.signed_links import LinkRefused
 from payments.invoices import invoice_pdf
-from payments.selectors import latest_invoice, order_awaiting_payment, order_payment_summary
+from payments.selectors import (
+    latest_invoice,
+    order_awaiting_payment,
+    order_needs_payment,
+    order_payment_summary,
+)
 from payments.services import (
     PaymentRefused,
     order_for_pay_link,
-    order_needs_payment,
     payment_pay_again,
 )
 
@@ -100,7 +104,7 @@ def _order_page(request: HttpRequest, access: OrderAccess) -> HttpResponse:
             "progress": selectors.order_progress(order),
             "events": order.customer_events,
             "payments": order.payment_list,
-            "summary": order_payment_summary(order),
+            "summary": order_payment_summary(order, order.payment_list),
             "invoice": invoice,
             "invoice_url": access.url("-invoice", order) if invoice is not None else "",
             "can_cancel": changeable,

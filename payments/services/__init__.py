@@ -12,7 +12,6 @@
 - reconcile: repeating what a provider did not answer.
 """
 
-from payments.selectors import order_needs_payment  # the customer's order pages use it
 from payments.services.authorisation import payment_authorize, payment_validate
 from payments.services.capture_void import (
     payment_capture,
@@ -42,7 +41,6 @@ __all__ = [
     "invoice_record_payment",
     "operation_execute",
     "order_for_pay_link",
-    "order_needs_payment",
     "pay_link_token",
     "pay_link_url",
     "payment_authorize",
