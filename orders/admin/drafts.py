@@ -5,11 +5,12 @@ with the "Place order" button (buttons.py). Saving goes through `order_save_draf
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 
 from orders import services
+from orders.exceptions import DomainError
 from orders.models import STAFF_CHANNELS, Address, Order, OrderLine, OrderStatus
 
 # A draft's address inputs in the order staff type them (postal code before city): the
@@ -231,6 +232,21 @@ class DraftOrderAdmin(admin.ModelAdmin):
             services.order_save_draft_lines(
                 order_id=form.instance.pk, lines=lines, actor=request.user
             )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> Any:
+        # A draft placed by someone else while this form was open: the save is refused and
+        # rolled back; say why instead of failing.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as refusal:
+            messages.error(request, refusal.message)
+            return HttpResponseRedirect(request.path)
 
     def response_add(self, request: HttpRequest, obj: Order, post_url_continue: Any = None) -> Any:
         # After creating a draft, stay on it so staff can add lines and press "Place order".

@@ -11,7 +11,15 @@ from django.db import transaction
 
 from orders import events
 from orders.exceptions import InvalidOrder, TransitionRefused
-from orders.models import ADDRESS_FIELDS, STAFF_CHANNELS, Address, Order, OrderLine, OrderStatus
+from orders.models import (
+    ADDRESS_FIELDS,
+    STAFF_CHANNELS,
+    Address,
+    EventType,
+    Order,
+    OrderLine,
+    OrderStatus,
+)
 from orders.services.guards import Actor, _check_transition, _lock_order, _save
 from orders.services.placement import (
     PlacementResult,
@@ -148,6 +156,7 @@ def order_save_draft_lines(*, order_id: int, lines: Sequence[DraftLine], actor: 
         if order.status != OrderStatus.DRAFT:
             raise TransitionRefused(f"{order} has been placed; it can no longer be edited.")
         existing = {line.pk: line for line in order.lines.all()}
+        changed = False
         for line in lines:
             current = existing.get(line.line_id) if line.line_id else None
             if line.line_id and current is None:
@@ -157,6 +166,7 @@ def order_save_draft_lines(*, order_id: int, lines: Sequence[DraftLine], actor: 
             if line.delete:
                 if current is not None:
                     current.delete()
+                    changed = True
                 continue
             if line.product is None or line.quantity < 1:
                 raise InvalidOrder(
@@ -165,7 +175,19 @@ def order_save_draft_lines(*, order_id: int, lines: Sequence[DraftLine], actor: 
                 )
             if current is None:
                 OrderLine.objects.create(order=order, product=line.product, quantity=line.quantity)
+                changed = True
             elif (current.product_id, current.quantity) != (line.product.pk, line.quantity):
                 current.product, current.quantity = line.product, line.quantity
                 current.save(update_fields=["product", "quantity"])
+                changed = True
+        if changed:
+            now_on_it = ", ".join(
+                f"{quantity} × {sku}"
+                for sku, quantity in order.lines.order_by("pk").values_list(
+                    "product__sku", "quantity"
+                )
+            )
+            events.record(
+                order, EventType.NOTE, actor=actor, message=f"Draft lines: {now_on_it or 'none'}."
+            )
     return order

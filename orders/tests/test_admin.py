@@ -3,6 +3,7 @@ by hand, the phone-order flow, the held-orders queue, list filters and search, t
 budget of the order list, the notification log and the timeline."""
 
 import re
+from unittest import mock
 
 import pytest
 from django.contrib.messages import constants as message_levels
@@ -11,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders import services
+from orders.exceptions import TransitionRefused
 from orders.models import (
     Address,
     EventType,
@@ -536,6 +538,28 @@ def test_staff_change_and_remove_draft_lines_on_the_draft_page(client, catalogue
     # then the draft has 3 mugs and no tee
     assert response.status_code == 302
     assert list(order.lines.values_list("product__sku", "quantity")) == [("MUG-001", 3)]
+
+
+def test_a_draft_placed_by_someone_else_meanwhile_is_not_saved_over(client, catalogue):
+    # given a draft open in the console
+    customer = CustomerFactory(email="caller@example.com")
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+    draft = services.order_save_draft(
+        order=Order(channel="phone", customer=customer), actor="support"
+    )
+    page = client.get(_change_url(draft))
+    data = {**_draft_data(catalogue, customer), **_inline_management_data(page)}
+
+    # when a colleague places it just as this form is saved
+    placed = TransitionRefused(f"{draft} has been placed; it can no longer be edited.")
+    with mock.patch.object(services, "order_save_draft", side_effect=placed):
+        response = client.post(_change_url(draft), data, follow=True)
+
+    # then the page says so, and nothing of the form was saved
+    assert response.status_code == 200
+    assert _errors(response) == [placed.message]
+    draft.refresh_from_db()
+    assert draft.shipping_address is None
 
 
 def test_a_draft_with_an_incomplete_address_shows_an_error_and_saves_nothing(client, catalogue):

@@ -47,6 +47,15 @@ def test_lines_are_added_changed_and_removed(catalogue):
         actor="support",
     )
     assert _lines(order) == [("LAMP-001", 1), ("MUG-001", 3)]
+    # each change is on the timeline, with who made it
+    notes = list(
+        order.events.filter(type=EventType.NOTE, message__startswith="Draft lines").order_by("pk")
+    )
+    assert [note.message for note in notes] == [
+        "Draft lines: 2 × MUG-001, 1 × TEE-001.",
+        "Draft lines: 3 × MUG-001, 1 × LAMP-001.",
+    ]
+    assert all(note.actor_label == "support" for note in notes)
 
 
 def test_a_line_of_another_order_or_without_a_product_is_refused(catalogue):
