@@ -12,7 +12,11 @@ from orders.services.accounts import (
     guest_customer_claimable_by,
 )
 from orders.services.cancellation import order_cancel
-from orders.services.completion import order_complete, orders_due_for_completion
+from orders.services.completion import (
+    order_complete,
+    orders_complete_due,
+    orders_due_for_completion,
+)
 from orders.services.customer import (
     customer_can_change,
     order_cancel_by_customer,
@@ -74,5 +78,6 @@ __all__ = [
     "order_save_draft_lines",
     "order_secure_payment",
     "order_transition",
+    "orders_complete_due",
     "orders_due_for_completion",
 ]

@@ -11,7 +11,7 @@ from orders import tasks
 from orders.exceptions import TransitionRefused
 from orders.lifecycle import OrderPhase
 from orders.models import EventType, Order, OrderStatus
-from orders.services import order_complete
+from orders.services import order_complete, orders_complete_due
 from orders.tests.factories import place_order
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
@@ -68,6 +68,62 @@ def test_completion_waits_while_a_phase_has_something_open(catalogue, monkeypatc
     assert order.status == OrderStatus.DELIVERED
 
     monkeypatch.setattr(registry, "PHASES", registry.PHASES[:-1])
+    assert tasks.complete_delivered_orders() == 1
+
+
+class RefundUnderWayFor(OrderPhase):
+    """Something still open for one order only."""
+
+    name = "refunds"
+
+    def __init__(self, order: Order) -> None:
+        self.order_id = order.pk
+
+    def open_items(self, *, order):
+        return ["a refund is being paid out"] if order.pk == self.order_id else []
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_an_order_held_open_does_not_stall_the_ones_after_it(catalogue, monkeypatch, batch_size):
+    # given three due orders, the oldest held open by a phase
+    oldest, middle, newest = _delivered(days_ago=50), _delivered(days_ago=45), _delivered(40)
+    monkeypatch.setattr(registry, "PHASES", (*registry.PHASES, RefundUnderWayFor(oldest)))
+
+    # when one run walks them in small batches
+    run = orders_complete_due(actor="system", batch_size=batch_size)
+
+    # then the two others are completed, and the oldest waits for the next night
+    assert (run.completed, run.still_open, run.not_reached) == (2, 1, False)
+    statuses = dict(
+        Order.objects.filter(pk__in=[oldest.pk, middle.pk, newest.pk]).values_list("pk", "status")
+    )
+    assert statuses == {
+        oldest.pk: OrderStatus.DELIVERED,
+        middle.pk: OrderStatus.COMPLETED,
+        newest.pk: OrderStatus.COMPLETED,
+    }
+
+
+def test_orders_delivered_at_the_same_moment_are_each_visited_once(catalogue):
+    # given three due orders delivered at the very same moment (the keyset's tie on pk)
+    orders = [_delivered(days_ago=40) for _ in range(3)]
+    moment = timezone.now() - timedelta(days=40)
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(delivered_at=moment)
+
+    run = orders_complete_due(actor="system", batch_size=1)
+
+    assert (run.completed, run.still_open) == (3, 0)
+    assert Order.objects.filter(status=OrderStatus.COMPLETED).count() == 3
+
+
+def test_a_run_out_of_time_leaves_the_rest_for_the_next_night(catalogue):
+    order = _delivered(days_ago=40)
+
+    run = orders_complete_due(actor="system", budget=timedelta(0))
+
+    assert (run.completed, run.not_reached) == (0, True)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.DELIVERED
     assert tasks.complete_delivered_orders() == 1
 
 

@@ -33,6 +33,7 @@ from payments.models import (
     PaymentOperation,
     PaymentStatus,
     Refund,
+    RefundStatus,
 )
 from payments.providers import get_provider
 from payments.providers.base import PaymentProvider, ProviderResult, ProviderUnavailable
@@ -185,18 +186,50 @@ def _call_provider(
 
 
 def _give_up(operation: PaymentOperation) -> None:
+    """Close an operation the provider never answered. A refund it carried fails with it:
+    left pending, it would keep its order open and its amount reserved for ever."""
     with transaction.atomic():
-        PaymentOperation.objects.filter(pk=operation.pk).update(
-            status=OperationStatus.FAILED, completed_at=timezone.now()
+        # The order, then the payment, then the refund: the lock order of step 3.
+        lock_order(operation.payment.order_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=operation.payment_id)
         )
-        payment = Payment.objects.select_related("order").get(pk=operation.payment_id)
+        closed = PaymentOperation.objects.filter(
+            pk=operation.pk, status=OperationStatus.PENDING
+        ).update(status=OperationStatus.FAILED, completed_at=timezone.now())
+        if not closed:
+            return  # another run recorded an answer meanwhile
+        gave_up = (
+            f"gave up after {operation.attempts} attempts: the provider did not answer. "
+            "Finance must check it with the provider."
+        )
+        data = {"payment": payment.pk, "operation": operation.pk}
+        refund = (
+            Refund.objects.select_for_update(no_key=True).filter(pk=operation.refund_id).first()
+            if operation.refund_id
+            else None
+        )
+        if refund is None:
+            events.record(
+                payment.order,
+                EventType.PAYMENT_FAILED,
+                actor="payments",
+                message=f"{operation.get_kind_display()} {gave_up}",
+                data=data,
+            )
+            return
+        if refund.status == RefundStatus.PENDING:
+            refund.status = RefundStatus.FAILED
+            refund.completed_at = timezone.now()
+            refund.save(update_fields=["status", "completed_at"])
         events.record(
             payment.order,
-            EventType.PAYMENT_FAILED,
+            EventType.REFUND_FAILED,
             actor="payments",
-            message=f"{operation.get_kind_display()} gave up after {operation.attempts} "
-            "attempts: the provider did not answer. Finance must check it with the provider.",
-            data={"payment": payment.pk, "operation": operation.pk},
+            message=f"Refund of {refund.amount} {gave_up}",
+            data={**data, "refund": refund.pk},
         )
 
 
