@@ -1,6 +1,9 @@
 """Partners, their API keys and webhooks in the staff console. Managers manage them; Customer
 service may look and resend webhooks (orders/permissions.py). Creating a partner or a key goes
-through the services; a new key is shown once, in a message, and never again."""
+through the services, and so does changing them: the forms ask the services' validation
+first, so a refusal is a form error, and a refusal that only shows under the lock (someone
+else got there first) is an error message with nothing saved. A new key is shown once, in a
+message, and never again."""
 
 import json
 from typing import Any
@@ -8,7 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -39,6 +42,42 @@ def _link(viewname: str, pk: Any, label: Any) -> str:
     return format_html('<a href="{}">{}</a>', reverse(viewname, args=[pk]), label)
 
 
+def _show_refusal(form: forms.Form, refusal: DomainError) -> None:
+    """A service's refusal as form errors: under its field where the form has one."""
+    shown = False
+    for name, problems in refusal.fields.items():
+        field = name.split(".", 1)[0]
+        if field in form.fields and field not in form.errors:
+            form.add_error(field, problems)
+            shown = True
+    if not shown:
+        form.add_error(None, refusal.message)
+
+
+class ServiceWritesAdmin(admin.ModelAdmin):
+    """A page whose save_model calls a service. The form checks first; should the service
+    still refuse (a change by someone else in between), the page's transaction is rolled back
+    and staff get the reason instead of an error page."""
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as refusal:
+            details = [f"{name}: {' '.join(problems)}" for name, problems in refusal.fields.items()]
+            self.message_user(
+                request,
+                " ".join([refusal.message, *details, "Nothing was saved."]),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
+
 # --- partners -----------------------------------------------------------------------------
 
 
@@ -55,7 +94,26 @@ class WebhookEndpointInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class PartnerAddForm(forms.ModelForm):
+class PartnerForm(forms.ModelForm):
+    class Meta:
+        model = Partner
+        fields = ["name", "is_active", "throttle_rate"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "name" in cleaned and "throttle_rate" in cleaned:
+            try:
+                cleaned["name"] = services.partner_validate(
+                    name=cleaned["name"],
+                    throttle_rate=cleaned["throttle_rate"],
+                    partner_id=self.instance.pk,
+                )
+            except DomainError as refusal:
+                _show_refusal(self, refusal)
+        return cleaned
+
+
+class PartnerAddForm(PartnerForm):
     billing_email = forms.EmailField(
         required=False,
         help_text="Who is invoiced. Empty: a placeholder address to change later.",
@@ -76,7 +134,8 @@ class PartnerAddForm(forms.ModelForm):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(ServiceWritesAdmin):
+    form = PartnerForm
     list_display = ["name", "billing_customer", "terms", "is_active", "rate", "keys", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "billing_customer__email"]
@@ -121,7 +180,13 @@ class PartnerAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Partner, form: Any, change: bool) -> None:
         if change:
-            obj.save()
+            services.partner_update(
+                partner_id=obj.pk,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                is_active=form.cleaned_data["is_active"],
+                throttle_rate=form.cleaned_data["throttle_rate"],
+            )
             return
         partner = services.partner_create(
             name=form.cleaned_data["name"],
@@ -188,7 +253,7 @@ class PartnerAPIKeyForm(forms.ModelForm):
 
 
 @admin.register(PartnerAPIKey)
-class PartnerAPIKeyAdmin(APIKeyModelAdmin):
+class PartnerAPIKeyAdmin(ServiceWritesAdmin, APIKeyModelAdmin):
     form = PartnerAPIKeyForm
     list_display = [
         "prefix",
@@ -224,7 +289,14 @@ class PartnerAPIKeyAdmin(APIKeyModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: PartnerAPIKey, form: Any, change: bool) -> None:
         if change:
-            obj.save()
+            if not form.changed_data:
+                return  # e.g. a revoked key, whose page is read-only
+            services.partner_api_key_update(
+                api_key_id=obj.pk,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                expires_at=form.cleaned_data["expiry_date"],
+            )
             return
         api_key, key = services.partner_api_key_create(
             partner=obj.partner, name=obj.name, expires_at=obj.expiry_date
@@ -266,31 +338,67 @@ class WebhookEndpointForm(forms.ModelForm):
         model = WebhookEndpoint
         fields = ["partner", "url", "events", "description", "is_active"]
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # On a change page the partner is read-only (an endpoint stays with its partner).
+        partner = cleaned.get("partner") if self.instance.pk is None else self.instance.partner
+        if partner is None or "url" not in cleaned or "events" not in cleaned:
+            return cleaned
+        # The instance still holds the saved values here: the form copies onto it later.
+        was_active = self.instance.pk is not None and self.instance.is_active
+        try:
+            cleaned["events"] = services.webhook_endpoint_validate(
+                partner=partner,
+                url=cleaned["url"],
+                events=cleaned["events"],
+                activating=bool(cleaned.get("is_active")) and not was_active,
+            )
+        except DomainError as refusal:
+            _show_refusal(self, refusal)
+        return cleaned
+
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ServiceWritesAdmin):
     form = WebhookEndpointForm
     list_display = ["url", "partner", "event_list", "is_active", "created_at"]
     list_filter = ["is_active", "partner"]
     search_fields = ["url", "partner__name"]
     list_select_related = ["partner"]
-    readonly_fields = ["secret", "created_at", "updated_at"]
 
     def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list[str]:
         fields = ["partner", "url", "events", "description", "is_active"]
         return fields if obj is None else [*fields, "secret", "created_at", "updated_at"]
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: WebhookEndpoint | None = None
+    ) -> list[str]:
+        # An endpoint stays with its partner: that partner holds its signing secret and its
+        # delivery log. Another partner registers its own endpoint.
+        readonly = ["secret", "created_at", "updated_at"]
+        return readonly if obj is None else ["partner", *readonly]
+
     def save_model(
         self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
     ) -> None:
+        data = form.cleaned_data
         if change:
-            obj.save()
+            endpoint = services.webhook_endpoint_update(
+                endpoint_id=obj.pk,
+                actor=request.user,
+                url=data["url"],
+                events=data["events"],
+                description=data["description"],
+                is_active=data["is_active"],
+            )
+            obj.updated_at = endpoint.updated_at
             return
         endpoint = services.webhook_endpoint_create(
-            partner=obj.partner,
-            url=obj.url,
-            events=form.cleaned_data["events"],
-            description=obj.description,
+            partner=data["partner"],
+            url=data["url"],
+            events=data["events"],
+            description=data["description"],
+            is_active=data["is_active"],
         )
         obj.pk, obj.secret, obj.created_at = endpoint.pk, endpoint.secret, endpoint.created_at
 

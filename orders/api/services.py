@@ -75,6 +75,26 @@ def _billing_email(name: str) -> str:
     return f"{slugify(name)[:50] or 'partner'}@partners.invalid"
 
 
+def partner_validate(*, name: str, throttle_rate: str, partner_id: int | None = None) -> str:
+    """The partner's name (returned with its spaces tidied) and rate limit, as creating or
+    changing a partner checks them; the staff console shows a refusal as form errors."""
+    name = " ".join((name or "").split())
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["Give the partner a name."]
+    elif len(name) > 100:
+        errors["name"] = ["Use at most 100 characters."]
+    elif Partner.objects.filter(name__iexact=name).exclude(pk=partner_id).exists():
+        errors["name"] = [f"A partner called {name!r} exists already."]
+    try:
+        Partner._meta.get_field("throttle_rate").run_validators(throttle_rate)
+    except ValidationError as exc:
+        errors["throttle_rate"] = exc.messages
+    if errors:
+        raise InvalidRequest("The partner is not valid.", fields=errors)
+    return name
+
+
 def partner_create(
     *,
     name: str,
@@ -85,14 +105,12 @@ def partner_create(
 ) -> Partner:
     """A partner with its billing customer and invoice terms (net 30 unless told otherwise;
     Finance changes them under Payments → Credit accounts)."""
-    name = " ".join((name or "").split())
     errors: dict[str, list[str]] = {}
-    if not name:
-        errors["name"] = ["Give the partner a name."]
-    elif len(name) > 100:
-        errors["name"] = ["Use at most 100 characters."]
-    elif Partner.objects.filter(name__iexact=name).exists():
-        errors["name"] = [f"A partner called {name!r} exists already."]
+    try:
+        name = partner_validate(name=name, throttle_rate=throttle_rate)
+    except InvalidRequest as exc:
+        errors.update(exc.fields)
+        name = " ".join((name or "").split())
     billing_email = (billing_email or _billing_email(name)).strip().lower()
     try:
         validate_email(billing_email)
@@ -102,10 +120,6 @@ def partner_create(
         errors["terms_days"] = [f"Choose one of {', '.join(map(str, CreditAccount.Terms.values))}."]
     if credit_limit is not None and credit_limit < 0:
         errors["credit_limit"] = ["The credit limit cannot be negative."]
-    try:
-        Partner._meta.get_field("throttle_rate").run_validators(throttle_rate)
-    except ValidationError as exc:
-        errors["throttle_rate"] = exc.messages
     if errors:
         raise InvalidRequest("The partner is not valid.", fields=errors)
     with transaction.atomic():
@@ -120,6 +134,22 @@ def partner_create(
             name=name, billing_customer=customer, throttle_rate=throttle_rate
         )
     logger.info("partner created", extra={"partner": partner.pk})
+    return partner
+
+
+def partner_update(
+    *, partner_id: int, actor: Any, name: str, is_active: bool, throttle_rate: str
+) -> Partner:
+    """Rename a partner, switch it on or off (an inactive partner's keys are refused) or
+    change its rate limit. Its billing customer and terms are Finance's (credit accounts)."""
+    name = partner_validate(name=name, throttle_rate=throttle_rate, partner_id=partner_id)
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update(no_key=True).filter(pk=partner_id).first()
+        if partner is None:
+            raise NotFound(f"There is no partner {partner_id}.")
+        partner.name, partner.is_active, partner.throttle_rate = name, is_active, throttle_rate
+        partner.save(update_fields=["name", "is_active", "throttle_rate"])
+    logger.info("partner changed", extra={"partner": partner_id, "actor": str(actor)})
     return partner
 
 
@@ -151,6 +181,30 @@ def partner_api_key_revoke(*, api_key_id: str, actor: Any = None) -> PartnerAPIK
                 "partner API key revoked",
                 extra={"partner": api_key.partner_id, "prefix": api_key.prefix},
             )
+    return api_key
+
+
+def partner_api_key_update(
+    *, api_key_id: str, actor: Any, name: str, expires_at: datetime | None
+) -> PartnerAPIKey:
+    """Rename a key or change when it expires. A revoked key stays as it was revoked (the
+    record), and only these two columns are written, so a revocation that happened meanwhile
+    is never undone."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidRequest("Give the key a name.", fields={"name": ["Give the key a name."]})
+    with transaction.atomic():
+        api_key = PartnerAPIKey.objects.select_for_update(no_key=True).filter(pk=api_key_id).first()
+        if api_key is None:
+            raise NotFound(f"There is no API key {api_key_id}.")
+        if api_key.revoked:
+            raise InvalidRequest("The key is revoked; it cannot be changed any more.")
+        api_key.name, api_key.expiry_date = name[:50], expires_at
+        api_key.save(update_fields=["name", "expiry_date"])
+    logger.info(
+        "partner API key changed",
+        extra={"partner": api_key.partner_id, "prefix": api_key.prefix, "actor": str(actor)},
+    )
     return api_key
 
 
@@ -353,31 +407,104 @@ def _clean_events(events: Sequence[str]) -> list[str]:
     return sorted(set(events))
 
 
-def webhook_endpoint_create(
-    *, partner: Partner, url: str, events: Sequence[str], description: str = ""
-) -> WebhookEndpoint:
+def _clean_url(url: str) -> str:
     try:
         validate_webhook_url(url)
     except ValidationError as exc:
         raise InvalidRequest(
             "The URL cannot receive webhooks.", fields={"url": exc.messages}
         ) from exc
+    return url
+
+
+def _check_endpoint_limit(*, partner_id: int) -> None:
+    """Room for one more active endpoint."""
+    if (
+        WebhookEndpoint.objects.filter(partner_id=partner_id, is_active=True).count()
+        >= MAX_WEBHOOK_ENDPOINTS
+    ):
+        raise LimitReached(
+            f"A partner can have at most {MAX_WEBHOOK_ENDPOINTS} webhook endpoints; "
+            "delete one first."
+        )
+
+
+def webhook_endpoint_validate(
+    *, partner: Partner, url: str, events: Sequence[str], activating: bool
+) -> list[str]:
+    """What creating or changing an endpoint checks, without writing (`activating`: a new
+    active endpoint, or one switched back on, which counts against the partner's limit). The
+    staff console shows a refusal as form errors; the write services check the limit again
+    under the partner's lock. Returns the events as they are stored."""
+    _clean_url(url)
+    events = _clean_events(events)
+    if activating:
+        _check_endpoint_limit(partner_id=partner.pk)
+    return events
+
+
+def webhook_endpoint_create(
+    *,
+    partner: Partner,
+    url: str,
+    events: Sequence[str],
+    description: str = "",
+    is_active: bool = True,
+) -> WebhookEndpoint:
+    """Register an endpoint. An inactive one (staff may prepare it switched off) does not
+    count against the partner's limit until it is switched on."""
+    _clean_url(url)
     events = _clean_events(events)
     with transaction.atomic():
         # Lock the partner so two requests at once cannot pass the limit together.
         Partner.objects.select_for_update(no_key=True).filter(pk=partner.pk).first()
-        if (
-            WebhookEndpoint.objects.filter(partner=partner, is_active=True).count()
-            >= MAX_WEBHOOK_ENDPOINTS
-        ):
-            raise LimitReached(
-                f"A partner can have at most {MAX_WEBHOOK_ENDPOINTS} webhook endpoints; "
-                "delete one first."
-            )
+        if is_active:
+            _check_endpoint_limit(partner_id=partner.pk)
         endpoint = WebhookEndpoint.objects.create(
-            partner=partner, url=url, events=events, description=(description or "").strip()
+            partner=partner,
+            url=url,
+            events=events,
+            description=(description or "").strip(),
+            is_active=is_active,
         )
     logger.info("webhook endpoint created", extra={"partner": partner.pk, "endpoint": endpoint.pk})
+    return endpoint
+
+
+def webhook_endpoint_update(
+    *,
+    endpoint_id: int,
+    actor: Any,
+    url: str,
+    events: Sequence[str],
+    description: str,
+    is_active: bool,
+) -> WebhookEndpoint:
+    """Change where an endpoint sends and what, or switch it on or off. It stays with its
+    partner: the partner holds a copy of its signing secret, and its delivery log is that
+    partner's. Switching it on counts against the partner's limit."""
+    _clean_url(url)
+    events = _clean_events(events)
+    with transaction.atomic():
+        partner_id = (
+            WebhookEndpoint.objects.filter(pk=endpoint_id).values_list("partner_id", flat=True)
+        ).first()
+        if partner_id is None:
+            raise NotFound(f"There is no webhook endpoint {endpoint_id}.")
+        # The partner first, as creating does, so creations and re-activations for the same
+        # partner wait for each other and cannot pass the limit together.
+        Partner.objects.select_for_update(no_key=True).filter(pk=partner_id).first()
+        endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint_id)
+        if is_active and not endpoint.is_active:
+            _check_endpoint_limit(partner_id=partner_id)
+        endpoint.url, endpoint.events = url, events
+        endpoint.description = (description or "").strip()
+        endpoint.is_active = is_active
+        endpoint.save(update_fields=["url", "events", "description", "is_active", "updated_at"])
+    logger.info(
+        "webhook endpoint changed",
+        extra={"partner": partner_id, "endpoint": endpoint_id, "actor": str(actor)},
+    )
     return endpoint
 
 

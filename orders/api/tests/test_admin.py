@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from orders.api import services
 from orders.api.models import Partner, PartnerAPIKey, WebhookDelivery, WebhookEndpoint
 from orders.api.tests.conftest import ORDERS_URL
 from orders.permissions import CUSTOMER_SERVICE, MANAGERS, WAREHOUSE
@@ -224,3 +225,205 @@ def test_every_page_renders_for_a_manager(catalogue, acme, settings):
         ("partnerapikey", PartnerAPIKey.objects.get().pk),
     ):
         assert client.get(reverse(f"admin:partner_api_{name}_delete", args=[pk])).status_code == 403
+
+
+# --- changing partners, keys and endpoints goes through the services ------------------------
+
+
+def _endpoint_form(endpoint: WebhookEndpoint, **changes) -> dict:
+    form = {
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "description": endpoint.description,
+        "_save": "Save",
+    }
+    if endpoint.is_active:
+        form["is_active"] = "on"
+    form.update(changes)
+    return {name: value for name, value in form.items() if value is not None}
+
+
+def _endpoint_change(endpoint: WebhookEndpoint) -> str:
+    return reverse("admin:partner_api_webhookendpoint_change", args=[endpoint.pk])
+
+
+def _full_partner(acme) -> WebhookEndpoint:
+    """The partner has as many active endpoints as it may, and one switched off."""
+    for i in range(services.MAX_WEBHOOK_ENDPOINTS):
+        services.webhook_endpoint_create(
+            partner=acme.partner, url=f"https://hooks.acme.example/{i}", events=["order.created"]
+        )
+    return services.webhook_endpoint_create(
+        partner=acme.partner,
+        url="https://hooks.acme.example/spare",
+        events=["order.created"],
+        is_active=False,
+    )
+
+
+def test_switching_an_endpoint_on_over_the_limit_is_a_form_error(acme, settings):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
+    spare = _full_partner(acme)
+    client = _login(MANAGERS)
+
+    response = client.post(_endpoint_change(spare), _endpoint_form(spare, is_active="on"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert any("at most 20 webhook endpoints" in error for error in errors)
+    spare.refresh_from_db()
+    assert not spare.is_active
+    assert WebhookEndpoint.objects.filter(is_active=True).count() == services.MAX_WEBHOOK_ENDPOINTS
+
+
+def test_a_limit_reached_meanwhile_is_an_error_message_and_nothing_is_saved(
+    acme, settings, monkeypatch
+):
+    from orders.api import admin as api_admin
+
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
+    spare = _full_partner(acme)
+    # The form's check passed before the last endpoint was switched on by someone else:
+    # only the service, under the partner's lock, sees the limit.
+    monkeypatch.setattr(
+        api_admin.services, "webhook_endpoint_validate", lambda **kwargs: kwargs["events"]
+    )
+    client = _login(MANAGERS)
+
+    response = client.post(
+        _endpoint_change(spare),
+        _endpoint_form(spare, is_active="on", description="switched on"),
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    [(level, text)] = _messages(response)
+    assert level == message_levels.ERROR
+    assert "at most 20 webhook endpoints" in text and "Nothing was saved" in text
+    spare.refresh_from_db()
+    assert (spare.is_active, spare.description) == (False, "")
+
+
+def test_an_endpoint_edit_to_a_private_url_is_refused(acme, settings):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
+    endpoint = services.webhook_endpoint_create(
+        partner=acme.partner, url="https://hooks.acme.example/x", events=["order.created"]
+    )
+    client = _login(MANAGERS)
+
+    response = client.post(
+        _endpoint_change(endpoint), _endpoint_form(endpoint, url="http://10.0.0.1/x")
+    )
+
+    assert response.status_code == 200
+    assert "url" in response.context["adminform"].form.errors
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://hooks.acme.example/x"
+
+
+def test_an_endpoint_edit_is_saved_and_the_endpoint_stays_with_its_partner(acme, globex, settings):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
+    endpoint = services.webhook_endpoint_create(
+        partner=acme.partner, url="https://hooks.acme.example/x", events=["order.created"]
+    )
+    secret = endpoint.secret
+    client = _login(MANAGERS)
+
+    response = client.post(
+        _endpoint_change(endpoint),
+        _endpoint_form(
+            endpoint,
+            partner=globex.partner.pk,  # read-only on this page: ignored
+            url="https://hooks.acme.example/v2",
+            events=["order.shipped", "order.created"],
+            description=" ERP ",
+            is_active=None,
+        ),
+    )
+
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://hooks.acme.example/v2"
+    assert endpoint.events == ["order.created", "order.shipped"]
+    assert (endpoint.description, endpoint.is_active) == ("ERP", False)
+    assert (endpoint.partner_id, endpoint.secret) == (acme.partner.pk, secret)
+
+
+def test_an_endpoint_registered_switched_off_stays_off(acme, settings):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
+    client = _login(MANAGERS)
+
+    client.post(
+        reverse("admin:partner_api_webhookendpoint_add"),
+        {
+            "partner": acme.partner.pk,
+            "url": "https://hooks.acme.example/x",
+            "events": ["order.created"],
+        },
+    )
+
+    assert WebhookEndpoint.objects.get().is_active is False
+
+
+def _partner_form(partner: Partner, **changes) -> dict:
+    form = {
+        "name": partner.name,
+        "throttle_rate": partner.throttle_rate,
+        "api_keys-TOTAL_FORMS": partner.api_keys.count(),
+        "api_keys-INITIAL_FORMS": partner.api_keys.count(),
+        "webhook_endpoints-TOTAL_FORMS": partner.webhook_endpoints.count(),
+        "webhook_endpoints-INITIAL_FORMS": partner.webhook_endpoints.count(),
+        "_save": "Save",
+    }
+    if partner.is_active:
+        form["is_active"] = "on"
+    form.update(changes)
+    return {name: value for name, value in form.items() if value is not None}
+
+
+def test_a_partner_edit_is_checked_as_creating_one_is(acme, globex):
+    client = _login(MANAGERS)
+    change = reverse("admin:partner_api_partner_change", args=[globex.partner.pk])
+
+    response = client.post(
+        change, _partner_form(globex.partner, name="  acme   marketplace ", throttle_rate="lots")
+    )
+
+    assert response.status_code == 200
+    assert set(response.context["adminform"].form.errors) == {"name", "throttle_rate"}
+    globex.partner.refresh_from_db()
+    assert (globex.partner.name, globex.partner.throttle_rate) == ("Globex", "")
+
+    response = client.post(
+        change,
+        _partner_form(
+            globex.partner, name="  Globex   Corp ", throttle_rate="20/second", is_active=None
+        ),
+    )
+
+    assert response.status_code == 302
+    globex.partner.refresh_from_db()
+    assert globex.partner.name == "Globex Corp"
+    assert (globex.partner.throttle_rate, globex.partner.is_active) == ("20/second", False)
+    assert globex.client.get(ORDERS_URL).status_code == 403
+
+
+def test_a_key_is_renamed_but_a_revoked_key_stays_as_it_was(acme):
+    api_key = PartnerAPIKey.objects.get(partner=acme.partner)
+    client = _login(MANAGERS)
+    change = reverse("admin:partner_api_partnerapikey_change", args=[api_key.pk])
+
+    response = client.post(
+        change, {"name": " ERP ", "expiry_date_0": "", "expiry_date_1": "", "_save": "Save"}
+    )
+
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert (api_key.name, api_key.revoked) == ("ERP", False)
+
+    services.partner_api_key_revoke(api_key_id=api_key.pk)
+    response = client.post(change, {"name": "again", "_save": "Save"})
+
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert (api_key.name, api_key.revoked) == ("ERP", True)
