@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.core import signing
 from django.db import connection
 
 from orders import sms
@@ -87,3 +88,12 @@ def bins(catalogue):
         BinStock.objects.create(location=location, product=item.product, quantity=item.on_hand)
         made[(item.product.sku, item.warehouse.code)] = location
     return made
+
+
+@pytest.fixture
+def signing_clock_held(monkeypatch):
+    """A signed link carries the second it was signed in: hold that clock still, so a link
+    signed again later in a test is the one signed earlier even when a second ticks over in
+    between (placing an order takes a while with every lifecycle phase on)."""
+    signed_at = signing.TimestampSigner().timestamp()
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda _signer: signed_at)

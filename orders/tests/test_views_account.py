@@ -70,15 +70,6 @@ def _link(order):
     return reverse("orders:order-link", args=[order_link_token(order)])
 
 
-@pytest.fixture
-def signing_clock_held(monkeypatch):
-    """A signed link carries the second it was signed in: hold that clock still, so a link
-    signed again later in a test is the one signed earlier even when a second ticks over in
-    between (placing an order takes a while with every lifecycle phase on)."""
-    signed_at = signing.TimestampSigner().timestamp()
-    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda _signer: signed_at)
-
-
 # --- register, log in, log out, reset ------------------------------------------------------
 
 

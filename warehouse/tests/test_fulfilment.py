@@ -362,7 +362,7 @@ def _download_order(capture) -> tuple[Order, DownloadGrant]:
 
 
 def test_a_digital_order_is_delivered_with_download_links(
-    client, ebook_asset, django_capture_on_commit_callbacks
+    client, ebook_asset, django_capture_on_commit_callbacks, signing_clock_held
 ):
     order, grant = _download_order(django_capture_on_commit_callbacks)
     assert order.status == OrderStatus.DELIVERED
