@@ -125,6 +125,11 @@ class Payment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def refundable(self) -> Decimal:
         return self.amount_captured - self.amount_refunded
 
+    @property
+    def card_went_through(self) -> bool:
+        """The card was accepted: authorised, or already captured."""
+        return self.status in (P.AUTHORIZED, P.CAPTURED)
+
     # --- transitions: state only ---
 
     @transition(field=status, source=P.PENDING, target=P.AUTHORIZED)

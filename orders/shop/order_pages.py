@@ -252,7 +252,7 @@ def pay_again(request: HttpRequest, token: str) -> HttpResponse:
         except DomainError as error:
             form.add_error(None, error.message)
         else:
-            if payment.status in ("authorized", "captured"):
+            if payment.card_went_through:
                 messages.success(
                     request,
                     f"Thank you: your payment for order {order.number} went through. "
