@@ -1,6 +1,6 @@
 """The notification log in the staff console: every email and SMS the outbox holds, shown
 as the recipient gets it, and resent on request. (Partner webhooks have their own log, in
-orders/api/admin.py.)"""
+orders/api/admin/webhooks.py.)"""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet

@@ -279,7 +279,7 @@ def test_switching_an_endpoint_on_over_the_limit_is_a_form_error(acme, settings)
 def test_a_limit_reached_meanwhile_is_an_error_message_and_nothing_is_saved(
     acme, settings, monkeypatch
 ):
-    from orders.api import admin as api_admin
+    from orders.api.admin import webhooks as api_admin
 
     settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = False
     spare = _full_partner(acme)
