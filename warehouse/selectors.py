@@ -131,7 +131,7 @@ def product_for_code(code: str) -> Product | None:
     return found[0] if found else None
 
 
-ASCII_NUMBER = re.compile(r"[0-9]{1,9}")
+BIN_NUMBER = re.compile(r"[0-9]{1,5}")  # ASCII digits only: int() takes others too
 BIN_NUMBER_MAX = 32767  # racks and shelves are small integers in the database
 
 
@@ -139,7 +139,9 @@ def location_for_code(*, warehouse: Warehouse, code: str) -> Location | None:
     """The bin a scanner or a person names in a warehouse, by the code its label and the pick
     lists print (aisle-rack-shelf, e.g. A-02-03)."""
     parts = code.strip().upper().rsplit("-", 2)  # an aisle may hold a dash itself
-    if len(parts) != 3 or not (parts[0] and ASCII_NUMBER.fullmatch(parts[1] + parts[2])):
+    if len(parts) != 3 or not (
+        parts[0] and BIN_NUMBER.fullmatch(parts[1]) and BIN_NUMBER.fullmatch(parts[2])
+    ):
         return None
     aisle, rack, shelf = parts
     if max(int(rack), int(shelf)) > BIN_NUMBER_MAX:

@@ -105,6 +105,11 @@ def orders_complete_due(
                 logger.info(
                     "order not completed", extra={"order_id": order_id, "why": refusal.message}
                 )
+            except Exception:
+                # One order's failure (a lost connection, a phase's bug) must not stop the
+                # run at the same order every night: log it, count it open, go on.
+                still_open += 1
+                logger.exception("order completion failed", extra={"order_id": order_id})
             else:
                 completed += 1
         after = batch[-1]

@@ -145,3 +145,28 @@ def test_a_refund_being_paid_out_keeps_the_order_open(catalogue):
         order_complete(order_id=order.pk, actor="system")
     Refund.objects.update(status=RefundStatus.SUCCEEDED)
     assert order_complete(order_id=order.pk, actor="system").status == OrderStatus.COMPLETED
+
+
+class BrokenPhase(OrderPhase):
+    """A phase whose completion fails for one order (a bug, a lost connection)."""
+
+    name = "broken"
+
+    def __init__(self, order_id: int) -> None:
+        self.order_id = order_id
+
+    def completed(self, *, order, actor):
+        if order.pk == self.order_id:
+            raise RuntimeError("connection lost")
+
+
+def test_one_order_failing_does_not_stop_the_run(catalogue, monkeypatch):
+    first, second = _delivered(days_ago=50), _delivered(days_ago=40)
+    monkeypatch.setattr(registry, "PHASES", (*registry.PHASES, BrokenPhase(first.pk)))
+
+    assert tasks.complete_delivered_orders() == 1
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == OrderStatus.DELIVERED  # its completion was rolled back
+    assert second.status == OrderStatus.COMPLETED

@@ -141,6 +141,8 @@ def test_a_first_receipt_in_a_warehouse_opens_its_stock_and_fills_an_empty_bin(
         ({"location": "A-²-3"}, "location", "Berlin has no bin “A-²-3”."),
         ({"location": "A-99999999999-1"}, "location", "Berlin has no bin “A-99999999999-1”."),
         ({"location": "A-40000-1"}, "location", "Berlin has no bin “A-40000-1”."),
+        ({"location": "A--12"}, "location", "Berlin has no bin “A--12”."),
+        ({"location": "A-12-"}, "location", "Berlin has no bin “A-12-”."),
         ({"quantity": "0"}, "quantity", "greater than or equal to 1"),
         ({"quantity": "-5"}, "quantity", "greater than or equal to 1"),
         ({"quantity": "a dozen"}, "quantity", "Enter a whole number."),

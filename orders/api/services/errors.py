@@ -36,6 +36,3 @@ class IdempotencyKeyInUse(DomainError):
 class LimitReached(DomainError):
     code = "limit_reached"
     http_status = 422
-
-
-# --- partners and keys --------------------------------------------------------------------

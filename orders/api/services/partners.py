@@ -157,6 +157,3 @@ def partner_api_key_update(
         extra={"partner": api_key.partner_id, "prefix": api_key.prefix, "actor": str(actor)},
     )
     return api_key
-
-
-# --- orders -------------------------------------------------------------------------------

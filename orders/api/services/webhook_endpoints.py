@@ -50,8 +50,8 @@ def _check_endpoint_limit(*, partner_id: int) -> None:
         >= MAX_WEBHOOK_ENDPOINTS
     ):
         raise LimitReached(
-            f"A partner can have at most {MAX_WEBHOOK_ENDPOINTS} webhook endpoints; "
-            "delete one first."
+            f"A partner can have at most {MAX_WEBHOOK_ENDPOINTS} webhook endpoints switched on; "
+            "switch one off first (DELETE in the API, untick Is active in the console)."
         )
 
 
@@ -143,6 +143,3 @@ def webhook_endpoint_disable(*, partner: Partner, endpoint_id: int) -> None:
     if not updated:
         raise NotFound(f"There is no webhook endpoint {endpoint_id}.")
     logger.info("webhook endpoint disabled", extra={"partner": partner.pk, "endpoint": endpoint_id})
-
-
-# --- idempotency records ------------------------------------------------------------------
