@@ -288,6 +288,43 @@ class InvoiceAdmin(ReadOnlyAdmin):
         return response
 
 
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    """Refunds, with Finance's two answers for one the provider never confirmed (the order's
+    timeline says which): after checking with the provider, paid out or not."""
+
+    list_display = ["created_at", "payment", "amount", "reason", "status", "provider_reference"]
+    list_filter = ["status"]
+    search_fields = ["=payment__order__number", "provider_reference"]
+    list_select_related = ["payment"]
+    actions = ["settle_paid_out", "settle_not_paid_out"]
+
+    def has_settle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.refund_payment")
+
+    @admin.action(description="Checked with the provider: paid out", permissions=["settle"])
+    def settle_paid_out(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._settle(request, queryset, paid_out=True)
+
+    @admin.action(description="Checked with the provider: not paid out", permissions=["settle"])
+    def settle_not_paid_out(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._settle(request, queryset, paid_out=False)
+
+    def _settle(self, request: HttpRequest, queryset: QuerySet, *, paid_out: bool) -> None:
+        settled = 0
+        for refund_id in queryset.values_list("pk", flat=True):
+            try:
+                services.refund_settle_by_hand(
+                    refund_id=refund_id, paid_out=paid_out, actor=request.user
+                )
+            except DomainError as refusal:
+                self.message_user(request, f"Refund {refund_id}: {refusal.message}", messages.ERROR)
+            else:
+                settled += 1
+        if settled:
+            self.message_user(request, f"{settled} refund(s) settled.", messages.SUCCESS)
+
+
 @admin.register(InvoicePayment)
 class InvoicePaymentAdmin(ReadOnlyAdmin):
     list_display = ["invoice", "amount", "received_on", "reference", "recorded_by", "created_at"]

@@ -31,7 +31,12 @@ from payments.services.order_lifecycle import (
 from payments.services.pay_again import payment_pay_again
 from payments.services.pay_links import order_for_pay_link, pay_link_token, pay_link_url
 from payments.services.reconcile import operation_execute, reconcile
-from payments.services.refunds import refund_create, refund_execute, refund_record_from_provider
+from payments.services.refunds import (
+    refund_create,
+    refund_execute,
+    refund_record_from_provider,
+    refund_settle_by_hand,
+)
 
 __all__ = [
     "PaymentInput",
@@ -59,4 +64,5 @@ __all__ = [
     "refund_create",
     "refund_execute",
     "refund_record_from_provider",
+    "refund_settle_by_hand",
 ]

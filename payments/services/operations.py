@@ -33,7 +33,6 @@ from payments.models import (
     PaymentOperation,
     PaymentStatus,
     Refund,
-    RefundStatus,
 )
 from payments.providers import get_provider
 from payments.providers.base import PaymentProvider, ProviderResult, ProviderUnavailable
@@ -46,6 +45,9 @@ Recorded = TypeVar("Recorded")
 # The payment states each call is still wanted in. A payment that has moved on (cancelled,
 # captured meanwhile...) has its pending call closed instead of sent. A void is also sent
 # for a payment voided here first (an order cancelled before its authorisation came back).
+# The error code of an operation closed because the provider never answered.
+GAVE_UP = "gave_up"
+
 SENT_FROM: dict[str, tuple[str, ...]] = {
     OperationKind.AUTHORIZE: (P.PENDING,),
     OperationKind.CAPTURE: (P.AUTHORIZED,),
@@ -186,10 +188,12 @@ def _call_provider(
 
 
 def _give_up(operation: PaymentOperation) -> None:
-    """Close an operation the provider never answered. A refund it carried fails with it:
-    left pending, it would keep its order open and its amount reserved for ever."""
+    """Close an operation the provider never answered. Nobody knows whether it happened: a
+    refund it carried stays pending (its amount stays reserved, so it cannot be refunded
+    twice, and its order stays open) until Finance checks with the provider and settles it
+    (`refund_settle_by_hand`)."""
     with transaction.atomic():
-        # The order, then the payment, then the refund: the lock order of step 3.
+        # The order, then the payment: the lock order of step 3.
         lock_order(operation.payment.order_id)
         payment = (
             Payment.objects.select_for_update(of=("self",), no_key=True)
@@ -198,38 +202,24 @@ def _give_up(operation: PaymentOperation) -> None:
         )
         closed = PaymentOperation.objects.filter(
             pk=operation.pk, status=OperationStatus.PENDING
-        ).update(status=OperationStatus.FAILED, completed_at=timezone.now())
+        ).update(status=OperationStatus.FAILED, error_code=GAVE_UP, completed_at=timezone.now())
         if not closed:
             return  # another run recorded an answer meanwhile
-        gave_up = (
-            f"gave up after {operation.attempts} attempts: the provider did not answer. "
-            "Finance must check it with the provider."
-        )
         data = {"payment": payment.pk, "operation": operation.pk}
-        refund = (
-            Refund.objects.select_for_update(no_key=True).filter(pk=operation.refund_id).first()
-            if operation.refund_id
-            else None
-        )
-        if refund is None:
-            events.record(
-                payment.order,
-                EventType.PAYMENT_FAILED,
-                actor="payments",
-                message=f"{operation.get_kind_display()} {gave_up}",
-                data=data,
+        if operation.refund_id:
+            message = (
+                f"Refund of {operation.amount} {payment.currency}: the provider did not answer "
+                f"after {operation.attempts} attempts, so it may or may not have been paid out. "
+                "Finance must check with the provider, then settle it on the refunds page."
             )
-            return
-        if refund.status == RefundStatus.PENDING:
-            refund.status = RefundStatus.FAILED
-            refund.completed_at = timezone.now()
-            refund.save(update_fields=["status", "completed_at"])
+            data["refund"] = operation.refund_id
+        else:
+            message = (
+                f"{operation.get_kind_display()} gave up after {operation.attempts} attempts: "
+                "the provider did not answer. Finance must check it with the provider."
+            )
         events.record(
-            payment.order,
-            EventType.REFUND_FAILED,
-            actor="payments",
-            message=f"Refund of {refund.amount} {gave_up}",
-            data={**data, "refund": refund.pk},
+            payment.order, EventType.PAYMENT_FAILED, actor="payments", message=message, data=data
         )
 
 

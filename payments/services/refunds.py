@@ -9,11 +9,13 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from orders import events
-from orders.actors import acting_user
+from orders.actors import acting_user, require_permission
 from orders.models import EventType
 from orders.notifications import queue_order_notification
+from orders.services import lock_order
 from payments.models import (
     OperationKind,
+    OperationStatus,
     Payment,
     PaymentOperation,
     PaymentStatus,
@@ -126,7 +128,9 @@ def refund_execute(*, refund_id: int) -> Refund:
     return refund if recorded is None else recorded
 
 
-def _record_refund(payment: Payment, result: ProviderResult, *, refund_id: int) -> Refund:
+def _record_refund(
+    payment: Payment, result: ProviderResult, *, refund_id: int, actor: Any = "payments"
+) -> Refund:
     refund = Refund.objects.select_for_update(no_key=True).get(pk=refund_id)
     if refund.status != RefundStatus.PENDING:
         return refund
@@ -138,7 +142,7 @@ def _record_refund(payment: Payment, result: ProviderResult, *, refund_id: int) 
         events.record(
             payment.order,
             EventType.REFUND_FAILED,
-            actor="payments",
+            actor=actor,
             message=f"Refund of {refund.amount} refused: {result.message} ({result.code}).",
             data={"refund": refund.pk},
         )
@@ -160,6 +164,43 @@ def _record_refund(payment: Payment, result: ProviderResult, *, refund_id: int) 
         reason=refund.reason,
     )
     return refund
+
+
+def refund_settle_by_hand(*, refund_id: int, paid_out: bool, actor: Any) -> Refund:
+    """Finance has checked with the provider a refund whose call was never answered: it was
+    paid out (recorded like a provider's yes: money, timeline, the customer's email) or not
+    (it fails, and its amount can be refunded again)."""
+    require_permission(actor, "payments.refund_payment", "settle refunds", refused=PaymentRefused)
+    with transaction.atomic():
+        refund = Refund.objects.select_related("payment").filter(pk=refund_id).first()
+        if refund is None:
+            raise PaymentRefused(f"There is no refund {refund_id}.")
+        # The order, then the payment, then the refund: the provider calls' lock order.
+        lock_order(refund.payment.order_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=refund.payment_id)
+        )
+        operation = PaymentOperation.objects.filter(refund_id=refund_id).first()
+        if refund.status != RefundStatus.PENDING:
+            raise PaymentRefused(f"The refund is {refund.get_status_display().lower()} already.")
+        if operation is None or operation.status != OperationStatus.FAILED:
+            raise PaymentRefused(
+                "The refund is still being sent to the provider; it settles by itself."
+            )
+        checked = "checked with the provider by Finance"
+        return _record_refund(
+            payment,
+            ProviderResult(
+                success=paid_out,
+                reference=operation.provider_reference,
+                code="checked_by_hand",
+                message=checked,
+            ),
+            refund_id=refund_id,
+            actor=actor,
+        )
 
 
 def refund_record_from_provider(
