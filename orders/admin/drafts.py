@@ -66,6 +66,9 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
     billing_same = forms.BooleanField(
         label="Billing address is the shipping address", required=False, initial=True
     )
+    # Says the posted page was a draft's form: posted for an order placed meanwhile, the
+    # edits are refused rather than dropped in silence.
+    editing_draft = forms.CharField(widget=forms.HiddenInput, initial="1", required=False)
 
     class Meta:
         model = Order
@@ -121,7 +124,10 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
 
 
 DRAFT_FIELDSETS = [
-    (None, {"fields": ["channel", "customer", "email", "phone", "shipping_method"]}),
+    (
+        None,
+        {"fields": ["editing_draft", "channel", "customer", "email", "phone", "shipping_method"]},
+    ),
     ("Shipping address", {"fields": [f"shipping_{n}" for n in DRAFT_ADDRESS_FIELDS]}),
     (
         "Billing address",
@@ -240,13 +246,24 @@ class DraftOrderAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> Any:
-        # A draft placed by someone else while this form was open: the save is refused and
-        # rolled back; say why instead of failing.
+        if request.method != "POST":
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # A draft placed by someone else while this form was open: before this request the
+        # placed order's page would drop the edits in silence, during it the draft service
+        # refuses them (rolled back). Either way, say so.
+        if object_id and request.POST.get("editing_draft"):
+            order = self.get_object(request, object_id)
+            if order is not None and not is_draft(order):
+                messages.error(
+                    request,
+                    f"Order {order.number} was placed meanwhile; your changes were not saved.",
+                )
+                return HttpResponseRedirect(request.get_full_path())
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError as refusal:
-            messages.error(request, refusal.message)
-            return HttpResponseRedirect(request.path)
+            messages.error(request, f"{refusal.message} Your changes were not saved.")
+            return HttpResponseRedirect(request.get_full_path())
 
     def response_add(self, request: HttpRequest, obj: Order, post_url_continue: Any = None) -> Any:
         # After creating a draft, stay on it so staff can add lines and press "Place order".

@@ -26,6 +26,7 @@ from orders.models import (
 )
 from orders.permissions import CUSTOMER_SERVICE, FINANCE, MANAGERS, WAREHOUSE
 from orders.tests.factories import (
+    BERLIN,
     CustomerFactory,
     payment_securing_deferred,
     place_order,
@@ -557,9 +558,42 @@ def test_a_draft_placed_by_someone_else_meanwhile_is_not_saved_over(client, cata
 
     # then the page says so, and nothing of the form was saved
     assert response.status_code == 200
-    assert _errors(response) == [placed.message]
+    assert _errors(response) == [f"{placed.message} Your changes were not saved."]
     draft.refresh_from_db()
     assert draft.shipping_address is None
+
+
+def test_a_draft_placed_before_the_form_was_posted_says_the_edits_were_not_saved(client, catalogue):
+    # given a draft with a line, open in the console
+    customer = CustomerFactory(email="caller@example.com")
+    CreditAccount.objects.create(customer=customer, terms_days=30, credit_limit=500)
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+    draft = services.order_save_draft(
+        order=Order(channel="phone", customer=customer, shipping_method=catalogue["standard"]),
+        shipping_address=BERLIN.to_model(),
+        actor="support",
+    )
+    services.order_save_draft_lines(
+        order_id=draft.pk, lines=[services.DraftLine(catalogue["mug"], 1)], actor="support"
+    )
+    page = client.get(_change_url(draft))
+    data = {
+        **_draft_data(catalogue, customer, staff_note="Call back at 5."),
+        **_inline_management_data(page),
+        "editing_draft": "1",
+    }
+
+    # when a colleague places it, and only then this form is posted
+    services.order_place_draft(order_id=draft.pk, actor="support")
+    response = client.post(_change_url(draft), data, follow=True)
+
+    # then the page says the edits were not saved, and they were not
+    assert response.status_code == 200
+    draft.refresh_from_db()
+    assert _errors(response) == [
+        f"Order {draft.number} was placed meanwhile; your changes were not saved."
+    ]
+    assert draft.staff_note != "Call back at 5."
 
 
 def test_a_draft_with_an_incomplete_address_shows_an_error_and_saves_nothing(client, catalogue):

@@ -427,3 +427,18 @@ def test_a_key_is_renamed_but_a_revoked_key_stays_as_it_was(acme):
     assert response.status_code == 302
     api_key.refresh_from_db()
     assert (api_key.name, api_key.revoked) == ("ERP", True)
+
+
+def test_a_key_revoked_meanwhile_is_not_renamed(acme):
+    # a rename checked before the revocation committed reaches the service afterwards
+    api_key = PartnerAPIKey.objects.get(partner=acme.partner)
+    named = api_key.name
+    services.partner_api_key_revoke(api_key_id=api_key.pk)
+
+    with pytest.raises(services.InvalidRequest, match="revoked"):
+        services.partner_api_key_update(
+            api_key_id=api_key.pk, actor="manager", name="renamed", expires_at=None
+        )
+
+    api_key.refresh_from_db()
+    assert (api_key.name, api_key.revoked) == (named, True)
