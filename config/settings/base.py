@@ -150,6 +150,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat wait out a broker outage of any length, and carry on when it is back.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A publish to an unreachable broker must fail fast; the outbox relay sends it later. A task
 # taken by a worker that was killed outright goes back to the queue after visibility_timeout;
 # the sweeps below finish its order long before that.
