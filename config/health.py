@@ -1,4 +1,8 @@
-"""Liveness and readiness for load balancers: the database, and Redis when it is configured."""
+"""Liveness and readiness for load balancers: the database, and Redis when it is configured.
+
+Without the database nothing works: 503 "unavailable", take this process out of rotation.
+Without Redis orders are still taken (rate limits fail open or closed per scope, tasks wait in
+the outbox for the sweeps): 200 "degraded", keep sending traffic, and page someone."""
 
 import logging
 
@@ -43,8 +47,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": "ok" if _check_database() else "unavailable"}
     if settings.REDIS_URL:
         checks["redis"] = "ok" if _check_redis() else "unavailable"
-    healthy = all(value == "ok" for value in checks.values())
+    if checks["database"] != "ok":
+        status = "unavailable"
+    elif any(value != "ok" for value in checks.values()):
+        status = "degraded"
+    else:
+        status = "ok"
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
-        status=200 if healthy else 503,
+        {"status": status, "checks": checks},
+        status=503 if status == "unavailable" else 200,
     )

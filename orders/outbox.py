@@ -14,8 +14,8 @@ row lock:
 A row claimed by a worker that died before recording stays `sending` until its lease ends;
 the relay then decides by kind: a kind whose receivers deduplicate (webhooks carry their
 delivery id) sends again; email and SMS are not sent twice, so such a row is marked failed
-with "outcome unknown" for staff to check and resend. Recording is retried across a short
-database outage, so that case needs the worker itself to die mid-send.
+with "outcome unknown" for staff to check and resend. Recording is retried across a database
+outage of up to a minute, so that case needs the worker itself to die mid-send.
 
 One retry schedule (`retry_delay`) and one relay task (`orders.tasks.relay_outbox`) serve
 every kind.
@@ -186,8 +186,10 @@ def _record(
         return row
 
 
-def _with_database_retries(call: Callable[[], Any], *, tries: int = 5) -> Any:
-    """The send has happened; recording it must not be lost to a short database outage."""
+def _with_database_retries(call: Callable[[], Any], *, tries: int = 10) -> Any:
+    """The send has happened; recording it must not be lost to a database outage. Only this
+    worker knows the outcome, so it keeps trying for about a minute (0.4, 0.8, ... seconds
+    apart, at most 10), well inside the claim's lease."""
     for attempt in range(1, tries + 1):
         try:
             return call()
@@ -196,7 +198,7 @@ def _with_database_retries(call: Callable[[], Any], *, tries: int = 5) -> Any:
                 raise
             if not transaction.get_connection().in_atomic_block:
                 close_old_connections()  # a dropped connection is reopened on next use
-            time.sleep(0.2 * 2**attempt)
+            time.sleep(min(0.2 * 2**attempt, 10.0))
     return None
 
 

@@ -8,8 +8,15 @@ hold across every web process.
 Each decorator counts the requests in the current window under its own key; over the limit
 the view is not called and the client gets a friendly 429 page with Retry-After. Only unsafe
 methods (POST, ...) count by default: browsing a page never locks anyone out.
+
+When the cache cannot be reached (Redis down), a limit cannot be counted. Each scope says
+what happens then (settings.RATE_LIMITS_FAIL_CLOSED): a scope that guards against guessing
+(logging in, password resets, sign-ups) fails closed, with a 503 page asking to try again in
+a minute; every other scope (checkout, order actions, the partner API) fails open, so an
+outage never loses a sale.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -20,6 +27,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
 
 KeyFunc = Callable[[HttpRequest], str]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -57,8 +66,20 @@ def posted(field: str) -> KeyFunc:
     return key
 
 
+class CounterUnavailable(Exception):
+    """The cache that counts requests cannot be reached."""
+
+
 def hit(scope: str, ident: str, *, limit: int, window: int, now: float | None = None) -> int:
-    """Count one request for `ident` in `scope`; returns seconds to wait, 0 when allowed."""
+    """Count one request for `ident` in `scope`; returns seconds to wait, 0 when allowed.
+    Raises CounterUnavailable when the cache cannot be reached."""
+    try:
+        return _count(scope, ident, limit=limit, window=window, now=now)
+    except Exception as exc:  # the cache backend's own errors: redis.ConnectionError, ...
+        raise CounterUnavailable(f"rate limit counter unavailable: {type(exc).__name__}") from exc
+
+
+def _count(scope: str, ident: str, *, limit: int, window: int, now: float | None) -> int:
     now = time.time() if now is None else now
     start = int(now // window) * window
     digest = sha256(ident.encode()).hexdigest()[:32]
@@ -97,7 +118,14 @@ def ratelimit(
             ident = key(request) if counted else ""
             if ident:
                 limit, window = parse_rate(rate or settings.RATE_LIMITS[scope])
-                wait = hit(f"{scope}:{key.__name__}", ident, limit=limit, window=window)
+                try:
+                    wait = hit(f"{scope}:{key.__name__}", ident, limit=limit, window=window)
+                except CounterUnavailable:
+                    if scope in settings.RATE_LIMITS_FAIL_CLOSED:
+                        logger.warning("rate limit unavailable: refused", extra={"scope": scope})
+                        return limit_unavailable(request)
+                    logger.warning("rate limit unavailable: allowed", extra={"scope": scope})
+                    wait = 0
                 if wait:
                     return too_many_requests(request, wait)
             return view(request, *args, **kwargs)
@@ -116,4 +144,20 @@ def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
         status=429,
     )
     response["Retry-After"] = str(retry_after)
+    return response
+
+
+#: When the counter is back: the cache client's own timeouts are short, so a minute is ample.
+UNAVAILABLE_RETRY_AFTER = 60
+
+
+def limit_unavailable(request: HttpRequest) -> HttpResponse:
+    """A scope that fails closed, while its counter cannot be reached."""
+    response = render(
+        request,
+        "orders/ratelimited.html",
+        {"unavailable": True, "retry_after": UNAVAILABLE_RETRY_AFTER, "minutes": 1},
+        status=503,
+    )
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
     return response

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from orders import lifecycle
+from orders.broker import state_task
 from orders.models import Notification, NotificationStatus, Order, OrderStatus
 from orders.notifications import NOTIFICATIONS, notification_send
 from orders.outbox import outbox_relay
@@ -16,26 +17,26 @@ from orders.services import order_review, orders_complete_due
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True)
+@state_task
 def send_notification(notification_id: int) -> str:
     """One attempt. A failed attempt schedules the next one on the row; the outbox relay
     sends it when it is due, so retries survive worker restarts and broker outages."""
     return notification_send(notification_id=notification_id)
 
 
-@shared_task(acks_late=True)
+@state_task
 def relay_outbox() -> int:
     """The one relay of every outbox (email, SMS, partner webhooks): resend what is still
     pending, so a broker outage delays messages but never loses them."""
     return outbox_relay([NOTIFICATIONS, *lifecycle.outboxes()])
 
 
-@shared_task(acks_late=True)
+@state_task
 def review_order(order_id: int) -> str:
     return order_review(order_id=order_id).status
 
 
-@shared_task(acks_late=True)
+@state_task
 def review_stalled_orders() -> int:
     """Review orders whose review task never ran (for example, the broker was down)."""
     cutoff = timezone.now() - settings.ORDER_REVIEW_STALL_AFTER
@@ -62,7 +63,7 @@ def purge_old_notifications() -> int:
     return deleted
 
 
-@shared_task(acks_late=True)
+@state_task
 def complete_delivered_orders() -> int:
     """Complete delivered orders whose return window has passed (each once; an order with
     something still open waits for the next night, without holding up the ones after it)."""

@@ -1,23 +1,23 @@
 """Thin payment tasks: fetch by id, call a service. All are safe to run twice."""
 
-from celery import shared_task
 from django.utils import timezone
 
+from orders.broker import state_task
 from payments.models import Invoice, PaymentStatus
 from payments.services import invoice_flag_overdue, payment_collect_for_order, reconcile
 
 
-@shared_task(acks_late=True)
+@state_task
 def secure_order_payment(order_id: int) -> str:
     return payment_collect_for_order(order_id=order_id).status
 
 
-@shared_task(acks_late=True)
+@state_task
 def reconcile_payments() -> dict[str, int]:
     return reconcile()
 
 
-@shared_task(acks_late=True)
+@state_task
 def flag_overdue_invoices() -> int:
     """Daily: invoices past their due date are marked overdue and the customer reminded once."""
     overdue = Invoice.objects.filter(

@@ -91,6 +91,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # The cache only counts rate limits: with Redis down, give up fast and let the
+            # limiter decide (orders/ratelimit.py) rather than hold the request.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
         }
     }
 else:
@@ -147,17 +150,30 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A publish to an unreachable broker must fail fast; the outbox relay sends it later.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+# Workers and beat wait out a broker outage of any length, and carry on when it is back.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A publish to an unreachable broker must fail fast; the outbox relay sends it later. A task
+# taken by a worker that was killed outright goes back to the queue after visibility_timeout;
+# the sweeps below finish its order long before that.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "socket_connect_timeout": 1,
+    "visibility_timeout": 900,
+}
+# The sweeps that find work whose task was lost (a broker outage, a killed worker, a database
+# blip): the outbox relay, stalled reviews and payment reconciling all run this often.
+SWEEP_INTERVAL = timedelta(seconds=env.int("SWEEP_SECONDS", default=15))
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "orders-relay-outbox": {
         "task": "orders.tasks.relay_outbox",
-        "schedule": timedelta(minutes=1),
+        "schedule": SWEEP_INTERVAL,
     },
     "orders-review-stalled": {
         "task": "orders.tasks.review_stalled_orders",
-        "schedule": timedelta(minutes=5),
+        "schedule": SWEEP_INTERVAL,
     },
     "orders-complete-delivered": {
         "task": "orders.tasks.complete_delivered_orders",
@@ -179,10 +195,10 @@ ORDER_REVIEW_MAX_TOTAL = Decimal(env.str("ORDER_REVIEW_MAX_TOTAL", default="5000
 FRAUD_HIGH_VALUE = Decimal(env.str("FRAUD_HIGH_VALUE", default="1000.00"))
 FRAUD_SCORE_THRESHOLD = env.int("FRAUD_SCORE_THRESHOLD", default=70)
 # Orders still "received" this long after placement are reviewed by the periodic sweep.
-ORDER_REVIEW_STALL_AFTER = timedelta(minutes=env.int("ORDER_REVIEW_STALL_MINUTES", default=5))
+ORDER_REVIEW_STALL_AFTER = timedelta(seconds=env.int("ORDER_REVIEW_STALL_SECONDS", default=30))
 RETURN_WINDOW_DAYS = env.int("RETURN_WINDOW_DAYS", default=30)
-# Outbox: a pending notification not sent this long after it was written is resent by the relay.
-OUTBOX_RELAY_AFTER = timedelta(minutes=env.int("OUTBOX_RELAY_MINUTES", default=1))
+# Outbox: a pending row not sent this long after it was written is sent by the relay.
+OUTBOX_RELAY_AFTER = timedelta(seconds=env.int("OUTBOX_RELAY_SECONDS", default=30))
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 # The one retry schedule of every outbox (email, SMS, webhooks): 1, 2, 4, ... minutes, at most
 # 6 hours apart.
@@ -223,7 +239,7 @@ STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 # Provider calls that failed for a transport reason are repeated by the reconcile task.
-PAYMENT_RECONCILE_AFTER = timedelta(minutes=env.int("PAYMENT_RECONCILE_MINUTES", default=5))
+PAYMENT_RECONCILE_AFTER = timedelta(seconds=env.int("PAYMENT_RECONCILE_SECONDS", default=60))
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=10)
 # Pay-again links in "payment failed" emails stay valid this long.
 PAY_LINK_MAX_AGE_DAYS = env.int("PAY_LINK_MAX_AGE_DAYS", default=14)
@@ -241,7 +257,7 @@ CELERY_BEAT_SCHEDULE.update(
     {
         "payments-reconcile": {
             "task": "payments.tasks.reconcile_payments",
-            "schedule": timedelta(minutes=5),
+            "schedule": SWEEP_INTERVAL,
         },
         "payments-flag-overdue-invoices": {
             "task": "payments.tasks.flag_overdue_invoices",
@@ -267,6 +283,11 @@ RATE_LIMITS = {
     "password_reset": env("RATE_LIMIT_PASSWORD_RESET", default="5/900"),
     "order_action": env("RATE_LIMIT_ORDER_ACTION", default="30/600"),
 }
+# With the cache (Redis) unreachable these scopes refuse (503, try again in a minute) rather
+# than go uncounted; every other scope, and the partner API, lets requests through.
+RATE_LIMITS_FAIL_CLOSED = frozenset(
+    env.list("RATE_LIMITS_FAIL_CLOSED", default=["login", "register", "password_reset"])
+)
 RATE_LIMIT_TRUST_FORWARDED_FOR = env.bool("RATE_LIMIT_TRUST_FORWARDED_FOR", default=False)
 SHOP_PAGE_SIZE = env.int("SHOP_PAGE_SIZE", default=12)
 

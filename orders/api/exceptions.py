@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from config.errors import RETRY_AFTER, UNAVAILABLE, is_database_outage
 from orders.exceptions import DomainError
 from warehouse.exceptions import OutOfStock
 
@@ -94,8 +95,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = drf_exception_handler(exc, context)
     if response is not None:
         return _api_response(exc, response)
-    # Not a refusal but a fault of ours: log it with the traceback, answer in the API's shape.
     set_rollback()
+    if is_database_outage(exc):
+        logger.warning("partner API: database unavailable", exc_info=True)
+        return Response(
+            error_body("unavailable", UNAVAILABLE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER)},
+        )
+    # Not a refusal but a fault of ours: log it with the traceback, answer in the API's shape.
     view = context.get("view")
     logger.exception("partner API error", extra={"view": type(view).__name__ if view else None})
     return Response(

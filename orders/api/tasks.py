@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from orders.api.services import idempotency_records_purge
 from orders.api.webhooks import webhook_deliveries_purge, webhook_delivery_send
+from orders.broker import state_task
 
 
-@shared_task(acks_late=True)
+@state_task
 def deliver_webhook(delivery_id: str) -> str:
     """One attempt. A failed attempt schedules the next one on the row; the outbox relay
     (orders.tasks.relay_outbox) sends it when it is due, so retries survive worker restarts

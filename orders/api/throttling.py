@@ -1,6 +1,10 @@
 """Per-partner rate limits: a fixed window counted in Django's cache (Redis in production,
-so every web process counts together). Over the limit: 429 with Retry-After."""
+so every web process counts together). Over the limit: 429 with Retry-After.
 
+With the cache unreachable, a partner's requests are let through (fail open): the partner
+authenticated with its key, and refusing it would lose orders over an outage of ours."""
+
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -8,7 +12,9 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from orders.api.models import parse_rate
-from orders.ratelimit import hit
+from orders.ratelimit import CounterUnavailable, hit
+
+logger = logging.getLogger(__name__)
 
 
 def partner_rate(rate: str) -> tuple[int, int]:
@@ -29,7 +35,11 @@ class PartnerRateThrottle(BaseThrottle):
         if partner is None:
             return True
         limit, window = partner_rate(partner.throttle_rate)
-        self._wait = hit(self.scope, str(partner.pk), limit=limit, window=window)
+        try:
+            self._wait = hit(self.scope, str(partner.pk), limit=limit, window=window)
+        except CounterUnavailable:
+            logger.warning("partner rate limit unavailable: allowed", extra={"partner": partner.pk})
+            self._wait = 0
         return self._wait == 0
 
     def wait(self) -> float | None:

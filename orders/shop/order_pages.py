@@ -256,7 +256,7 @@ def pay_again(request: HttpRequest, token: str) -> HttpResponse:
                 messages.success(
                     request,
                     f"Thank you: your payment for order {order.number} went through. "
-                    "Your order is on its way to our warehouse.",
+                    "We will let you know when your order ships.",
                 )
                 return redirect(order_path(order))
             form.add_error(

@@ -1,0 +1,230 @@
+"""What the site does when what it depends on is down, in one process (the real processes,
+a Redis of their own stopped and started, a killed worker and a terminated database
+connection are in tests/faults/).
+
+- Redis (the cache that counts rate limits) unreachable: orders are still taken; scopes that
+  guard against guessing (logging in) refuse with 503 rather than go uncounted.
+- The database unreachable: 503 with Retry-After, in the API's error shape under /api/.
+- A task whose database connection failed is retried, and sends its email once."""
+
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.db import InterfaceError, OperationalError
+from django.test import Client
+from django.urls import reverse
+
+from orders import tasks as order_tasks
+from orders.api import tasks as api_tasks
+from orders.api.tests.conftest import make_partner, order_body
+from orders.broker import DATABASE_ERRORS
+from orders.models import Notification, NotificationStatus, Order
+from orders.shop.session_cart import CHECKOUT_KEY
+from orders.tests.factories import UserFactory, place_order
+from payments import tasks as payment_tasks
+
+pytestmark = pytest.mark.django_db
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+def redis_down(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": UNREACHABLE_REDIS,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
+        }
+    }
+
+
+def _checkout(client: Client, capture) -> object:
+    client.post(reverse("orders:cart-add"), {"sku": "MUG-001", "quantity": 1})
+    assert client.get(reverse("orders:checkout")).status_code == 200
+    data = {
+        "checkout_token": client.session[CHECKOUT_KEY],
+        "email": "outage@example.com",
+        "shipping-name": "Ada Lovelace",
+        "shipping-line1": "Torstraße 1",
+        "shipping-city": "Berlin",
+        "shipping-postal_code": "10119",
+        "shipping-country": "DE",
+        "shipping_method": "standard",
+        "billing_same": "on",
+        "payment_method": "card",
+        "card_number": "4242 4242 4242 4242",
+        "exp_month": "12",
+        "exp_year": "2035",
+        "cvc": "123",
+    }
+    with capture(execute=True):
+        return client.post(reverse("orders:checkout"), data)
+
+
+# --- Redis down ---------------------------------------------------------------------------
+
+
+def test_with_redis_down_a_checkout_is_still_placed(
+    client, catalogue, redis_down, django_capture_on_commit_callbacks
+):
+    response = _checkout(client, django_capture_on_commit_callbacks)
+
+    assert response.status_code == 302, response.content[:500]
+    order = Order.objects.get()
+    assert response["Location"] == reverse("orders:order-received", args=[order.number])
+
+
+def test_with_redis_down_a_partner_still_places_orders_and_reads_products(catalogue, redis_down):
+    acme = make_partner("Acme Marketplace", billing_email="billing@acme.example")
+
+    placed = acme.post_order(order_body(), key="outage-1")
+    products = acme.client.get("/api/v1/products/")
+
+    assert placed.status_code == 201, placed.json()
+    assert products.status_code == 200
+
+
+def test_with_redis_down_logging_in_is_refused_for_a_minute_not_let_through(client, redis_down):
+    UserFactory(username="ada@example.com", email="ada@example.com")
+
+    response = client.post(
+        reverse("orders:login"), {"username": "ada@example.com", "password": "wrong"}
+    )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    assert "try again in about a minute" in response.content.decode()
+
+
+def test_with_redis_down_the_limits_that_fail_closed_are_a_setting(client, redis_down, settings):
+    settings.RATE_LIMITS_FAIL_CLOSED = frozenset()
+    UserFactory(username="ada@example.com", email="ada@example.com")
+
+    response = client.post(
+        reverse("orders:login"), {"username": "ada@example.com", "password": "wrong"}
+    )
+
+    assert response.status_code == 200  # the form again, with its error: not counted, not refused
+    assert "Please enter a correct" in response.content.decode()
+
+
+# --- the database down --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [OperationalError, InterfaceError])
+def test_a_database_outage_on_a_page_is_a_503_page(catalogue, error):
+    client = Client(raise_request_exception=False)
+    with mock.patch(
+        "orders.shop.catalogue.selectors.product_list", side_effect=error("connection lost")
+    ):
+        response = client.get(reverse("orders:product-list"))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "Back in a moment" in response.content.decode()
+
+
+def test_a_database_outage_in_the_api_is_a_503_in_its_error_shape(catalogue):
+    acme = make_partner("Acme Marketplace", billing_email="billing@acme.example")
+    with mock.patch(
+        "orders.api.views.services.partner_order_place",
+        side_effect=OperationalError("terminating connection due to administrator command"),
+    ):
+        response = acme.post_order(order_body(), key="blip-1")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "unavailable"
+    assert not Order.objects.exists()
+
+
+def test_any_other_fault_is_still_a_500(catalogue):
+    client = Client(raise_request_exception=False)
+    with mock.patch(
+        "orders.shop.catalogue.selectors.product_list", side_effect=RuntimeError("a bug")
+    ):
+        response = client.get(reverse("orders:product-list"))
+    acme = make_partner("Acme Marketplace", billing_email="billing@acme.example")
+    with mock.patch(
+        "orders.api.views.services.partner_order_place", side_effect=RuntimeError("a bug")
+    ):
+        api_response = acme.post_order(order_body(), key="bug-1")
+
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.content.decode()
+    assert api_response.status_code == 500
+    assert api_response.json()["error"]["code"] == "server_error"
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+STATE_TASKS = [
+    order_tasks.send_notification,
+    order_tasks.relay_outbox,
+    order_tasks.review_order,
+    order_tasks.review_stalled_orders,
+    order_tasks.complete_delivered_orders,
+    payment_tasks.secure_order_payment,
+    payment_tasks.reconcile_payments,
+    payment_tasks.flag_overdue_invoices,
+    api_tasks.deliver_webhook,
+]
+
+
+@pytest.mark.parametrize("task", STATE_TASKS, ids=lambda task: task.name)
+def test_every_task_that_changes_state_survives_a_lost_worker_and_a_database_blip(task):
+    assert task.acks_late is True
+    assert task.reject_on_worker_lost is True
+    assert set(DATABASE_ERRORS) <= set(task.autoretry_for)
+    assert task.max_retries and task.retry_backoff
+
+
+def test_a_notification_whose_database_blipped_is_retried_and_sent_once(catalogue, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    order = place_order([("MUG-001", 1)], email="blip@example.com").order
+    notification = Notification.objects.create(
+        order=order, kind="order_shipped", recipient="blip@example.com"
+    )
+    real = order_tasks.notification_send
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**kwargs)
+
+    mail.outbox.clear()
+    with mock.patch.object(order_tasks, "notification_send", side_effect=flaky):
+        order_tasks.send_notification.apply(args=[notification.pk])
+
+    assert len(calls) == 2
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.SENT
+    assert [m.to for m in mail.outbox] == [["blip@example.com"]]
+
+
+def test_the_sweeps_find_lost_work_within_a_minute(settings):
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    for name in ("orders-relay-outbox", "orders-review-stalled", "payments-reconcile"):
+        assert schedule[name]["schedule"].total_seconds() <= 15, name
+    longest_wait = max(
+        settings.ORDER_REVIEW_STALL_AFTER,
+        settings.OUTBOX_RELAY_AFTER,
+        settings.PAYMENT_RECONCILE_AFTER,
+    )
+    assert longest_wait.total_seconds() + 15 <= 75
+
+
+@pytest.mark.parametrize("template", ["payment_receipt", "invoice_issued"])
+def test_mail_sent_before_the_order_is_released_claims_nothing_about_the_warehouse(template):
+    # The receipt and the invoice go out in the capture's (or invoice's) own transaction; the
+    # release to the warehouse commits after it, or not at all if securing fails.
+    from django.template.loader import get_template
+
+    for suffix in ("txt", "html"):
+        source = get_template(f"emails/{template}.{suffix}").template.source
+        assert "warehouse" not in source
