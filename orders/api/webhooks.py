@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from datetime import timedelta
-from functools import partial
+from functools import partial, update_wrapper
 from typing import Any
 
 import requests
@@ -71,9 +71,12 @@ def on_order_event(*, order: Order, event: str, data: dict[str, Any]) -> None:
         )
         return
     if deliveries:
-        transaction.on_commit(
-            partial(enqueue_deliveries, [str(d.pk) for d in deliveries]), robust=True
+        # Named like the function it calls: Django logs a failing robust callback by its
+        # __qualname__, which a bare partial lacks (the AttributeError would escape).
+        enqueue = update_wrapper(
+            partial(enqueue_deliveries, [str(d.pk) for d in deliveries]), enqueue_deliveries
         )
+        transaction.on_commit(enqueue, robust=True)
 
 
 def _write_deliveries(

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
+from functools import partial, update_wrapper
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -59,8 +59,10 @@ SENT_FROM: dict[str, tuple[str, ...]] = {
 def call_after_commit(func: Callable[..., Any], **kwargs: Any) -> None:
     """Run `func(**kwargs)` once the current transaction has committed."""
     # robust: a failing provider call must not break the request that committed; the
-    # operation row it left pending is picked up by the reconcile task.
-    transaction.on_commit(partial(func, **kwargs), robust=True)
+    # operation row it left pending is picked up by the reconcile task. Django logs a failing
+    # robust callback by its __qualname__, which a bare partial lacks: the AttributeError
+    # would escape after all, and answer 500 for an order that was placed.
+    transaction.on_commit(update_wrapper(partial(func, **kwargs), func), robust=True)
 
 
 def payment_operation_key(payment_id: int, kind: str) -> str:

@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 from django.core import mail, signing
+from django.db import OperationalError
 from django.utils import timezone
 
 from orders import services as order_services
@@ -60,6 +61,22 @@ def test_a_card_order_is_authorised_captured_and_released(
     summary = order_payment_summary(order)
     assert summary["paid"] == order.grand_total
     assert summary["balance_due"] == Decimal("0.00")
+
+
+def test_a_connection_lost_while_authorising_after_the_commit_leaves_the_order_placed(
+    catalogue, django_capture_on_commit_callbacks, caplog
+):
+    # given: the database connection is cut while the card's authorisation is recorded
+    dropped = OperationalError("terminating connection due to administrator command")
+    with mock.patch("payments.services.operations.lock_order", side_effect=dropped):
+        # when: an order is placed and its after-commit work runs
+        with django_capture_on_commit_callbacks(execute=True):
+            order = place_order([("MUG-001", 1)], authorise_card=False).order
+
+    # then: the placement stands; the authorisation is logged and left for reconcile
+    assert Order.objects.filter(pk=order.pk).exists()
+    assert _payment(order).status == P.PENDING
+    assert "Error calling payment_authorize in on_commit()" in caplog.text
 
 
 def test_capture_twice_charges_once(catalogue, django_capture_on_commit_callbacks):

@@ -170,6 +170,21 @@ def test_a_broken_subscriber_never_breaks_the_order(catalogue, acme, monkeypatch
     assert not WebhookDelivery.objects.exists()
 
 
+def test_a_failed_hand_over_after_the_commit_never_breaks_the_order(
+    catalogue, acme, monkeypatch, settings, caplog, django_capture_on_commit_callbacks
+):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = True
+    _endpoint(acme.partner, "http://127.0.0.1:9/x")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in the hand-over")
+
+    monkeypatch.setattr(webhooks, "enqueue", broken)
+    order = _place(acme, django_capture_on_commit_callbacks)  # 201: the order stands
+    assert WebhookDelivery.objects.get(order=order).status == "pending"  # the relay sends it
+    assert "Error calling enqueue_deliveries in on_commit()" in caplog.text
+
+
 # --- retries ------------------------------------------------------------------------------
 
 
