@@ -1,5 +1,6 @@
-"""The safety net: provider calls left pending are sent again with their own key, and
-confirmed orders whose securing task was lost are secured."""
+"""The safety net: provider calls left pending are sent again with their own key, card
+authorisations that never started are started, and confirmed orders whose securing task was
+lost are secured."""
 
 import logging
 
@@ -7,7 +8,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
-from payments.models import OperationKind, OperationStatus, PaymentOperation
+from payments.models import (
+    OperationKind,
+    OperationStatus,
+    Payment,
+    PaymentMethod,
+    PaymentOperation,
+    PaymentStatus,
+)
 from payments.services.authorisation import payment_authorize
 from payments.services.capture_void import payment_capture, payment_void
 from payments.services.order_lifecycle import payment_collect_for_order
@@ -32,7 +40,8 @@ def operation_execute(*, operation_id: int) -> None:
 
 
 def reconcile(*, limit: int = 200) -> dict[str, int]:
-    """Repeat provider calls left pending, and secure confirmed orders whose task was lost."""
+    """Repeat provider calls left pending, start card authorisations that never started, and
+    secure confirmed orders whose task was lost."""
     now = timezone.now()
     due = list(
         PaymentOperation.objects.filter(status=OperationStatus.PENDING, next_attempt_at__lte=now)
@@ -44,6 +53,12 @@ def reconcile(*, limit: int = 200) -> dict[str, int]:
             operation_execute(operation_id=operation_id)
         except Exception:
             logger.exception("reconcile failed", extra={"operation": operation_id})
+    unstarted = _authorisations_never_started(now - settings.PAYMENT_RECONCILE_AFTER, limit)
+    for payment_id in unstarted:
+        try:
+            payment_authorize(payment_id=payment_id)
+        except Exception:
+            logger.exception("authorising payment failed", extra={"payment": payment_id})
     stalled = list(
         Order.objects.filter(
             status=OrderStatus.CONFIRMED,
@@ -55,4 +70,18 @@ def reconcile(*, limit: int = 200) -> dict[str, int]:
             payment_collect_for_order(order_id=order_id)
         except Exception:
             logger.exception("securing payment failed", extra={"order_id": order_id})
-    return {"operations": len(due), "orders": len(stalled)}
+    return {"operations": len(due), "authorisations": len(unstarted), "orders": len(stalled)}
+
+
+def _authorisations_never_started(placed_before, limit: int) -> list[int]:
+    """Card payments still pending with no authorisation on record: the after-commit call
+    that starts it never ran (the connection dropped or the process died first). Review holds
+    their orders for payment; authorising releases them."""
+    return list(
+        Payment.objects.filter(
+            method=PaymentMethod.CARD, status=PaymentStatus.PENDING, created_at__lte=placed_before
+        )
+        .exclude(operations__kind=OperationKind.AUTHORIZE)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )

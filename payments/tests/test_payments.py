@@ -68,10 +68,10 @@ def test_a_connection_lost_while_authorising_after_the_commit_leaves_the_order_p
 ):
     # given: the database connection is cut while the card's authorisation is recorded
     dropped = OperationalError("terminating connection due to administrator command")
-    with mock.patch("payments.services.operations.lock_order", side_effect=dropped):
-        # when: an order is placed and its after-commit work runs
-        with django_capture_on_commit_callbacks(execute=True):
-            order = place_order([("MUG-001", 1)], authorise_card=False).order
+    cut = mock.patch("payments.services.operations.lock_order", side_effect=dropped)
+    # when: an order is placed and its after-commit work runs
+    with cut, django_capture_on_commit_callbacks(execute=True):
+        order = place_order([("MUG-001", 1)], authorise_card=False).order
 
     # then: the placement stands; the authorisation is logged and left for reconcile
     assert Order.objects.filter(pk=order.pk).exists()
@@ -261,6 +261,34 @@ def test_an_outage_at_authorisation_is_reconciled_and_the_order_released(
     with django_capture_on_commit_callbacks(execute=True):
         services.reconcile()
     assert _payment(order).status == P.CAPTURED
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
+
+
+def test_an_authorisation_that_never_started_is_started_by_reconcile(
+    catalogue, django_capture_on_commit_callbacks, settings
+):
+    # given: the order committed, but its after-commit authorisation never ran (the database
+    # connection dropped first, or the web process died); review held it for payment
+    order = place_order([("MUG-001", 1)], authorise_card=False).order
+    with django_capture_on_commit_callbacks(execute=True):
+        order_services.order_review(order_id=order.pk)
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+
+    # when: reconcile runs while the payment is young, and again once it is not
+    with django_capture_on_commit_callbacks(execute=True):
+        young = services.reconcile()
+    Payment.objects.filter(order=order).update(
+        created_at=timezone.now() - settings.PAYMENT_RECONCILE_AFTER
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        due = services.reconcile()
+
+    # then: a young one may still be under way, so only the due one is authorised; the
+    # order is released and paid
+    assert (young["authorisations"], due["authorisations"]) == (0, 1)
+    assert _payment(order).status == P.CAPTURED
+    assert _payment(order).operations.filter(kind="authorize").count() == 1
     assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
 
 
