@@ -47,9 +47,25 @@ def progress(database: Database, sink: SmtpSink) -> str:
     """Where the orders and their emails stand, for a failure message."""
     orders = Counter(order_statuses(database).values())
     outbox = Counter((row.kind, row.status) for row in outbox_rows(database))
+    held = [
+        f"{number} held for {reason} ({message})"
+        for number, reason, message in database.rows(
+            "SELECT o.number, h.reason, h.message FROM orders_orderhold h "
+            "JOIN orders_order o ON o.id = h.order_id WHERE h.released_at IS NULL"
+        )
+    ]
+    stuck = [
+        f"{number} {status}: " + " / ".join(timeline)
+        for number, status, timeline in database.rows(
+            "SELECT o.number, o.status, ARRAY_AGG(e.type || ': ' || e.message ORDER BY e.id) "
+            "FROM orders_order o JOIN orders_orderevent e ON e.order_id = o.id "
+            "WHERE o.status NOT IN ('ready', 'received') GROUP BY o.number, o.status "
+            "HAVING o.status <> 'ready' LIMIT 3"
+        )
+    ]
     return (
         f"orders {dict(sorted(orders.items()))}, outbox {dict(sorted(outbox.items()))}, "
-        f"{len(sink.mails)} emails at the mail server"
+        f"{len(sink.mails)} emails at the mail server; {held}; {stuck}"
     )
 
 

@@ -31,6 +31,7 @@ class Answer:
     status: int
     body: Any
     headers: dict[str, str]
+    took: float = 0.0  # seconds until the answer came
 
 
 def _answer(response: requests.Response) -> Answer:
@@ -38,7 +39,9 @@ def _answer(response: requests.Response) -> Answer:
         body: Any = response.json()
     except ValueError:
         body = response.text
-    return Answer(response.status_code, body, dict(response.headers))
+    return Answer(
+        response.status_code, body, dict(response.headers), response.elapsed.total_seconds()
+    )
 
 
 class PartnerClient:
@@ -154,6 +157,7 @@ class Shopper:
             placed.status_code,
             placed.text[:2000] if placed.status_code != 302 else "",
             dict(placed.headers),
+            placed.elapsed.total_seconds(),
         )
 
 

@@ -4,6 +4,7 @@ shown in the terminal summary of every run (`make test` included)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
@@ -70,6 +71,9 @@ def faults_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def faults_template(faults_dir: Path) -> Iterator[tuple[Database, str]]:
     """Migrated and seeded once; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        pytest.skip("the fault tests need PostgreSQL (set DATABASE_URL); CI runs them")
+    assert shutil.which("redis-server"), "the fault tests start redis-server: install Redis"
     database, seeded = prepare_template(f"orderflow_faults_{RUN_ID}_template", work_dir=faults_dir)
     try:
         yield database, seeded["api_key"]

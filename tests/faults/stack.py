@@ -18,15 +18,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from celery import Celery
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-ADMIN_DSN = os.environ.get("FAULTS_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def admin_dsn(database_url: str) -> str:
+    """The server of DATABASE_URL, its maintenance database: where databases are created."""
+    return urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+
+
+ADMIN_DSN = admin_dsn(os.environ.get("DATABASE_URL", ""))
 LOG_TAIL_LINES = 60
-LOG_LINE_CHARS = 600  # a JSON log line with a traceback is long; its start says enough
+LOG_LINE_CHARS = 1000
 
 
 def free_port() -> int:
@@ -117,7 +125,15 @@ class Service:
         if not self.log_path.exists():
             return ""
         text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(line[:LOG_LINE_CHARS] for line in text[-lines:])
+        return "\n".join(_shortened(line) for line in text[-lines:])
+
+
+def _shortened(line: str) -> str:
+    """A JSON log line with a traceback is long: its start says what, its end where."""
+    if len(line) <= LOG_LINE_CHARS:
+        return line
+    half = LOG_LINE_CHARS // 2
+    return f"{line[:half]} [...] {line[-half:]}"
 
 
 class RedisServer(Service):
@@ -345,6 +361,7 @@ class Stack:
                 "30",
                 "--graceful-timeout",
                 "5",
+                "--no-control-socket",  # its default path is one per user: stacks would share it
                 "--access-logfile",
                 "-",
             ],
@@ -398,7 +415,8 @@ class Stack:
             control.close()
 
     def start_beat(self) -> Service:
-        return self._service(
+        """Beat with production's DatabaseScheduler, once it has written the schedule."""
+        beat = self._service(
             "beat",
             [
                 PYTHON,
@@ -415,6 +433,15 @@ class Stack:
                 str(self.log_dir / "beat-schedule"),
             ],
         ).start()
+        wait_for(
+            "beat has written its schedule",
+            lambda: self.database.value(
+                "SELECT COUNT(*) FROM django_celery_beat_periodictask WHERE name = %s",
+                ["orders-relay-outbox"],
+            ),
+            timeout=30,
+        )
+        return beat
 
     def stop(self) -> None:
         for service in reversed(self.services):  # Redis last

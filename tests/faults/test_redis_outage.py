@@ -3,6 +3,7 @@ orders, /healthz says what is down, and once Redis is back every confirmation go
 once, within a minute."""
 
 import time
+from statistics import median
 
 import pytest
 
@@ -15,7 +16,7 @@ from tests.faults.checks import (
     progress,
     seconds,
 )
-from tests.faults.clients import PartnerClient, Shopper, health, order_number_from, unique
+from tests.faults.clients import Answer, PartnerClient, Shopper, health, order_number_from, unique
 from tests.faults.stack import wait_for
 
 pytestmark = pytest.mark.faults
@@ -23,16 +24,24 @@ pytestmark = pytest.mark.faults
 API_ORDERS = 10
 CHECKOUTS = 5
 DRAIN_LIMIT = 60  # seconds from Redis being back to the last confirmation
+WARM_UP = 4  # orders of each kind before the outage: answer times to compare
 
 
 def test_orders_are_taken_while_redis_is_down_and_mail_goes_out_once_when_it_is_back(
     stack, smtp_sink, figures
 ):
-    # given: the whole stack running, then Redis stopped
+    # given: the whole stack running (one order of each kind to compare), then Redis stopped
     stack.start_web()
     stack.start_worker()
     stack.start_beat()
     partner = PartnerClient(stack.base_url, stack.api_key)
+    before_api = [
+        partner.place_order(f"{unique('api')}@example.com", reference=unique("before"))
+        for _ in range(WARM_UP)
+    ]
+    before_shop = [
+        Shopper(stack.base_url).checkout(f"{unique('shop')}@example.com") for _ in range(WARM_UP)
+    ]
     stack.redis.stop()
     down_at = time.monotonic()
 
@@ -51,11 +60,17 @@ def test_orders_are_taken_while_redis_is_down_and_mail_goes_out_once_when_it_is_
         200,
         {"status": "degraded", "checks": {"database": "ok", "redis": "unavailable"}},
     )
+    assert [a.status for a in before_api + before_shop] == [201] * WARM_UP + [302] * WARM_UP
     assert [a.status for a in api] == [201] * API_ORDERS, [a.body for a in api]
     assert [s.status for s in shop] == [302] * CHECKOUTS, [s.body for s in shop]
     numbers = placed_numbers(api) | {order_number_from(s.headers["Location"]) for s in shop}
     assert len(numbers) == API_ORDERS + CHECKOUTS
     sent_while_down = sum(confirmations(smtp_sink, numbers).values())
+    figures.record(
+        f"answer times (median) with Redis up: API order {_median_took(before_api):.2f} s, "
+        f"checkout {_median_took(before_shop):.2f} s; with Redis down: API order "
+        f"{_median_took(api):.2f} s, checkout {_median_took(shop):.2f} s"
+    )
 
     # when: Redis comes back on the same port
     stack.redis.start()
@@ -83,5 +98,11 @@ def test_orders_are_taken_while_redis_is_down_and_mail_goes_out_once_when_it_is_
         f"Redis back: all {len(numbers)} confirmations out in {drained:.1f} s, "
         f"every order ready with its receipt out in {seconds(back_at):.1f} s"
     )
+    numbers |= placed_numbers(before_api)
+    numbers |= {order_number_from(s.headers["Location"]) for s in before_shop}
     assert mail_problems(stack.database, smtp_sink, numbers) == []
     assert health(stack.base_url).body["status"] == "ok"
+
+
+def _median_took(answers: list[Answer]) -> float:
+    return median(answer.took for answer in answers)
