@@ -213,16 +213,22 @@ def test_a_partner_order_under_adas_email_never_joins_her_account(
     _ada_cannot_see(client, order)
 
 
-def test_a_claim_adds_the_guest_orders_and_leaves_the_partner_s(
+def test_a_claim_adds_the_guest_and_phone_orders_and_leaves_the_partner_s(
     catalogue, ada, django_capture_on_commit_callbacks
 ):
+    # given a partner's order, a guest order and a phone order, all under Ada's email
     partner_order = _partner_order("ada@example.com", django_capture_on_commit_callbacks)
     guest_order = place_order(email="ADA@example.com", payment=None).order
+    phone_order = place_order(email="ada@example.com", channel="phone", payment=None).order
+    assert guest_order.account is None and phone_order.account is None
     customer = Customer.objects.get(email="ada@example.com")
 
-    assert customer_account_claim(user=ada, customer_id=customer.pk) == 1
+    # when Ada follows the claim link
+    assert customer_account_claim(user=ada, customer_id=customer.pk) == 2
 
+    # then the shop's orders are hers, the partner's is not
     assert Order.objects.get(pk=guest_order.pk).account == ada
+    assert Order.objects.get(pk=phone_order.pk).account == ada
     assert Order.objects.get(pk=partner_order.pk).account is None
 
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from orders import services as order_services
 from orders.models import EventType, HoldReason, Notification, Order, OrderEvent, OrderStatus
-from orders.permissions import CUSTOMER_SERVICE
+from orders.permissions import CUSTOMER_SERVICE, FINANCE
 from orders.tests.factories import place_order, staff_user
 from payments.models import CreditAccount, Payment, PaymentStatus
 from payments.providers.base import CardDetails
@@ -47,20 +47,21 @@ def _messages(response, level) -> list[str]:
     return [m.message for m in get_messages(response.wsgi_request) if m.level == level]
 
 
-def test_customer_service_cannot_release_an_order_whose_card_was_declined(
-    catalogue, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("group", [CUSTOMER_SERVICE, FINANCE])
+def test_no_staff_group_can_release_an_order_whose_card_was_declined(
+    catalogue, django_capture_on_commit_callbacks, group
 ):
     # given an order held because its card was declined
     order = _held_for_a_declined_card(django_capture_on_commit_callbacks)
     before = _snapshot(order)
 
-    # when customer service releases it
+    # when staff release it
     with (
         pytest.raises(PaymentNotSecured) as refused,
         django_capture_on_commit_callbacks(execute=True),
     ):
         order_services.order_release(
-            order_id=order.pk, actor=staff_user(CUSTOMER_SERVICE), note="customer says it's fine"
+            order_id=order.pk, actor=staff_user(group), note="customer says it's fine"
         )
 
     # then it is refused with the reason, and nothing changed: no confirmation email either
