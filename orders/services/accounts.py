@@ -15,6 +15,7 @@ from orders import events, signed_links
 from orders.actors import Actor
 from orders.exceptions import InvalidOrder, TransitionRefused
 from orders.models import Customer, EventType, Order
+from orders.selectors import orders_to_claim
 from orders.signed_links import CLAIM_LINK
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,6 @@ def customer_account_claim(*, user: Any, customer_id: int) -> int:
     was emailed there); how many were added. The customer record becomes the account's too
     when it has no account and the account no record. Refused when another account owns
     the record, or the account's email is no longer the one the link was sent to."""
-    from orders.selectors import orders_to_claim
-
     with transaction.atomic():
         customer = Customer.objects.select_for_update(no_key=True).filter(pk=customer_id).first()
         if customer is None:
@@ -107,8 +106,6 @@ def customer_with_orders_to_claim(user: Any) -> Customer | None:
     """The customer record of the account's email, when orders placed under that email wait
     to join the account (orders_to_claim: not partner orders); None otherwise.
     customer_account_claim checks again, under a lock, when the emailed link is followed."""
-    from orders.selectors import orders_to_claim
-
     email = (user.email or "").strip()
     if not email or not orders_to_claim(email).exists():
         return None
