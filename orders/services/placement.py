@@ -168,9 +168,21 @@ def address_problems(address: Address, *, deliverable: bool = False) -> list[str
     return problems
 
 
+def _signed_in(user: Any) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def _account_for(*, user: Any, channel: str, partner: Any) -> Any:
+    """The account an order joins as it is placed: the shop customer signed in to place it.
+    Never a partner's order, whoever is named on it."""
+    if partner is not None or channel == Channel.API or not _signed_in(user):
+        return None
+    return user
+
+
 def _customer_for(*, email: str, name: str, phone: str, user: Any) -> Customer:
     email = email.strip().lower()
-    if user is not None and getattr(user, "is_authenticated", False):
+    if _signed_in(user):
         customer = Customer.objects.filter(user=user).first()
         if customer is not None:
             return customer
@@ -302,6 +314,7 @@ def order_place(
                 shipping_method=_shipping_method(shipping_method),
             )
             order.customer = _customer_for(email=email, name=customer_name, phone=phone, user=user)
+            order.account = _account_for(user=user, channel=channel, partner=partner)
             order.bill_to = bill_to
             if shipping_address is not None:
                 order.shipping_address = shipping_address.to_model()

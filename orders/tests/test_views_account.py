@@ -145,7 +145,7 @@ def test_registering_with_a_guest_email_does_not_show_their_orders_without_proof
     assert order.customer.user is None
     account = client.get(reverse("orders:account-orders")).content.decode()
     assert order.number not in account
-    assert "To add them to your account, open the link we emailed you" in account
+    assert "To add them to your account, open the link we email you" in account
     assert client.get(reverse("orders:account-order", args=[order.number])).status_code == 404
     assert Notification.objects.filter(kind="account_claim").count() == 1
 
@@ -197,13 +197,13 @@ def test_a_claim_link_for_a_customer_that_is_gone_is_not_found(client, catalogue
 
 
 def test_a_claim_link_is_sent_only_to_an_account_that_may_claim(catalogue):
-    # given Ada's guest order, and an account with Ada's email that has no orders of its own
+    # given Ada's guest order, and an account with Ada's email
     place_order(email="ada@example.com", payment=None)
     ada = UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
     # when / then: her account may claim them, once the link is sent
     assert services.customer_claim_link_send(user=ada, actor=ada) is True
     assert Notification.objects.filter(kind="account_claim", recipient=ada.email).count() == 1
-    # an account with an order history of its own, or with another email, may not
+    # an account with no orders waiting under its email, or with no email, may not
     eve = _customer_user("eve@example.com")
     assert services.customer_claim_link_send(user=eve, actor=eve) is False
     nobody = UserFactory(username="nobody", email="", is_staff=False)

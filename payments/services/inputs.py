@@ -15,6 +15,13 @@ class PaymentRefused(DomainError):
     http_status = 422
 
 
+class PaymentNotSecured(DomainError):
+    """An order held for payment that nothing pays for yet: it cannot be released."""
+
+    code = "payment_not_secured"
+    http_status = 409
+
+
 @dataclass(frozen=True)
 class PaymentInput:
     """How the customer pays: "card" (with card details or a token) or "invoice" terms."""

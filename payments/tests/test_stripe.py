@@ -11,8 +11,12 @@ import pytest
 from django.urls import reverse
 
 from orders.models import EventType, HoldReason, Notification, Order, OrderStatus
-from orders.services import order_cancel, order_hold, order_release, order_review
-from orders.tests.factories import payment_securing_deferred, place_order
+from orders.services import order_cancel, order_hold, order_review
+from orders.tests.factories import (
+    authorisation_cancelled_at_provider,
+    payment_securing_deferred,
+    place_order,
+)
 from payments import services
 from payments.models import Payment, PaymentStatus, ProviderEvent, Refund
 from payments.providers.base import CardDetails, InvalidPaymentDetails, ProviderUnavailable
@@ -317,13 +321,13 @@ def test_a_failed_payment_webhook_leaves_a_received_order_to_the_review_and_tell
 def test_a_failed_payment_webhook_holds_a_confirmed_order(
     client, catalogue, fake_stripe, django_capture_on_commit_callbacks
 ):
-    # given: an order held for payment, released by staff to confirmed, and a new card
-    # payment the provider has not answered for yet
-    order = place_order(payment=None).order
-    order_review(order_id=order.pk, actor="review")
+    # given: a confirmed order whose card authorisation the provider cancelled before the
+    # capture, and a new card payment the provider has not answered for yet
+    order = place_order().order
     with payment_securing_deferred():
-        order_release(order_id=order.pk, actor="support", note="the customer is paying")
+        order_review(order_id=order.pk, actor="review")
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CONFIRMED
+    authorisation_cancelled_at_provider(order)
     payment = _pending_stripe_payment(order, "pi_failing_confirmed")
     # when the provider reports the failure
     answer = _payment_failed(client, django_capture_on_commit_callbacks, payment, "evt_fail_4")
