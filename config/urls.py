@@ -8,6 +8,8 @@ admin.site.site_header = "Orderflow staff console"
 admin.site.site_title = "Orderflow"
 admin.site.index_title = "Orders, stock and customers"
 
+handler400 = "config.errors.bad_request"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),

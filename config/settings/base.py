@@ -277,7 +277,7 @@ REST_FRAMEWORK.update(
         "DEFAULT_PERMISSION_CLASSES": ["orders.api.permissions.HasPartnerAPIKey"],
         "DEFAULT_THROTTLE_CLASSES": ["orders.api.throttling.PartnerRateThrottle"],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.CappedJSONParser"],
         "EXCEPTION_HANDLER": "orders.api.exceptions.api_exception_handler",
     }
 )
@@ -303,6 +303,10 @@ SPECTACULAR_SETTINGS.update(
         },
     }
 )
+# JSON bodies (the API's; the webhooks have their own, smaller size caps): a larger body is
+# refused with 413, one whose arrays and objects nest deeper with 400, before it is parsed.
+API_MAX_JSON_BYTES = env.int("API_MAX_JSON_BYTES", default=1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 # Requests per partner, unless the partner has its own rate (admin): "600/min", "20/second".
 PARTNER_API_THROTTLE_RATE = env("PARTNER_API_THROTTLE_RATE", default="600/min")
 # Idempotency-Key answers are replayed for at least this long (never less than 24 hours).
