@@ -212,9 +212,9 @@ LOGGING = {
         "celery": {"level": "WARNING"},
     },
 }
-# Destination countries we ship to (ISO codes); empty means anywhere. Review holds orders
-# to other countries with "address_invalid".
-SHIPPING_COUNTRIES = env.list("SHIPPING_COUNTRIES", default=[])
+# Destination countries we ship to (ISO 3166-1 alpha-2 codes; a system check refuses others);
+# empty means anywhere. Review holds orders to other countries with "address_invalid".
+SHIPPING_COUNTRIES = [code.strip().upper() for code in env.list("SHIPPING_COUNTRIES", default=[])]
 
 # --- Payments ------------------------------------------------------------------------------
 # Who takes cards: "test" (the embedded test gateway, no network) or "stripe".
