@@ -20,7 +20,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.StaffConsoleConfig",  # django.contrib.admin, digits 0-9 for numbers
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from orders.api.models import WEBHOOK_EVENTS, WebhookEndpoint
 from orders.countries import validate_country_code
 from orders.models import ADDRESS_FIELDS, Address, Order, OrderEvent, OrderLine, OrderStatus
+from orders.numbers import WholeNumberSerializerField
 from orders.services import MAX_LINES, MAX_QUANTITY, AddressInput, LineInput
 from payments.models import PaymentMethod, PaymentStatus
 from payments.selectors import order_payment_position
@@ -123,7 +124,7 @@ class CustomerOutSerializer(serializers.Serializer):
 
 class LineInputSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64, validators=[single_line])
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    quantity = WholeNumberSerializerField(min_value=1, max_value=MAX_QUANTITY)
 
 
 class PaymentInputSerializer(serializers.Serializer):
