@@ -30,6 +30,15 @@ def parse_whole_number(value: Any) -> int:
     return int(value)
 
 
+def page_number(value: str | None) -> int | None:
+    """The page a query string asks for; None (Paginator.get_page's first page) unless it is a
+    whole number in ASCII digits."""
+    try:
+        return parse_whole_number(value)
+    except ValueError:
+        return None
+
+
 class WholeNumberField(forms.IntegerField):
     """forms.IntegerField for the digits 0-9 only."""
 

@@ -164,6 +164,14 @@ def test_a_quantity_in_other_digits_is_refused_and_the_cart_line_kept(client, ca
     assert "Enter a whole number. Use the digits 0-9." in page
 
 
+@pytest.mark.parametrize(("asked", "shown"), [("2", 2), ("٢", 1), ("２", 1), ("2.0", 1)])
+def test_the_page_number_is_read_in_ascii_digits_only(client, catalogue, settings, asked, shown):
+    settings.SHOP_PAGE_SIZE = 2
+    response = client.get(reverse("orders:product-list"), {"page": asked})
+    assert response.status_code == 200
+    assert response.context["page"].number == shown
+
+
 def test_the_cart_reads_prices_from_the_catalogue(client, catalogue):
     _add(client, "MUG-001", 2)
     catalogue["mug"].price = Decimal("12.50")
