@@ -201,15 +201,37 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging: one JSON object per line -----------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Signed-link tokens in paths are written as [redacted] (config/logging.py), also in the lines
+# runserver prints for each request ("django.server", in Django's own format).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["redact_tokens"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
 }
 # Destination countries we ship to (ISO 3166-1 alpha-2 codes; a system check refuses others);
