@@ -1,10 +1,11 @@
-"""Whole numbers typed by people and sent by partners: the digits 0-9 only.
+"""Numbers typed by people and sent by partners: the digits 0-9 only.
 
-Python's int(), Django's IntegerField and DRF's IntegerField read any Unicode decimal digit, so
-"٣" (Arabic-Indic three) or "３" (full-width) silently becomes 3, and "²" passes str.isdigit()
-and then fails inside int(). A quantity, a count, a weight or a card number is taken only as
-ASCII digits (an optional sign and surrounding spaces aside); anything else is refused with a
-message saying so. The staff console gets the form field for every integer column centrally
+Python's int() and Decimal(), and Django's and DRF's number fields, read any Unicode decimal
+digit, so "٣" (Arabic-Indic three) or "３" (full-width) silently becomes 3, and "²" passes
+str.isdigit() and then fails inside int(). A quantity, a count, a weight or a card number is
+taken only as ASCII digits (an optional sign and surrounding spaces aside), and so is an
+amount typed by staff (digits and a point); anything else is refused with a message saying
+so. The staff console gets these form fields for every number column centrally
 (config.admin_site)."""
 
 import re
@@ -15,7 +16,9 @@ from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+DECIMAL_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*", re.ASCII)
 MESSAGE = "Enter a whole number. Use the digits 0-9."
+DECIMAL_MESSAGE = "Enter a number. Use the digits 0-9 and a point, such as 12.50."
 
 
 def is_ascii_digits(text: str) -> bool:
@@ -46,6 +49,17 @@ class WholeNumberField(forms.IntegerField):
 
     def to_python(self, value: Any) -> int | None:
         if isinstance(value, str) and value.strip() and not WHOLE_NUMBER.fullmatch(value):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class DecimalNumberField(forms.DecimalField):
+    """forms.DecimalField (amounts, rates) for the digits 0-9 and a decimal point only."""
+
+    default_error_messages = {"invalid": DECIMAL_MESSAGE}
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip() and not DECIMAL_NUMBER.fullmatch(value):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
 

@@ -1,5 +1,7 @@
-"""Whole numbers are read in the digits 0-9 only: in our forms, the API and every integer
-column of the staff console."""
+"""Numbers are read in the digits 0-9 only: in our forms, the API and every number column of
+the staff console."""
+
+from decimal import Decimal
 
 import pytest
 from django import forms
@@ -8,8 +10,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from orders.api.models import parse_rate
-from orders.numbers import WholeNumberField, parse_whole_number
+from orders.models import TaxRate
+from orders.numbers import DecimalNumberField, WholeNumberField, parse_whole_number
 from orders.review import postal_code_problem
+from payments.services.inputs import PaymentRefused, parse_amount
 from warehouse.models import Product
 
 pytestmark = pytest.mark.django_db
@@ -34,17 +38,16 @@ def test_the_form_field_refuses_other_digits(typed):
     assert WholeNumberField(required=False).clean("") is None
 
 
-def _integer_fields(form_class: type[forms.BaseForm]) -> dict[str, forms.Field]:
+def _number_fields(form_class: type[forms.BaseForm]) -> dict[str, forms.Field]:
+    # forms.DecimalField and FloatField derive from forms.IntegerField
     return {
         name: field
         for name, field in form_class.base_fields.items()
-        # forms.DecimalField and FloatField derive from IntegerField, but are not whole numbers
         if isinstance(field, forms.IntegerField)
-        and not isinstance(field, forms.DecimalField | forms.FloatField)
     }
 
 
-def test_every_integer_input_of_the_staff_console_is_a_whole_number_field(admin_user):
+def test_every_number_input_of_the_staff_console_takes_ascii_digits_only(admin_user):
     request = RequestFactory().get("/admin/")
     request.user = admin_user
     seen = []
@@ -54,11 +57,41 @@ def test_every_integer_input_of_the_staff_console_is_a_whole_number_field(admin_
             inline.get_formset(request).form for inline in model_admin.get_inline_instances(request)
         ]
         for form_class in forms_to_check:
-            for name, field in _integer_fields(form_class).items():
+            for name, field in _number_fields(form_class).items():
                 seen.append(f"{model.__name__}.{name}")
-                assert isinstance(field, WholeNumberField), f"{model.__name__}.{name}"
-    # the check saw the inputs it is about (a product's weight, a bin's rack, line quantities)
-    assert {"Product.weight_grams", "Location.rack", "Order.quantity"} <= set(seen)
+                expected = (
+                    DecimalNumberField
+                    if isinstance(field, forms.DecimalField)
+                    else WholeNumberField
+                )
+                assert isinstance(field, expected), f"{model.__name__}.{name}"
+    # the check saw the inputs it is about: a product's weight and price, a bin's rack, line
+    # quantities on a draft order, a tax rate
+    assert {
+        "Product.weight_grams",
+        "Product.price",
+        "Location.rack",
+        "Order.quantity",
+        "TaxRate.rate",
+    } <= set(seen)
+
+
+def test_a_tax_rate_in_other_digits_is_a_form_error(admin_client, db):
+    response = admin_client.post(
+        reverse("admin:orders_taxrate_add"), {"country": "DE", "name": "VAT", "rate": "١٩.٠٠"}
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["rate"] == [
+        "Enter a number. Use the digits 0-9 and a point, such as 12.50."
+    ]
+    assert not TaxRate.objects.exists()
+
+
+@pytest.mark.parametrize("typed", ["٣.٥٠", "３", "1e3", "NaN"])
+def test_an_amount_typed_by_finance_takes_ascii_digits_only(typed):
+    with pytest.raises(PaymentRefused):
+        parse_amount(typed)
+    assert parse_amount(" 3.505 ") == Decimal("3.51")
 
 
 def test_a_product_weight_in_other_digits_is_a_form_error(admin_client, catalogue):
