@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from orders import events, lifecycle
 from orders.broker import enqueue
+from orders.countries import country_code_problem
 from orders.exceptions import InvalidOrder
 from orders.models import (
     STAFF_CHANNELS,
@@ -156,8 +157,9 @@ def address_problems(address: Address, *, deliverable: bool = False) -> list[str
         if not (getattr(address, attr, "") or "").strip():
             problems.append(f"The {label} is missing.")
     country = (address.country or "").strip().upper()
-    if len(country) != 2 or not country.isalpha():
-        problems.append("The country must be a two-letter ISO code such as DE, GB or US.")
+    problem = country_code_problem(country)
+    if problem:
+        problems.append(problem)
     elif deliverable:
         allowed = settings.SHIPPING_COUNTRIES
         if allowed and country not in allowed:

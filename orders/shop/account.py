@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from orders import selectors
 from orders.exceptions import DomainError
 from orders.models import Order
+from orders.numbers import page_number
 from orders.ratelimit import client_ip, posted, ratelimit
 from orders.services import (
     customer_account_claim,
@@ -166,7 +167,7 @@ def account_claim_send(request: HttpRequest) -> HttpResponse:
 @require_GET
 def account_orders(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(selectors.order_list_for_customer(request.user), ORDERS_PER_PAGE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(page_number(request.GET.get("page")))
     unclaimed = customer_with_orders_to_claim(request.user) is not None
     return render(
         request,

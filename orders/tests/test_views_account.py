@@ -309,6 +309,20 @@ def test_my_orders_lists_only_the_customers_own_orders(client, catalogue):
     assert theirs.number not in html
 
 
+@pytest.mark.parametrize(("asked", "shown"), [("2", 2), ("٢", 1), ("²", 1)])
+def test_my_orders_reads_the_page_number_in_ascii_digits_only(
+    client, catalogue, monkeypatch, asked, shown
+):
+    monkeypatch.setattr("orders.shop.account.ORDERS_PER_PAGE", 1)
+    ada = _customer_user()
+    _order_of(ada, [("MUG-001", 1)])
+    _order_of(ada, [("MUG-001", 2)])
+    client.force_login(ada)
+    response = client.get(reverse("orders:account-orders"), {"page": asked})
+    assert response.status_code == 200
+    assert response.context["page"].number == shown
+
+
 def test_the_order_page_shows_lines_totals_addresses_payment_and_customer_events(client, catalogue):
     ada = _customer_user()
     order = _order_of(ada, [("MUG-001", 2), ("TEE-001", 1)])

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from orders.exceptions import DomainError
+from orders.numbers import DECIMAL_NUMBER
 from payments.providers.base import CardDetails
 
 CENT = Decimal("0.01")
@@ -33,6 +34,8 @@ class PaymentInput:
 def parse_amount(value: Decimal | str | int) -> Decimal:
     """An amount typed by Finance, in cents; PaymentRefused when it is not a number."""
     try:
+        if isinstance(value, str) and not DECIMAL_NUMBER.fullmatch(value):
+            raise ValueError("not in the digits 0-9")  # Decimal() reads any script's digits
         amount = Decimal(str(value).strip())
         if not amount.is_finite():
             raise ValueError("not a finite amount")

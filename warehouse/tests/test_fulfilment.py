@@ -219,7 +219,12 @@ def test_tracking_numbers_must_fit_the_carrier(
     _pick_all([order.pk], picker)
     _pack_all(order, picker, box)
     shipment = order.shipments.get()
-    for carrier, number in [("ups", "12345"), ("fedex", "1Z999AA10123456784"), ("nope", "1")]:
+    for carrier, number in [
+        ("ups", "12345"),
+        ("fedex", "1Z999AA10123456784"),
+        ("nope", "1"),
+        ("dhl", "١٢٣٤٥٦٧٨٩٠"),  # ten digits, but Arabic-Indic ones
+    ]:
         with pytest.raises(FulfilmentRefused):
             shipping.shipment_ship(
                 shipment_id=shipment.pk, carrier=carrier, tracking_number=number, actor=picker
