@@ -44,10 +44,11 @@ fmt: install
 	$(BIN)/ruff format .
 
 # The real stack: set DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and
-# DJANGO_SETTINGS_MODULE=config.settings.production first (see README).
+# DJANGO_SETTINGS_MODULE=config.settings.production first (see README). The access log goes to
+# stdout with signed-link tokens redacted (config/gunicorn.py).
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput
-	$(BIN)/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3} --access-logfile -
+	$(BIN)/gunicorn config.wsgi:application -c config/gunicorn.py --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3}
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel INFO

@@ -1,8 +1,15 @@
-"""Structured logs: one JSON object per line, with the order number where there is one."""
+"""Structured logs: one JSON object per line, with the order number where there is one.
+
+No line carries a signed-link token (orders.link_redaction): RedactTokensFilter rewrites the
+message of every record a handler it is on passes (Django's request and runserver lines
+included), and JsonFormatter redacts the whole line it writes, so the extras (Django's
+`request`) and tracebacks are covered as well."""
 
 import json
 import logging
 from datetime import UTC, datetime
+
+from orders.link_redaction import redact_tokens
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
 _STANDARD_ATTRS = frozenset(
@@ -23,4 +30,15 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact_tokens(json.dumps(entry, default=str))
+
+
+class RedactTokensFilter(logging.Filter):
+    """Takes signed-link tokens out of a record's message (its arguments merged in)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True

@@ -8,6 +8,7 @@ admin.site.site_header = "Orderflow staff console"
 admin.site.site_title = "Orderflow"
 admin.site.index_title = "Orders, stock and customers"
 
+handler400 = "config.errors.bad_request"
 handler500 = "config.errors.server_error"
 
 urlpatterns = [

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.db.models.signals import post_migrate
 
 
@@ -15,3 +16,6 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         # Infrastructure, not business flow: keep the staff groups in step with the code.
         post_migrate.connect(_ensure_groups, sender=self, dispatch_uid="orders.ensure_groups")
+        from orders.countries import check_shipping_countries
+
+        checks.register(check_shipping_countries)

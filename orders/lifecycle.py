@@ -6,8 +6,8 @@ overrides the moments it cares about. The phases are registered explicitly, in l
 order, in one place: `config/lifecycle.py`. That order is the order in which every moment
 calls them, and so the order in which they take row locks across apps.
 
-The moments that change an order (placing, confirmed, ready, delivered, cancelled,
-completed, the order-event feed) and `open_items` run inside the transaction of the order
+The moments that change an order (placing, releasing, confirmed, ready, delivered,
+cancelled, completed, the order-event feed) and `open_items` run inside the transaction of the order
 service that reached them, with the order row locked (DESIGN.md rule 2). A phase writes its
 own rows and registers its own after-commit work (`transaction.on_commit`); it never makes a
 network call there. A phase raising in one of them rolls the whole change back.
@@ -67,6 +67,12 @@ class OrderPhase:
         """Checks the automatic review runs after the orders app's own, in this order."""
         return ()
 
+    def releasing(self, *, order: Order, reasons: Sequence[str], actor: Actor) -> None:
+        """Someone is releasing the held order from its open hold `reasons` (staff, or a
+        phase once what it held the order for is resolved); nothing has changed yet. Raise a
+        `DomainError` to refuse the release while this phase's reason still stands: nothing
+        changes, and the message is what the person releasing is told."""
+
     def confirmed(self, *, order: Order, actor: Actor) -> None:
         """The order passed review (or was released) and is `confirmed`."""
 
@@ -118,6 +124,10 @@ def _each(moment: str, **kwargs: Any) -> None:
 
 def placing(*, order: Order, payment: PaymentChoice | None, actor: Actor) -> None:
     _each("placing", order=order, payment=payment, actor=actor)
+
+
+def releasing(*, order: Order, reasons: Sequence[str], actor: Actor) -> None:
+    _each("releasing", order=order, reasons=reasons, actor=actor)
 
 
 def confirmed(*, order: Order, actor: Actor) -> None:

@@ -110,15 +110,15 @@ def queue_order_notification(
 
 
 def order_page_url(order: Order) -> str:
-    """Where the customer follows an order: their account's order page when they have an
-    account, otherwise the signed guest link (revocable, expires after
-    ORDER_LINK_MAX_AGE_DAYS)."""
+    """Where the customer follows an order: the account's order page when the order is in an
+    account (Order.account), otherwise the signed guest link (revocable, expires after
+    ORDER_LINK_MAX_AGE_DAYS), even when an account has the order's email."""
     from django.urls import reverse
 
     from orders.selectors import order_link_token
 
     site = settings.SITE_URL.rstrip("/")
-    if order.customer_id and order.customer.user_id:
+    if order.account_id:
         return site + reverse("orders:account-order", args=[order.number])
     return site + reverse("orders:order-link", args=[order_link_token(order)])
 

@@ -45,7 +45,7 @@ def postal_code_problem(country: str, postal_code: str) -> str:
     if not code:
         return "The postal code is missing."
     pattern = POSTAL_CODE_FORMATS.get(country)
-    if pattern and not re.match(pattern, code):
+    if pattern and not re.match(pattern, code, re.ASCII):  # \d: 0-9, not every script's
         return f"{postal_code!r} is not a valid postal code for {country}."
     return ""
 

@@ -9,7 +9,15 @@ from django.db.models import F, IntegerField, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from orders import signed_links
-from orders.models import Address, Customer, Order, OrderEvent, OrderHold, OrderStatus
+from orders.models import (
+    Address,
+    Channel,
+    Customer,
+    Order,
+    OrderEvent,
+    OrderHold,
+    OrderStatus,
+)
 from orders.signed_links import ORDER_LINK, LinkRefused
 from warehouse.models import Product, ProductKind, ShipmentStatus, ShippingMethod
 
@@ -83,10 +91,13 @@ def customer_has_invoice_terms(customer: Customer | None) -> bool:
     return CreditAccount.objects.filter(customer=customer, is_active=True).exists()
 
 
-def last_shipping_address(customer: Customer) -> Address | None:
-    """Where the customer's newest order went; checkout starts from it."""
+def last_shipping_address(user: Any) -> Address | None:
+    """Where the account's newest order went; checkout starts from it. Only the account's
+    own orders: a guest order placed under its email may hold a stranger's address."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
     last = (
-        Order.objects.filter(customer=customer, shipping_address__isnull=False)
+        Order.objects.filter(account=user, shipping_address__isnull=False)
         .select_related("shipping_address")
         .order_by("-placed_at")
         .first()
@@ -98,9 +109,10 @@ def last_shipping_address(customer: Customer) -> Address | None:
 
 
 def order_list_for_customer(user: Any) -> QuerySet[Order]:
-    """A customer's placed orders, newest first, with the item count."""
+    """My orders: the placed orders that joined the user's account (Order.account), newest
+    first, with the item count. Never an order merely placed under the account's email."""
     return (
-        Order.objects.filter(customer__user=user)
+        Order.objects.filter(account=user)
         .exclude(status=S.DRAFT)
         .select_related("shipping_method")
         .annotate(item_count=Coalesce(Sum("lines__quantity"), 0))
@@ -129,11 +141,11 @@ def _order_page_queryset() -> QuerySet[Order]:
 
 
 def order_id_for_customer(user: Any, number: str) -> int | None:
-    """The user's own placed order with this number; None for anyone else's."""
+    """The placed order with this number in the user's account; None for any other."""
     if not getattr(user, "is_authenticated", False):
         return None
     return (
-        Order.objects.filter(customer__user=user, number=number)
+        Order.objects.filter(account=user, number=number)
         .exclude(status=S.DRAFT)
         .values_list("pk", flat=True)
         .first()
@@ -242,6 +254,18 @@ def customer_status(order: Order) -> str:
         S.COMPLETED: "Completed",
         S.CANCELLED: "Cancelled",
     }.get(order.status, order.get_status_display())
+
+
+def orders_to_claim(email: str) -> QuerySet[Order]:
+    """Placed orders under this email that no account holds and that may join one with the
+    claim link emailed to it: every channel but the partner API (a partner's orders never
+    join a shop account)."""
+    return (
+        Order.objects.filter(email__iexact=email.strip(), account__isnull=True)
+        .filter(partner__isnull=True)
+        .exclude(channel=Channel.API)
+        .exclude(status=S.DRAFT)
+    )
 
 
 def customer_to_claim(token: str, *, user: Any) -> Customer | None:

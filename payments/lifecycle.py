@@ -13,13 +13,15 @@ from payments.review import payment_secured
 from payments.services import (
     payment_on_order_cancelled,
     payment_on_order_confirmed,
+    payment_on_order_releasing,
     payment_prepare_for_order,
 )
 
 
 class PaymentsPhase(OrderPhase):
-    """Records how an order is paid when it is placed, checks the payment at review,
-    secures it once confirmed, and voids or refunds it on cancel."""
+    """Records how an order is paid when it is placed, checks the payment at review, keeps
+    an order held for payment held until something pays for it, secures the payment once
+    confirmed, and voids or refunds it on cancel."""
 
     name = "payments"
 
@@ -28,6 +30,9 @@ class PaymentsPhase(OrderPhase):
 
     def review_checks(self) -> Sequence[ReviewCheck]:
         return (payment_secured,)
+
+    def releasing(self, *, order: Order, reasons: Sequence[str], actor: Any) -> None:
+        payment_on_order_releasing(order=order, reasons=reasons)
 
     def confirmed(self, *, order: Order, actor: Any) -> None:
         payment_on_order_confirmed(order=order, actor=actor)

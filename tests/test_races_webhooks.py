@@ -15,7 +15,11 @@ from django.test import Client
 
 from orders import services as order_services
 from orders.models import EventType, HoldReason, Order, OrderStatus
-from orders.tests.factories import place_order
+from orders.tests.factories import (
+    authorisation_cancelled_at_provider,
+    payment_securing_deferred,
+    place_order,
+)
 from payments.models import OperationStatus, Payment, PaymentStatus, Refund, RefundStatus
 from payments.providers.base import CardDetails
 from payments.services import PaymentInput
@@ -58,10 +62,13 @@ def _post_event(event_id: str, type_: str, obj: dict) -> tuple[int, str]:
 
 
 def _confirmed_with_a_pending_stripe_payment() -> tuple[Order, Payment]:
-    # given: an order placed unpaid, held for payment by its review and released by staff;
-    # the customer's new card payment has not been answered for yet
-    order = place_order([("MUG-001", 2)], payment=None).order
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.ON_HOLD
+    # given: a confirmed order whose card authorisation the provider cancelled before the
+    # capture; the customer's new card payment has not been answered for yet
+    card = PaymentInput(method="card", card=CardDetails(token="pm_card_visa"))
+    with payment_securing_deferred():
+        order = place_order([("MUG-001", 2)], payment=card).order
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.CONFIRMED
+    authorisation_cancelled_at_provider(order)
     payment = Payment.objects.create(
         order=order,
         method="card",
@@ -70,10 +77,7 @@ def _confirmed_with_a_pending_stripe_payment() -> tuple[Order, Payment]:
         currency=order.currency,
         provider_reference=f"pi_race_{order.pk}",
     )
-    order_services.order_release(order_id=order.pk, actor="support", note="paying by card")
-    order = Order.objects.get(pk=order.pk)
-    assert order.status == OrderStatus.CONFIRMED
-    return order, payment
+    return Order.objects.get(pk=order.pk), payment
 
 
 # the deadlock this guards against showed in most runs; the webhook-first order is rarer
@@ -107,7 +111,7 @@ def test_a_payment_failed_webhook_racing_a_cancel(stripe_server, catalogue, atte
         # the webhook came first: the confirmed order was held for payment, then cancelled
         assert payment.status == P.FAILED
         assert failed_events == 1
-        assert order.holds.filter(reason=HoldReason.PAYMENT_FAILED).count() == 2
+        assert order.holds.filter(reason=HoldReason.PAYMENT_FAILED).count() == 1
     else:
         # the cancel came first: the payment was voided, and the failure changes nothing
         assert payment.status == P.VOIDED

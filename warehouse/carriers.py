@@ -24,7 +24,8 @@ class CarrierSpec:
     def validate(self, number: str) -> str:
         """The normalised number, or ValueError with the format the carrier uses."""
         normalised = self.normalise(number)
-        if not re.fullmatch(self.tracking_pattern, normalised):
+        # re.ASCII: \d is 0-9 only, not every script's digits
+        if not re.fullmatch(self.tracking_pattern, normalised, re.ASCII):
             raise ValueError(
                 f"{number!r} is not a {self.name} tracking number ({self.tracking_hint})."
             )

@@ -1,4 +1,3 @@
-import json
 import logging
 from datetime import datetime
 
@@ -12,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from orders.exceptions import DomainError
+from orders.json_bodies import JsonBodyRefused, load_json_object, read_body
 from orders.webhook_signing import SignatureInvalid, verify
 from warehouse.exceptions import DownloadRefused
 from warehouse.models import Shipment
@@ -32,19 +32,14 @@ def _error(status: int, code: str, message: str, fields: dict | None = None) -> 
 @require_POST
 def tracking_webhook(request: HttpRequest) -> JsonResponse:
     """Carrier tracking updates. See the README for the JSON format and the signature."""
-    body = request.body
-    if len(body) > MAX_WEBHOOK_BYTES:
-        return _error(413, "too_large", "The payload is too large.")
     try:
+        body = read_body(request, max_bytes=MAX_WEBHOOK_BYTES)
         verify(body, request.headers.get("X-Signature", ""), settings.TRACKING_WEBHOOK_SECRET)
+        payload = load_json_object(body)
+    except JsonBodyRefused as exc:
+        return exc.as_response()
     except SignatureInvalid as exc:
         return _error(400, "bad_signature", str(exc))
-    try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict):
-            raise ValueError
-    except ValueError:
-        return _error(400, "bad_json", "The body must be a JSON object.")
     fields: dict[str, list[str]] = {}
     event_id = payload.get("event_id")
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 128:

@@ -20,7 +20,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.StaffConsoleConfig",  # django.contrib.admin, digits 0-9 for numbers
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -217,20 +217,42 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging: one JSON object per line -----------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Signed-link tokens in paths are written as [redacted] (config/logging.py), also in the lines
+# runserver prints for each request ("django.server", in Django's own format).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"redact_tokens": {"()": "config.logging.RedactTokensFilter"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["redact_tokens"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
 }
-# Destination countries we ship to (ISO codes); empty means anywhere. Review holds orders
-# to other countries with "address_invalid".
-SHIPPING_COUNTRIES = env.list("SHIPPING_COUNTRIES", default=[])
+# Destination countries we ship to (ISO 3166-1 alpha-2 codes; a system check refuses others);
+# empty means anywhere. Review holds orders to other countries with "address_invalid".
+SHIPPING_COUNTRIES = [code.strip().upper() for code in env.list("SHIPPING_COUNTRIES", default=[])]
 
 # --- Payments ------------------------------------------------------------------------------
 # Who takes cards: "test" (the embedded test gateway, no network) or "stripe".
@@ -298,7 +320,7 @@ REST_FRAMEWORK.update(
         "DEFAULT_PERMISSION_CLASSES": ["orders.api.permissions.HasPartnerAPIKey"],
         "DEFAULT_THROTTLE_CLASSES": ["orders.api.throttling.PartnerRateThrottle"],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.CappedJSONParser"],
         "EXCEPTION_HANDLER": "orders.api.exceptions.api_exception_handler",
     }
 )
@@ -324,6 +346,10 @@ SPECTACULAR_SETTINGS.update(
         },
     }
 )
+# JSON bodies (the API's; the webhooks have their own, smaller size caps): a larger body is
+# refused with 413, one whose arrays and objects nest deeper with 400, before it is parsed.
+API_MAX_JSON_BYTES = env.int("API_MAX_JSON_BYTES", default=1024 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 # Requests per partner, unless the partner has its own rate (admin): "600/min", "20/second".
 PARTNER_API_THROTTLE_RATE = env("PARTNER_API_THROTTLE_RATE", default="600/min")
 # Idempotency-Key answers are replayed for at least this long (never less than 24 hours).

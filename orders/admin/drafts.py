@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 
 from orders import services
+from orders.countries import country_code_problem
 from orders.exceptions import DomainError
 from orders.models import STAFF_CHANNELS, Address, Order, OrderLine, OrderStatus
 
@@ -108,8 +109,10 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
                 continue
             address = Address(**values)
             address.country = address.country.upper()
+            country_problem = country_code_problem(address.country)
             for problem in services.address_problems(address):
-                self.add_error(f"{prefix}_line1", problem)
+                field = "country" if problem == country_problem else "line1"
+                self.add_error(f"{prefix}_{field}", problem)
         return data
 
     def address(self, prefix: str) -> Address | None:

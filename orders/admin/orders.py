@@ -148,6 +148,7 @@ class OrderAdmin(DraftOrderAdmin):
                     "status_display",
                     "channel",
                     "customer",
+                    "account",
                     "email",
                     "phone",
                     "external_reference",

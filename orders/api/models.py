@@ -27,7 +27,8 @@ WEBHOOK_EVENTS = {
 }
 
 RATE_PATTERN = re.compile(
-    r"^\s*(?P<count>\d+)\s*/\s*(?P<period>\d+|s|sec|second|m|min|minute|h|hour|d|day)\s*$"
+    r"^\s*(?P<count>\d+)\s*/\s*(?P<period>\d+|s|sec|second|m|min|minute|h|hour|d|day)\s*$",
+    re.ASCII,  # \d is 0-9 only, not every script's digits
 )
 PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

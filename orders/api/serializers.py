@@ -5,19 +5,18 @@ and a request that sends them changes nothing (unknown keys are ignored)."""
 import unicodedata
 from typing import Any
 
-from django.core.validators import RegexValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.api.models import WEBHOOK_EVENTS, WebhookEndpoint
+from orders.countries import validate_country_code
 from orders.models import ADDRESS_FIELDS, Address, Order, OrderEvent, OrderLine, OrderStatus
+from orders.numbers import WholeNumberSerializerField
 from orders.services import MAX_LINES, MAX_QUANTITY, AddressInput, LineInput
 from payments.models import PaymentMethod, PaymentStatus
 from payments.selectors import order_payment_position
 from warehouse.models import Carrier, Product, ProductKind, Shipment, ShipmentStatus
-
-COUNTRY = RegexValidator(r"^[A-Za-z]{2}$", "Use the two-letter ISO code, such as DE, GB or US.")
 
 
 def single_line(value: str) -> None:
@@ -67,6 +66,17 @@ class ErrorSerializer(serializers.Serializer):
 # --- addresses and customers --------------------------------------------------------------
 
 
+class CountryField(serializers.CharField):
+    """An ISO 3166-1 alpha-2 country code; "de" is read as DE."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2", **kwargs)
+        self.validators.append(validate_country_code)
+
+    def to_internal_value(self, data: Any) -> str:
+        return super().to_internal_value(data).upper()
+
+
 class AddressSerializer(serializers.Serializer):
     name = _text(200, required=True)
     company = _text(200)
@@ -75,9 +85,7 @@ class AddressSerializer(serializers.Serializer):
     city = _text(100, required=True)
     region = _text(100)
     postal_code = _text(20)
-    country = serializers.CharField(
-        min_length=2, max_length=2, validators=[COUNTRY], help_text="ISO 3166-1 alpha-2"
-    )
+    country = CountryField()
     phone = _text(32)
 
     def to_input(self, data: dict[str, Any] | None) -> AddressInput | None:
@@ -116,7 +124,7 @@ class CustomerOutSerializer(serializers.Serializer):
 
 class LineInputSerializer(serializers.Serializer):
     sku = serializers.CharField(max_length=64, validators=[single_line])
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    quantity = WholeNumberSerializerField(min_value=1, max_value=MAX_QUANTITY)
 
 
 class PaymentInputSerializer(serializers.Serializer):

@@ -7,6 +7,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from orders.countries import validate_country_code
+
 
 class Customer(models.Model):
     """Someone who buys: a registered user, or a guest known by email."""
@@ -59,7 +61,11 @@ class Address(models.Model):
     city = models.CharField(max_length=100)
     region = models.CharField("region / state", max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
-    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. DE, GB, US")
+    country = models.CharField(
+        max_length=2,
+        validators=[validate_country_code],
+        help_text="ISO 3166-1 alpha-2, e.g. DE, GB, US",
+    )
     phone = models.CharField(max_length=32, blank=True)
 
     class Meta:
@@ -103,7 +109,12 @@ class TaxRate(models.Model):
     """Sales tax / VAT by destination country. Whether catalogue prices include it is the
     PRICES_INCLUDE_TAX setting."""
 
-    country = models.CharField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2")
+    country = models.CharField(
+        max_length=2,
+        unique=True,
+        validators=[validate_country_code],
+        help_text="ISO 3166-1 alpha-2",
+    )
     name = models.CharField(max_length=50, help_text="For example VAT, GST, Sales tax")
     rate = models.DecimalField(
         max_digits=5,

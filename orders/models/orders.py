@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django_fsm import (
     RETURN_VALUE,
@@ -127,6 +128,18 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         related_name="billed_orders",
         help_text="Who pays on invoice terms when it is not the customer (a partner's account).",
     )
+    # Whose "My orders" it is in. The customer record is only whoever the email names (anyone
+    # can type an email); an order joins an account when placed while signed in to it, or
+    # when the account holder claims it with the link emailed to the order's address.
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="shop_orders",
+        help_text="The shop account it belongs to: placed signed in, or claimed with the link "
+        "emailed to its address. Partner orders never belong to one.",
+    )
     email = models.EmailField(blank=True, help_text="Where order emails go.")
     phone = models.CharField(max_length=32, blank=True)
     shipping_address = models.ForeignKey(
@@ -173,6 +186,10 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["channel", "placed_at"], name="order_channel_placed"),
             # A partner's order list: its orders, newest first (the API pages by -pk).
             models.Index(fields=["partner", "-id"], name="order_partner_newest"),
+            # Orders waiting to be claimed into an account, found by their email (iexact).
+            models.Index(
+                Upper("email"), condition=Q(account__isnull=True), name="order_unclaimed_by_email"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -183,6 +200,11 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(grand_total__gte=0) & Q(lines_total__gte=0) & Q(tax_total__gte=0),
                 name="order_totals_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(account__isnull=True)
+                | (Q(partner__isnull=True) & ~Q(channel=Channel.API)),
+                name="order_partner_orders_join_no_account",
             ),
         ]
         permissions = [

@@ -9,7 +9,7 @@ from orders.services.accounts import (
     customer_account_claim,
     customer_account_create,
     customer_claim_link_send,
-    guest_customer_claimable_by,
+    customer_with_orders_to_claim,
 )
 from orders.services.cancellation import order_cancel
 from orders.services.completion import (
@@ -61,7 +61,7 @@ __all__ = [
     "customer_account_create",
     "customer_can_change",
     "customer_claim_link_send",
-    "guest_customer_claimable_by",
+    "customer_with_orders_to_claim",
     "lock_order",
     "order_add_note",
     "order_cancel",

@@ -40,12 +40,15 @@ def order_hold(
 
 def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
     """Release a held order: to `confirmed`, or back to the later state it was held from.
-    An order held for stock is released only once the missing units can be reserved."""
+    An order held for stock is released only once the missing units can be reserved; each
+    phase may refuse while the reason it held the order for still stands (an order held for
+    payment, until a payment covers it)."""
     with transaction.atomic():
         order = _lock_order(order_id)
         _check_transition(order, "release", actor, "released")
         open_holds = list(order.holds.filter(released_at__isnull=True))
         reasons = [hold.reason for hold in open_holds]
+        lifecycle.releasing(order=order, reasons=reasons, actor=actor)
         if HoldReason.OUT_OF_STOCK in reasons or order.held_from == OrderStatus.RECEIVED:
             _reserve_missing_stock(order, actor)
         was_confirmed = order.confirmed_at is not None

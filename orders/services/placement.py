@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from orders import events, lifecycle
 from orders.broker import enqueue
+from orders.countries import country_code_problem
 from orders.exceptions import InvalidOrder
 from orders.models import (
     STAFF_CHANNELS,
@@ -156,8 +157,9 @@ def address_problems(address: Address, *, deliverable: bool = False) -> list[str
         if not (getattr(address, attr, "") or "").strip():
             problems.append(f"The {label} is missing.")
     country = (address.country or "").strip().upper()
-    if len(country) != 2 or not country.isalpha():
-        problems.append("The country must be a two-letter ISO code such as DE, GB or US.")
+    problem = country_code_problem(country)
+    if problem:
+        problems.append(problem)
     elif deliverable:
         allowed = settings.SHIPPING_COUNTRIES
         if allowed and country not in allowed:
@@ -168,9 +170,21 @@ def address_problems(address: Address, *, deliverable: bool = False) -> list[str
     return problems
 
 
+def _signed_in(user: Any) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def _account_for(*, user: Any, channel: str, partner: Any) -> Any:
+    """The account an order joins as it is placed: the shop customer signed in to place it.
+    Never a partner's order, whoever is named on it."""
+    if partner is not None or channel == Channel.API or not _signed_in(user):
+        return None
+    return user
+
+
 def _customer_for(*, email: str, name: str, phone: str, user: Any) -> Customer:
     email = email.strip().lower()
-    if user is not None and getattr(user, "is_authenticated", False):
+    if _signed_in(user):
         customer = Customer.objects.filter(user=user).first()
         if customer is not None:
             return customer
@@ -302,6 +316,7 @@ def order_place(
                 shipping_method=_shipping_method(shipping_method),
             )
             order.customer = _customer_for(email=email, name=customer_name, phone=phone, user=user)
+            order.account = _account_for(user=user, channel=channel, partner=partner)
             order.bill_to = bill_to
             if shipping_address is not None:
                 order.shipping_address = shipping_address.to_model()

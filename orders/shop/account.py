@@ -1,5 +1,5 @@
 """Customer accounts: logging in and out, registering, resetting a password, claiming the
-orders placed as a guest, and My orders."""
+orders placed under the account's email with the link emailed there, and My orders."""
 
 from typing import Any
 
@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -18,12 +19,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from orders import selectors
 from orders.exceptions import DomainError
 from orders.models import Order
+from orders.numbers import page_number
 from orders.ratelimit import client_ip, posted, ratelimit
 from orders.services import (
     customer_account_claim,
     customer_account_create,
     customer_claim_link_send,
-    guest_customer_claimable_by,
+    customer_with_orders_to_claim,
 )
 from orders.shop.forms.account import (
     CustomerLoginForm,
@@ -139,13 +141,16 @@ def account_claim(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such customer.")
     if request.method == "POST":
         try:
-            customer_account_claim(user=request.user, customer_id=customer.pk)
+            added = customer_account_claim(user=request.user, customer_id=customer.pk)
         except DomainError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, "Your earlier orders are now in your account.")
+            messages.success(
+                request, f"{added} earlier order{pluralize(added)} added to your account."
+            )
         return redirect("orders:account-orders")
-    return render(request, "registration/claim.html", {"customer": customer})
+    waiting = selectors.orders_to_claim(customer.email).count()
+    return render(request, "registration/claim.html", {"customer": customer, "waiting": waiting})
 
 
 @login_required
@@ -162,8 +167,8 @@ def account_claim_send(request: HttpRequest) -> HttpResponse:
 @require_GET
 def account_orders(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(selectors.order_list_for_customer(request.user), ORDERS_PER_PAGE)
-    page = paginator.get_page(request.GET.get("page"))
-    unclaimed = guest_customer_claimable_by(request.user) is not None
+    page = paginator.get_page(page_number(request.GET.get("page")))
+    unclaimed = customer_with_orders_to_claim(request.user) is not None
     return render(
         request,
         "orders/account_orders.html",

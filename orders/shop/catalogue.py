@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from orders import selectors
+from orders.numbers import page_number
 from orders.shop.forms.cart import AddToCartForm
 from orders.shop.forms.catalogue import SearchForm
 
@@ -16,7 +17,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
     paginator = Paginator(selectors.product_list(query=query), settings.SHOP_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(page_number(request.GET.get("page")))
     return render(
         request,
         "orders/product_list.html",

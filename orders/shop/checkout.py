@@ -60,7 +60,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             if order is not None:
                 return redirect("orders:order-received", number=order.number)
     else:
-        initial, shipping_initial = _checkout_initial(customer, token)
+        initial, shipping_initial = _checkout_initial(customer, user, token)
         form = CheckoutForm(initial=initial, shipping_initial=shipping_initial, **form_kwargs)
     status = 400 if form.is_bound and (form.errors or _part_errors(form)) else 200
     return render(
@@ -96,16 +96,17 @@ def _place(cart: Cart, form: CheckoutForm, token: str, user: Any) -> Order | Non
 
 
 def _checkout_initial(
-    customer: Customer | None, token: str
+    customer: Customer | None, user: Any, token: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The form's first values; a returning customer starts from their last address."""
+    """The form's first values; a returning customer starts from the last address an order
+    in their account went to."""
     initial: dict[str, Any] = {"checkout_token": token, "billing_same": True}
     shipping: dict[str, Any] = {}
     if customer is not None:
         initial["phone"] = customer.phone
-        last = selectors.last_shipping_address(customer)
-        if last is not None:
-            shipping = AddressForm.initial_from(last)
+    last = selectors.last_shipping_address(user)
+    if last is not None:
+        shipping = AddressForm.initial_from(last)
     return initial, shipping
 
 

@@ -8,8 +8,9 @@ from payments.services import pay_link_token
 
 
 def order_path(order: Order) -> str:
-    """Where this visitor follows the order: their account page, or the guest link."""
-    if order.customer_id and order.customer.user_id:
+    """Where this visitor follows the order: the account page when it is in an account, or
+    the guest link."""
+    if order.account_id:
         return reverse("orders:account-order", args=[order.number])
     return reverse("orders:order-link", args=[selectors.order_link_token(order)])
 
@@ -21,7 +22,7 @@ def pay_path(order: Order) -> str:
 def register_path(order: Order, token: str = "") -> str:
     """The sign-up page offered to a guest, carrying the guest link; none for an account's
     order."""
-    if order.customer_id and order.customer.user_id:
+    if order.account_id:
         return ""
     link = token or selectors.order_link_token(order)
     return reverse("orders:register") + "?" + f"link={link}"

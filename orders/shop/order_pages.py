@@ -1,7 +1,8 @@
 """One order's pages, for its owner (under My orders) and through a guest link from an email:
 the order page, cancelling, changing the shipping address, the invoice, and paying again
-after a declined card. A customer reaches only their own orders: anyone else's order number
-gives 404, exactly like one that does not exist.
+after a declined card. A customer reaches only the orders in their account (Order.account):
+any other order number, even one placed under their email, gives 404, exactly like one that
+does not exist.
 """
 
 from collections.abc import Callable
@@ -46,8 +47,8 @@ from payments.services import (
 
 
 class OrderAccess:
-    """How this request reaches an order: the logged-in owner, or a guest link. A guest link
-    that is forged, expired or revoked raises LinkRefused."""
+    """How this request reaches an order: the account it is in, logged in, or a guest link. A
+    guest link that is forged, expired or revoked raises LinkRefused."""
 
     def __init__(self, request: HttpRequest, *, number: str = "", token: str = ""):
         self.token = token
@@ -90,7 +91,7 @@ def order_view(*, guest: bool) -> Callable[..., HttpResponse]:
 
 def _order_page(request: HttpRequest, access: OrderAccess) -> HttpResponse:
     order = access.order()
-    if access.token and request.user.is_authenticated and order.customer.user_id == request.user.pk:
+    if access.token and request.user.is_authenticated and order.account_id == request.user.pk:
         return redirect("orders:account-order", number=order.number)
     changeable = customer_can_change(order)
     invoice = latest_invoice(order.payment_list)

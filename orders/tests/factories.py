@@ -9,9 +9,10 @@ from unittest import mock
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
 
 from orders import services
-from orders.models import Customer, TaxRate
+from orders.models import Customer, Order, TaxRate
 from orders.permissions import ensure_staff_groups
 from orders.services import AddressInput, LineInput
 from warehouse.models import Product, ShippingMethod, StockItem, Warehouse
@@ -162,3 +163,20 @@ def payment_securing_deferred() -> AbstractContextManager[Any]:
     is not run, so the order stays `confirmed`, as it is in production between the review's
     commit and the worker picking the task up."""
     return mock.patch("payments.tasks.secure_order_payment.delay")
+
+
+def authorisation_cancelled_at_provider(order: Order) -> None:
+    """The provider cancels the order's card authorisation (its webhook says so): a confirmed
+    order is left with nothing paying for it, and the customer may pay again."""
+    from payments.models import Payment, PaymentStatus
+    from payments.services import payment_void_reported_by_provider
+
+    with transaction.atomic():
+        Order.objects.select_for_update().get(pk=order.pk)
+        authorised = Payment.objects.select_for_update().filter(
+            order=order, status=PaymentStatus.AUTHORIZED
+        )
+        for payment in authorised:
+            payment_void_reported_by_provider(
+                payment, provider=payment.provider, event_id=f"evt_cancelled_{payment.pk}"
+            )

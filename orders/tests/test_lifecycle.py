@@ -1,6 +1,6 @@
 """The lifecycle interface: every moment calls the registered phases in lifecycle order, a
-phase refusing a placement rolls all of it back, and the registry lists the phases in the
-order the business runs them."""
+phase refusing a placement rolls all of it back, a phase refusing a release leaves the order
+held, and the registry lists the phases in the order the business runs them."""
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -76,6 +76,9 @@ class RecordingPhase(OrderPhase):
     def _check(self, order: Order) -> CheckResult:
         self._hear("review_check", order)
         return CheckResult(f"{self.name}_check", passed=True, message=f"{self.name} agrees.")
+
+    def releasing(self, *, order: Order, reasons: Sequence[str], actor: Any) -> None:
+        self._hear("releasing", order)
 
     def confirmed(self, *, order: Order, actor: Any) -> None:
         self._hear("confirmed", order)
@@ -227,6 +230,7 @@ MOMENTS: list[tuple[str, Reach]] = [
     ("review_check", reach_review),
     ("confirmed", reach_review),
     ("order_event order.confirmed", reach_review),
+    ("releasing", reach_confirmed_by_release),
     ("confirmed", reach_confirmed_by_release),
     ("order_event order.on_hold", reach_held),
     ("ready", reach_ready),
@@ -360,6 +364,56 @@ def test_a_phase_refusing_the_placement_rolls_all_of_it_back(
     assert refusing.saw[written_by_the_payments_phase] == 1
     # ...is all gone, and nothing waits for a commit (no review, no authorisation, no mail)
     assert _rows() == dict.fromkeys(refusing.saw, 0)
+    assert after_commit == []
+
+
+# --- a phase refusing a release ------------------------------------------------------------
+
+
+class ReleaseRefused(DomainError):
+    code = "release_refused"
+    http_status = 409
+
+
+class RefusingReleasePhase(OrderPhase):
+    """Registered after the real phases: refuses to let a manual hold go, and notes the
+    reasons it was asked about."""
+
+    name = "refusing_release"
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    def releasing(self, *, order: Order, reasons: Sequence[str], actor: Any) -> None:
+        self.asked.append(sorted(reasons))
+        if HoldReason.MANUAL in reasons:
+            raise ReleaseRefused("This phase still has a question about the order.")
+
+
+def test_a_phase_refusing_the_release_changes_nothing(
+    catalogue, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given a confirmed order held by hand, and a phase that refuses manual releases
+    order = _confirmed()
+    services.order_hold(order_id=order.pk, actor="test", reason=HoldReason.FRAUD_RISK)
+    services.order_hold(order_id=order.pk, actor="test", reason=HoldReason.MANUAL)
+    refusing = RefusingReleasePhase()
+    monkeypatch.setattr(registry, "PHASES", (*registry.PHASES, refusing))
+    events_before = OrderEvent.objects.filter(order=order).count()
+
+    # when
+    with (
+        django_capture_on_commit_callbacks() as after_commit,
+        pytest.raises(ReleaseRefused, match="still has a question"),
+    ):
+        services.order_release(order_id=order.pk, actor="test", note="Checked.")
+
+    # then the phase was asked about every open reason, and the order is still held by both
+    assert refusing.asked == [[HoldReason.FRAUD_RISK, HoldReason.MANUAL]]
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert sorted(order.active_hold_reasons()) == [HoldReason.FRAUD_RISK, HoldReason.MANUAL]
+    assert OrderEvent.objects.filter(order=order).count() == events_before
     assert after_commit == []
 
 

@@ -145,7 +145,7 @@ def test_registering_with_a_guest_email_does_not_show_their_orders_without_proof
     assert order.customer.user is None
     account = client.get(reverse("orders:account-orders")).content.decode()
     assert order.number not in account
-    assert "To add them to your account, open the link we emailed you" in account
+    assert "To add them to your account, open the link we email you" in account
     assert client.get(reverse("orders:account-order", args=[order.number])).status_code == 404
     assert Notification.objects.filter(kind="account_claim").count() == 1
 
@@ -197,13 +197,13 @@ def test_a_claim_link_for_a_customer_that_is_gone_is_not_found(client, catalogue
 
 
 def test_a_claim_link_is_sent_only_to_an_account_that_may_claim(catalogue):
-    # given Ada's guest order, and an account with Ada's email that has no orders of its own
+    # given Ada's guest order, and an account with Ada's email
     place_order(email="ada@example.com", payment=None)
     ada = UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
     # when / then: her account may claim them, once the link is sent
     assert services.customer_claim_link_send(user=ada, actor=ada) is True
     assert Notification.objects.filter(kind="account_claim", recipient=ada.email).count() == 1
-    # an account with an order history of its own, or with another email, may not
+    # an account with no orders waiting under its email, or with no email, may not
     eve = _customer_user("eve@example.com")
     assert services.customer_claim_link_send(user=eve, actor=eve) is False
     nobody = UserFactory(username="nobody", email="", is_staff=False)
@@ -307,6 +307,20 @@ def test_my_orders_lists_only_the_customers_own_orders(client, catalogue):
     html = client.get(reverse("orders:account-orders")).content.decode()
     assert f"Order {mine.number}" in html and "3 items" in html
     assert theirs.number not in html
+
+
+@pytest.mark.parametrize(("asked", "shown"), [("2", 2), ("٢", 1), ("²", 1)])
+def test_my_orders_reads_the_page_number_in_ascii_digits_only(
+    client, catalogue, monkeypatch, asked, shown
+):
+    monkeypatch.setattr("orders.shop.account.ORDERS_PER_PAGE", 1)
+    ada = _customer_user()
+    _order_of(ada, [("MUG-001", 1)])
+    _order_of(ada, [("MUG-001", 2)])
+    client.force_login(ada)
+    response = client.get(reverse("orders:account-orders"), {"page": asked})
+    assert response.status_code == 200
+    assert response.context["page"].number == shown
 
 
 def test_the_order_page_shows_lines_totals_addresses_payment_and_customer_events(client, catalogue):

@@ -136,7 +136,17 @@ def test_add_update_and_remove_cart_lines(client, catalogue):
 
 @pytest.mark.parametrize(
     ("sku", "quantity"),
-    [("MUG-001", 0), ("MUG-001", 100), ("MUG-001", "two"), ("NOPE-1", 1), ("", 1)],
+    [
+        ("MUG-001", 0),
+        ("MUG-001", 100),
+        ("MUG-001", "two"),
+        ("MUG-001", "٣"),  # Arabic-Indic 3
+        ("MUG-001", "３"),  # full-width 3
+        ("MUG-001", "1_0"),
+        ("MUG-001", "3.0"),
+        ("NOPE-1", 1),
+        ("", 1),
+    ],
 )
 def test_bad_cart_input_is_refused_with_a_message(client, catalogue, sku, quantity):
     response = _add(client, sku, quantity)
@@ -144,6 +154,22 @@ def test_bad_cart_input_is_refused_with_a_message(client, catalogue, sku, quanti
     assert client.session.get("cart", {}) == {}
     page = client.get(response["Location"]).content.decode()
     assert 'class="message message-error"' in page
+
+
+def test_a_quantity_in_other_digits_is_refused_and_the_cart_line_kept(client, catalogue):
+    _add(client, "MUG-001", 2)
+    response = client.post(reverse("orders:cart-update"), {"sku": "MUG-001", "quantity": "٣"})
+    assert client.session["cart"] == {"MUG-001": 2}
+    page = client.get(response["Location"]).content.decode()
+    assert "Enter a whole number. Use the digits 0-9." in page
+
+
+@pytest.mark.parametrize(("asked", "shown"), [("2", 2), ("٢", 1), ("２", 1), ("2.0", 1)])
+def test_the_page_number_is_read_in_ascii_digits_only(client, catalogue, settings, asked, shown):
+    settings.SHOP_PAGE_SIZE = 2
+    response = client.get(reverse("orders:product-list"), {"page": asked})
+    assert response.status_code == 200
+    assert response.context["page"].number == shown
 
 
 def test_the_cart_reads_prices_from_the_catalogue(client, catalogue):

@@ -21,7 +21,13 @@ class ProviderUnavailable(Exception):
 
 
 class WebhookRejected(Exception):
-    """A webhook whose signature or timestamp does not verify."""
+    """A webhook whose signature or timestamp does not verify, or whose body is not an event;
+    `code` and `status` are what the webhook endpoint answers."""
+
+    def __init__(self, message: str, *, code: str = "rejected", status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from orders.numbers import is_ascii_digits
 from payments.providers.base import (
     CardDetails,
     InvalidPaymentDetails,
@@ -71,7 +72,7 @@ def validate_card(details: CardDetails, today: date | None = None) -> str:
     today = today or timezone.localdate()
     errors: dict[str, list[str]] = {}
     number = "".join(ch for ch in details.number if ch not in " -")
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    if not is_ascii_digits(number) or not 12 <= len(number) <= 19:
         errors["number"] = ["Enter the card number: 12 to 19 digits."]
     elif not luhn_valid(number):
         errors["number"] = ["This card number is not valid; please check it."]
@@ -91,7 +92,7 @@ def validate_card(details: CardDetails, today: date | None = None) -> str:
     ):
         errors["exp_year"] = ["This card has expired."]
     cvc = details.cvc.strip()
-    if not cvc.isdigit() or len(cvc) not in (3, 4):
+    if not is_ascii_digits(cvc) or len(cvc) not in (3, 4):
         errors["cvc"] = ["Enter the 3 or 4 digit security code."]
     if errors:
         raise InvalidPaymentDetails("The card details are not valid.", fields=errors)

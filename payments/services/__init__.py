@@ -7,8 +7,8 @@
 - declines: a payment the provider refused;
 - invoices: invoice terms;
 - pay_links, pay_again: the customer's link to pay, and paying again with it;
-- order_lifecycle: the payments phase's moments (placing, confirmed, cancelled) and securing
-  a confirmed order's payment;
+- order_lifecycle: the payments phase's moments (placing, releasing, confirmed, cancelled)
+  and securing a confirmed order's payment;
 - reconcile: repeating what a provider did not answer.
 """
 
@@ -19,13 +19,14 @@ from payments.services.capture_void import (
     payment_void_reported_by_provider,
 )
 from payments.services.declines import payment_fail_reported_by_provider
-from payments.services.inputs import PaymentInput, PaymentRefused
+from payments.services.inputs import PaymentInput, PaymentNotSecured, PaymentRefused
 from payments.services.invoices import invoice_flag_overdue, invoice_issue, invoice_record_payment
 from payments.services.order_lifecycle import (
     payment_capture_and_secure,
     payment_collect_for_order,
     payment_on_order_cancelled,
     payment_on_order_confirmed,
+    payment_on_order_releasing,
     payment_prepare_for_order,
 )
 from payments.services.pay_again import payment_pay_again
@@ -40,6 +41,7 @@ from payments.services.refunds import (
 
 __all__ = [
     "PaymentInput",
+    "PaymentNotSecured",
     "PaymentRefused",
     "invoice_flag_overdue",
     "invoice_issue",
@@ -55,6 +57,7 @@ __all__ = [
     "payment_fail_reported_by_provider",
     "payment_on_order_cancelled",
     "payment_on_order_confirmed",
+    "payment_on_order_releasing",
     "payment_pay_again",
     "payment_prepare_for_order",
     "payment_validate",

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from orders.exceptions import DomainError
+from orders.numbers import DECIMAL_NUMBER
 from payments.providers.base import CardDetails
 
 CENT = Decimal("0.01")
@@ -13,6 +14,13 @@ CENT = Decimal("0.01")
 class PaymentRefused(DomainError):
     code = "payment_refused"
     http_status = 422
+
+
+class PaymentNotSecured(DomainError):
+    """An order held for payment that nothing pays for yet: it cannot be released."""
+
+    code = "payment_not_secured"
+    http_status = 409
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,8 @@ class PaymentInput:
 def parse_amount(value: Decimal | str | int) -> Decimal:
     """An amount typed by Finance, in cents; PaymentRefused when it is not a number."""
     try:
+        if isinstance(value, str) and not DECIMAL_NUMBER.fullmatch(value):
+            raise ValueError("not in the digits 0-9")  # Decimal() reads any script's digits
         amount = Decimal(str(value).strip())
         if not amount.is_finite():
             raise ValueError("not a finite amount")

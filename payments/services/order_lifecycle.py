@@ -1,13 +1,15 @@
 """The payments phase's part in the order's lifecycle: record how an order is paid when it
-is placed, secure the payment once it is confirmed, and void or refund it on cancel."""
+is placed, keep an order held for payment held until something pays for it, secure the
+payment once it is confirmed, and void or refund it on cancel."""
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
 
 from orders import events
-from orders.models import EventType, Order, OrderStatus
+from orders.models import EventType, HoldReason, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import order_secure_payment
 from payments.models import (
@@ -19,10 +21,11 @@ from payments.models import (
     Provider,
 )
 from payments.providers.base import InvalidPaymentDetails
+from payments.review import payment_secured
 from payments.selectors import credit_account_for
 from payments.services.authorisation import card_payment_create, payment_authorize
 from payments.services.capture_void import payment_capture, void_queue
-from payments.services.inputs import PaymentInput
+from payments.services.inputs import PaymentInput, PaymentNotSecured
 from payments.services.invoices import invoice_issue
 from payments.services.operations import call_after_commit
 from payments.services.pay_links import pay_link_url
@@ -65,6 +68,34 @@ def payment_prepare_for_order(*, order: Order, payment: PaymentInput | None, act
         )
     created = card_payment_create(order, payment.card)
     call_after_commit(payment_authorize, payment_id=created.pk)
+
+
+def payment_on_order_releasing(*, order: Order, reasons: Sequence[str]) -> None:
+    """The `releasing` moment: an order held for payment is released only once a payment
+    covers it (a card authorised or captured, or invoice terms Finance granted, within the
+    credit limit): the review's payment check must pass now. Otherwise nobody, whatever
+    their permissions, can confirm an order that nothing pays for."""
+    if HoldReason.PAYMENT_FAILED not in reasons:
+        return
+    check = payment_secured(order)
+    if check.passed:
+        return
+    on_invoice = order.payments.filter(method=PaymentMethod.INVOICE).exclude(status=P.VOIDED)
+    if on_invoice.exists():
+        way_out = (
+            "Finance can reactivate the invoice terms or raise the credit limit under "
+            "Payments → Credit accounts; then release it again."
+        )
+    else:
+        way_out = (
+            "It goes on by itself once the customer pays with the link we emailed them, "
+            "or Finance takes the payment."
+        )
+    raise PaymentNotSecured(
+        f"Order {order.number} is held for payment and cannot be released until it is paid: "
+        f"{check.message} {way_out}",
+        fields={"hold": ["The payment is not authorised, captured or on invoice terms."]},
+    )
 
 
 def payment_on_order_confirmed(*, order: Order, actor: Any) -> None:

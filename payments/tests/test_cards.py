@@ -114,6 +114,13 @@ def test_only_the_card_token_and_last_digits_are_kept(
             {"number"},
         ),
         (CardDetails(number="1234", exp_month=12, exp_year=2031, cvc="123"), {"number"}),
+        # 4242... in Arabic-Indic digits, and with a superscript two (isdigit, but not int)
+        (CardDetails(number="٤٢٤٢" * 4, exp_month=12, exp_year=2031, cvc="123"), {"number"}),
+        (
+            CardDetails(number="424242424242424²", exp_month=12, exp_year=2031, cvc="123"),
+            {"number"},
+        ),
+        (CardDetails(number="4242424242424242", exp_month=12, exp_year=2031, cvc="١٢٣"), {"cvc"}),
         (
             CardDetails(number="4242424242424242", exp_month=13, exp_year=2031, cvc="123"),
             {"exp_month"},

@@ -11,8 +11,12 @@ import pytest
 from django.urls import reverse
 
 from orders.models import EventType, HoldReason, Notification, Order, OrderStatus
-from orders.services import order_cancel, order_hold, order_release, order_review
-from orders.tests.factories import payment_securing_deferred, place_order
+from orders.services import order_cancel, order_hold, order_review
+from orders.tests.factories import (
+    authorisation_cancelled_at_provider,
+    payment_securing_deferred,
+    place_order,
+)
 from payments import services
 from payments.models import Payment, PaymentStatus, ProviderEvent, Refund
 from payments.providers.base import CardDetails, InvalidPaymentDetails, ProviderUnavailable
@@ -317,13 +321,13 @@ def test_a_failed_payment_webhook_leaves_a_received_order_to_the_review_and_tell
 def test_a_failed_payment_webhook_holds_a_confirmed_order(
     client, catalogue, fake_stripe, django_capture_on_commit_callbacks
 ):
-    # given: an order held for payment, released by staff to confirmed, and a new card
-    # payment the provider has not answered for yet
-    order = place_order(payment=None).order
-    order_review(order_id=order.pk, actor="review")
+    # given: a confirmed order whose card authorisation the provider cancelled before the
+    # capture, and a new card payment the provider has not answered for yet
+    order = place_order().order
     with payment_securing_deferred():
-        order_release(order_id=order.pk, actor="support", note="the customer is paying")
+        order_review(order_id=order.pk, actor="review")
     assert Order.objects.get(pk=order.pk).status == OrderStatus.CONFIRMED
+    authorisation_cancelled_at_provider(order)
     payment = _pending_stripe_payment(order, "pi_failing_confirmed")
     # when the provider reports the failure
     answer = _payment_failed(client, django_capture_on_commit_callbacks, payment, "evt_fail_4")
@@ -379,3 +383,68 @@ def test_a_failed_payment_webhook_does_not_hold_an_order_another_payment_covers(
     assert order.status != OrderStatus.ON_HOLD
     assert order.active_hold_reasons() == []
     assert not Notification.objects.filter(order=order, kind="payment_failed").exists()
+
+
+# --- webhooks from anyone: malformed headers and bodies -------------------------------------
+
+
+def _signature_header_cases(body: bytes, now: int) -> dict[str, str]:
+    good = _sign(body, timestamp=now).split("v1=", 1)[1]
+    return {
+        "non-ASCII v1": f"t={now},v1=é{good[1:]}",
+        "400-digit t": f"t={'9' * 400},v1={good}",
+        "Arabic-Indic digits in t": f"t={'٣' * 10},v1={good}",
+        "non-ASCII elsewhere": f"t={now},v1={good},v0=ü",
+        "t twice": f"t={now},t={now},v1={good}",
+        "a signature from the future": _sign(body, timestamp=now + 3600),
+        "huge header": f"t={now},v1={good},v0={'a' * 5000}",
+        "six v1 values": f"t={now}" + f",v1={'0' * 64}" * 5 + f",v1={good}",
+    }
+
+
+@pytest.mark.parametrize("case", list(_signature_header_cases(b"", 0)))
+def test_malformed_signature_headers_are_400_and_store_nothing(client, fake_stripe, case):
+    body = _event("evt_h", "charge.refunded", {"payment_intent": "pi_1", "amount_refunded": 1})
+    header = _signature_header_cases(body, int(time.time()))[case]
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "bad_signature"
+    assert not ProviderEvent.objects.exists()
+
+
+def test_several_v1_values_and_spaces_are_read_like_stripe_sends_them(client, fake_stripe):
+    body = _event("evt_r", "charge.refunded", {"payment_intent": "pi_none"})
+    now = int(time.time())
+    good = _sign(body, timestamp=now).split("v1=", 1)[1]
+    header = f"t={now}, v1={'0' * 64}, v1={good}, v0={'1' * 64}"
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert response.status_code == 200, response.content
+    assert ProviderEvent.objects.filter(event_id="evt_r").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"\xff\xfe{\x00}\x00", 400),  # UTF-16
+        (b"{not json", 400),
+        (b'"event"', 400),
+        (b'{"id": "evt_n", "type": "charge.refunded", "data": {"object": {"x": "\\u0000"}}}', 400),
+        (b'{"id": "' + b"e" * 129 + b'", "type": "charge.refunded"}', 400),
+        (b'{"id": "evt_d", "type": "x", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
+        (b"[" * 300_000, 413),
+    ],
+    ids=["utf-16", "not json", "not an object", "NUL", "long id", "deep", "too large"],
+)
+def test_signed_bodies_that_are_not_an_event_are_refused_and_store_nothing(
+    client, fake_stripe, body, status
+):
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.status_code == status, response.content
+    assert set(response.json()["error"]) == {"code", "message", "fields"}
+    assert not ProviderEvent.objects.exists()

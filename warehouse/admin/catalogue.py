@@ -14,6 +14,7 @@ from django.urls import path, reverse
 
 from orders.admin_base import ReadOnlyAdmin
 from orders.exceptions import DomainError
+from orders.numbers import WholeNumberField
 from warehouse import selectors
 from warehouse.models import (
     Product,
@@ -53,7 +54,7 @@ class WarehouseAdmin(admin.ModelAdmin):
 
 
 class StockItemForm(forms.ModelForm):
-    counted = forms.IntegerField(
+    counted = WholeNumberField(
         min_value=0, required=False, help_text="A stock count: the units now on the shelf."
     )
     reason = forms.CharField(max_length=200, required=False, initial="stock count")
@@ -84,7 +85,7 @@ class GoodsInForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "class": "wh-scan"}),
     )
     reason = forms.CharField(label="Delivery note or PO", max_length=200, required=False)
-    quantity = forms.IntegerField(min_value=1, max_value=100_000, initial=1)
+    quantity = WholeNumberField(min_value=1, max_value=100_000, initial=1)
     product = forms.CharField(
         label="SKU or barcode",
         max_length=64,

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from orders.admin_base import ReadOnlyAdmin
 from orders.exceptions import DomainError
 from orders.models import Order, OrderStatus
+from orders.numbers import parse_whole_number
 from orders.services import add_working_days
 from warehouse import documents, selectors
 from warehouse.models import (
@@ -173,7 +174,7 @@ class FulfilmentQueueAdmin(ReadOnlyAdmin):
             messages.error(request, "You cannot create pick lists.")
             return HttpResponseRedirect(reverse("admin:warehouse_fulfilmentorder_changelist"))
         try:
-            count = max(1, min(int(request.POST.get("count", "10")), 500))
+            count = max(1, min(parse_whole_number(request.POST.get("count", "10")), 500))
         except ValueError:
             messages.error(request, "Enter how many orders to pick, 1 to 500.")
             return HttpResponseRedirect(reverse("admin:warehouse_fulfilmentorder_changelist"))
@@ -269,9 +270,13 @@ class PickListAdmin(ReadOnlyAdmin):
         for key, value in request.POST.items():
             if key.startswith("picked-"):
                 try:
-                    picked[int(key.removeprefix("picked-"))] = int(value)
+                    picked[parse_whole_number(key.removeprefix("picked-"))] = parse_whole_number(
+                        value
+                    )
                 except ValueError:
-                    messages.error(request, f"“{value}” is not a number of units.")
+                    messages.error(
+                        request, f"“{value}” is not a number of units: use the digits 0-9."
+                    )
                     return HttpResponseRedirect(back)
         try:
             result = picking.picklist_confirm(

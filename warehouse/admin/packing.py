@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from orders.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from orders.exceptions import DomainError
 from orders.models import Order, OrderStatus
+from orders.numbers import parse_whole_number
 from warehouse import documents
 from warehouse.carriers import CARRIERS
 from warehouse.models import (
@@ -41,7 +42,7 @@ MAX_CSV_BYTES = 2 * 1024 * 1024
 def _whole_number(value: str | None) -> int:
     """A positive whole number typed into a form, or 0 (the service says what is missing)."""
     try:
-        return max(int(value or 0), 0)
+        return max(parse_whole_number(value or "0"), 0)
     except ValueError:
         return 0
 

@@ -7,6 +7,8 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
+from orders.countries import validate_country_code
+
 
 class ProductKind(models.TextChoices):
     PHYSICAL = "physical", "Physical goods"
@@ -54,7 +56,9 @@ class Product(models.Model):
 class Warehouse(models.Model):
     code = models.SlugField(max_length=16, unique=True)
     name = models.CharField(max_length=100)
-    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    country = models.CharField(
+        max_length=2, validators=[validate_country_code], help_text="ISO 3166-1 alpha-2"
+    )
     city = models.CharField(max_length=100, blank=True)
     priority = models.PositiveSmallIntegerField(
         default=100, help_text="Lower ships first when several warehouses could."

@@ -152,10 +152,12 @@ class Package(models.Model):
 
 
 class TrackingEvent(models.Model):
-    """A carrier's report about a shipment, kept once per event id."""
+    """A carrier's report about a shipment, kept once per event id and shipment: the
+    carrier's ids are its own (the shipment names the carrier), and one id may report on
+    several shipments."""
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="tracking_events")
-    event_id = models.CharField(max_length=128, unique=True)
+    event_id = models.CharField(max_length=128)
     status = models.CharField(max_length=20, choices=ShipmentStatus.choices)
     description = models.CharField(max_length=255, blank=True)
     location = models.CharField(max_length=128, blank=True)
@@ -165,6 +167,11 @@ class TrackingEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "event_id"], name="tracking_event_once_per_shipment"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.status} {self.occurred_at:%Y-%m-%d %H:%M}"

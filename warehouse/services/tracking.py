@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -36,7 +36,8 @@ def shipment_track(
     occurred_at: Any = None,
 ) -> str:
     """Apply one tracking status to a shipment (carrier webhook or staff). Once per event
-    id; a status the shipment has passed already changes nothing."""
+    id and shipment (another shipment may carry the same id); a status the shipment has
+    passed already changes nothing."""
     if status not in TRACKING_STATUSES:
         raise FulfilmentRefused(
             f"Unknown status {status!r}.",
@@ -44,20 +45,22 @@ def shipment_track(
         )
     with transaction.atomic():
         order, shipment = shipment_lock(shipment_id)
-        if event_id and TrackingEvent.objects.filter(event_id=event_id).exists():
-            return "duplicate"
         method = getattr(shipment, TRACKING_STATUSES[status])
         applied = can_proceed(method)
         if event_id:
-            TrackingEvent.objects.create(
-                shipment=shipment,
-                event_id=event_id,
-                status=status,
-                description=description[:255],
-                location=location[:128],
-                occurred_at=occurred_at or timezone.now(),
-                result="applied" if applied else f"ignored (shipment {shipment.status})",
+            recorded = _record_once(
+                TrackingEvent(
+                    shipment=shipment,
+                    event_id=event_id,
+                    status=status,
+                    description=description[:255],
+                    location=location[:128],
+                    occurred_at=occurred_at or timezone.now(),
+                    result="applied" if applied else f"ignored (shipment {shipment.status})",
+                )
             )
+            if not recorded:
+                return "duplicate"
         if not applied:
             return f"ignored: shipment is {shipment.status}"
         method()
@@ -98,6 +101,21 @@ def shipment_track(
                 customer_visible=True,
             )
     return f"applied: {status}"
+
+
+def _record_once(event: TrackingEvent) -> bool:
+    """Keep the carrier's event unless this shipment has it already (False). The insert is
+    the check, in a savepoint: the same event arriving twice at once is recorded once, and
+    the second answer is "duplicate", never a server error."""
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+    except IntegrityError:
+        already = TrackingEvent.objects.filter(shipment=event.shipment, event_id=event.event_id)
+        if already.exists():
+            return False
+        raise
+    return True
 
 
 def _deliver_order_if_complete(order: Order, shipment: Shipment, actor: Actor) -> None:

@@ -279,7 +279,7 @@ def test_next_n_picks_the_orders_with_the_earliest_promise(
     assert Order.objects.get(pk=orders[0].pk).status == OrderStatus.READY
 
 
-@pytest.mark.parametrize("count", ["many", ""])
+@pytest.mark.parametrize("count", ["many", "", "٣", "３", "1_0"])
 def test_next_n_with_a_bad_count_says_so_and_creates_nothing(
     client, catalogue, django_capture_on_commit_callbacks, warehouse_user, count
 ):
@@ -414,6 +414,27 @@ def test_confirming_every_line_in_full_takes_the_stock_off_the_shelf(
     assert 'name="picked-' not in response.content.decode()
 
 
+@pytest.mark.parametrize("typed", ["٢", "²", "２"])
+def test_a_picked_quantity_in_other_digits_is_refused_and_confirms_nothing(
+    client, catalogue, bins, wave, warehouse_user, typed
+):
+    pick_list = wave["pick_list"]
+    client.force_login(warehouse_user)
+    form = {f"picked-{item.pk}": str(item.quantity) for item in pick_list.items.all()}
+    form[f"picked-{pick_list.items.first().pk}"] = typed
+
+    response = client.post(
+        reverse("admin:warehouse_picklist_confirm", args=[pick_list.pk]), form, follow=True
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        f"“{typed}” is not a number of units: use the digits 0-9."
+    ]
+    pick_list.refresh_from_db()
+    assert pick_list.status == PickListStatus.OPEN
+    assert not pick_list.items.filter(picked__isnull=False).exists()
+
+
 def test_a_short_pick_puts_the_order_on_hold_with_a_warning(
     client, catalogue, bins, wave, warehouse_user
 ):
@@ -462,7 +483,9 @@ def test_confirming_with_a_bad_number_changes_nothing(client, catalogue, wave, w
         reverse("admin:warehouse_picklist_confirm", args=[pick_list.pk]), form, follow=True
     )
 
-    assert [str(m) for m in response.context["messages"]] == ["“lots” is not a number of units."]
+    assert [str(m) for m in response.context["messages"]] == [
+        "“lots” is not a number of units: use the digits 0-9."
+    ]
     pick_list.refresh_from_db()
     assert pick_list.status == PickListStatus.OPEN
     assert not PickListItem.objects.filter(picked__isnull=False).exists()
@@ -638,6 +661,7 @@ def test_packing_with_one_too_many_is_refused(client, to_pack, box, warehouse_us
         ("", "900", "The box is not complete."),
         ("box", "", "The box is not complete."),
         ("box", "heavy", "The box is not complete."),
+        ("box", "٩٠٠", "The box is not complete."),  # Arabic-Indic 900: digits 0-9 only
         ("big", "900", "The box is not complete."),  # not a box id: no 500 (DESIGN rule 6)
         ("box", "9000", "9000 g is more than a Small box takes (5000 g)."),
     ],

@@ -219,7 +219,12 @@ def test_tracking_numbers_must_fit_the_carrier(
     _pick_all([order.pk], picker)
     _pack_all(order, picker, box)
     shipment = order.shipments.get()
-    for carrier, number in [("ups", "12345"), ("fedex", "1Z999AA10123456784"), ("nope", "1")]:
+    for carrier, number in [
+        ("ups", "12345"),
+        ("fedex", "1Z999AA10123456784"),
+        ("nope", "1"),
+        ("dhl", "١٢٣٤٥٦٧٨٩٠"),  # ten digits, but Arabic-Indic ones
+    ]:
         with pytest.raises(FulfilmentRefused):
             shipping.shipment_ship(
                 shipment_id=shipment.pk, carrier=carrier, tracking_number=number, actor=picker
@@ -228,14 +233,16 @@ def test_tracking_numbers_must_fit_the_carrier(
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PACKED
 
 
-def _shipped(capture, picker, box, lines=(("MUG-001", 1),)) -> Shipment:
+def _shipped(
+    capture, picker, box, lines=(("MUG-001", 1),), tracking_number="1234567890"
+) -> Shipment:
     order = _ready(capture, list(lines))
     _pick_all([order.pk], picker)
     _pack_all(order, picker, box)
     shipment = order.shipments.get()
     with capture(execute=True):
         shipping.shipment_ship(
-            shipment_id=shipment.pk, carrier="dhl", tracking_number="1234567890", actor=picker
+            shipment_id=shipment.pk, carrier="dhl", tracking_number=tracking_number, actor=picker
         )
     return Shipment.objects.get(pk=shipment.pk)
 
@@ -274,6 +281,34 @@ def test_the_tracking_webhook_moves_the_shipment_once_per_event(
         Notification.objects.filter(order_id=shipment.order_id, kind="order_delivered").count() == 1
     )
     assert len([m for m in mail.outbox if "has been delivered" in m.subject]) == 1
+
+
+def test_one_event_id_reporting_on_two_shipments_is_recorded_for_each(
+    client, settings, catalogue, bins, picker, box, django_capture_on_commit_callbacks
+):
+    # given two shipped parcels, and a carrier that uses one event id for both (a scan of a
+    # whole cage at the depot, say)
+    settings.TRACKING_WEBHOOK_SECRET = "track-secret"
+    first = _shipped(django_capture_on_commit_callbacks, picker, box, tracking_number="1111111111")
+    second = _shipped(django_capture_on_commit_callbacks, picker, box, tracking_number="2222222222")
+    scan = {"event_id": "dhl-depot-7", "carrier": "dhl", "status": "in_transit"}
+
+    # when the event arrives for each, one after the other, then again for the first
+    answers = [
+        _post_tracking(client, {**scan, "tracking_number": number})
+        for number in ("1111111111", "2222222222", "1111111111")
+    ]
+
+    # then each shipment has it once, and the replay is a duplicate
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.json()["result"] for a in answers] == [
+        "applied: in_transit",
+        "applied: in_transit",
+        "duplicate",
+    ]
+    for shipment in (first, second):
+        assert TrackingEvent.objects.filter(shipment=shipment, event_id="dhl-depot-7").count() == 1
+        assert Shipment.objects.get(pk=shipment.pk).status == SS.IN_TRANSIT
 
 
 def test_the_tracking_webhook_refuses_bad_signatures_and_bad_events(

@@ -146,6 +146,8 @@ def test_a_first_receipt_in_a_warehouse_opens_its_stock_and_fills_an_empty_bin(
         ({"quantity": "0"}, "quantity", "greater than or equal to 1"),
         ({"quantity": "-5"}, "quantity", "greater than or equal to 1"),
         ({"quantity": "a dozen"}, "quantity", "Enter a whole number."),
+        ({"quantity": "١٢"}, "quantity", "Enter a whole number. Use the digits 0-9."),
+        ({"quantity": "12.0"}, "quantity", "Enter a whole number. Use the digits 0-9."),
         ({"quantity": ""}, "quantity", "This field is required."),
     ],
 )

@@ -572,3 +572,20 @@ def test_admin_stock_count_below_reserved_is_a_form_error_and_changes_nothing(
     item.refresh_from_db()
     assert (item.on_hand, item.reserved) == (50, 8)
     assert not StockMovement.objects.exists()
+
+
+@pytest.mark.parametrize("counted", ["٤٢", "４２", "4_2"])
+def test_admin_stock_count_in_other_digits_is_a_form_error(catalogue, admin_client, counted):
+    item = _item(catalogue["mug"], catalogue["berlin"])
+
+    response = admin_client.post(
+        _change_url(item), {"counted": counted, "reason": "cycle count", "_save": "Save"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["counted"] == [
+        "Enter a whole number. Use the digits 0-9."
+    ]
+    item.refresh_from_db()
+    assert item.on_hand == 50
+    assert not StockMovement.objects.exists()

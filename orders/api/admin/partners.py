@@ -20,6 +20,7 @@ from orders.api.models import (
     WebhookEndpoint,
 )
 from orders.exceptions import DomainError
+from orders.numbers import DecimalNumberField
 from payments.models import CreditAccount
 
 
@@ -66,7 +67,7 @@ class PartnerAddForm(PartnerForm):
         coerce=int,
         initial=CreditAccount.Terms.NET_30,
     )
-    credit_limit = forms.DecimalField(
+    credit_limit = DecimalNumberField(
         min_value=0, max_digits=12, decimal_places=2, required=False, help_text="Empty: default."
     )
 

@@ -403,3 +403,46 @@ def test_a_partner_never_learns_what_we_know_about_an_email(catalogue, acme):
     assert response.status_code == 201, response.json()
     assert response.json()["customer"]["name"] == "G. H."
     assert "Brewster" not in response.content.decode()
+
+
+# --- country codes ----------------------------------------------------------------------
+
+
+def test_the_api_refuses_xx_with_a_field_error_and_places_nothing(catalogue, acme):
+    body = order_body()
+    body["shipping_address"]["country"] = "XX"
+    response = acme.post_order(body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["fields"] == {
+        "shipping_address.country": [
+            "“XX” is not a country code: use the two-letter ISO code, such as DE, GB or US."
+        ]
+    }
+    assert not Order.objects.exists()
+
+
+def test_the_api_still_reads_a_lowercase_code(catalogue, acme):
+    body = order_body()
+    body["shipping_address"]["country"] = "gb"
+    response = acme.post_order(body)
+    assert response.status_code == 201, response.json()
+    assert Order.objects.get().shipping_address.country == "GB"
+
+
+# --- quantities ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quantity", ["٣", "３", "²", "1_0", True, 2.5])
+def test_a_quantity_not_in_the_digits_0_to_9_is_refused(catalogue, acme, quantity):
+    response = acme.post_order(order_body(lines=[{"sku": "MUG-001", "quantity": quantity}]))
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["lines.0.quantity"]
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("quantity", [3, "3", " 3 "])
+def test_a_quantity_as_a_number_or_digits_is_read(catalogue, acme, quantity):
+    response = acme.post_order(order_body(lines=[{"sku": "MUG-001", "quantity": quantity}]))
+    assert response.status_code == 201, response.json()
+    assert response.json()["lines"][0]["quantity"] == 3

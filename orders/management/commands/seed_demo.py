@@ -43,7 +43,7 @@ EBOOK_PDF = (
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - local demo accounts, printed on purpose
-DEMO_CUSTOMER = "ada@example.com"  # a shop customer with a login, linked to her orders
+DEMO_CUSTOMER = "ada@example.com"  # a shop customer with a login, her orders in her account
 
 STAFF = [
     # username, group, superuser
@@ -319,6 +319,8 @@ class Command(BaseCommand):
             ("seed-12", "grace@example.com", "Grace Hopper", [("TEE-L-BLK", 1), ("LAMP-DESK", 1)],
              london, None, "express", card, None),
         ]  # fmt: skip
+        # Ada's orders are placed as if she were signed in, so they are in her account.
+        ada = get_user_model().objects.get(username=DEMO_CUSTOMER)
         for key, email, name, lines, shipping, billing, method, payment, then in demo:
             result = services.order_place(
                 channel=Channel.WEB,
@@ -332,6 +334,7 @@ class Command(BaseCommand):
                 shipping_method=method,
                 payment=payment,
                 actor="seed",
+                user=ada if email == DEMO_CUSTOMER else None,
             )
             if result.created and then == "cancel":
                 services.order_cancel(

@@ -5,43 +5,27 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from orders.countries import NAMES as COUNTRY_NAMES
+from orders.countries import country_name
 from orders.review import postal_code_problem
 from orders.services import AddressInput, address_problems
 from orders.shop.forms.customer_form import CustomerForm
 
-# Destinations offered at checkout (SHIPPING_COUNTRIES narrows them when it is set).
-COUNTRIES = {
-    "AT": "Austria",
-    "AU": "Australia",
-    "BE": "Belgium",
-    "CA": "Canada",
-    "CH": "Switzerland",
-    "CZ": "Czechia",
-    "DE": "Germany",
-    "DK": "Denmark",
-    "ES": "Spain",
-    "FI": "Finland",
-    "FR": "France",
-    "GB": "United Kingdom",
-    "GR": "Greece",
-    "HU": "Hungary",
-    "IE": "Ireland",
-    "IT": "Italy",
-    "JP": "Japan",
-    "LU": "Luxembourg",
-    "NL": "Netherlands",
-    "NO": "Norway",
-    "NZ": "New Zealand",
-    "PL": "Poland",
-    "PT": "Portugal",
-    "SE": "Sweden",
-    "US": "United States",
-}
+# Destinations offered at checkout when SHIPPING_COUNTRIES is not set (it replaces them when
+# it is); names and the codes themselves are ISO 3166's (orders.countries).
+DEFAULT_DESTINATIONS = (
+    "AT", "AU", "BE", "CA", "CH", "CZ", "DE", "DK", "ES", "FI", "FR", "GB", "GR", "HU", "IE",
+    "IT", "JP", "LU", "NL", "NO", "NZ", "PL", "PT", "SE", "US",
+)  # fmt: skip
 
 
 def country_choices(only: list[str] | None = None) -> list[tuple[str, str]]:
-    allowed = [code.upper() for code in (only or settings.SHIPPING_COUNTRIES or COUNTRIES)]
-    choices = [(code, COUNTRIES.get(code, code)) for code in allowed]
+    """The destinations to offer (`only`, else SHIPPING_COUNTRIES, else the defaults), by name;
+    a code that is not a country is never offered (the system check names it)."""
+    allowed = [
+        code.upper() for code in (only or settings.SHIPPING_COUNTRIES or DEFAULT_DESTINATIONS)
+    ]
+    choices = [(code, country_name(code)) for code in allowed if code in COUNTRY_NAMES]
     return [("", "Choose a country"), *sorted(choices, key=lambda choice: choice[1])]
 
 
@@ -81,7 +65,7 @@ class AddressForm(CustomerForm):
         self.fields["country"].choices = country_choices(countries if deliverable else None)
         if not deliverable:
             # Billing addresses may be anywhere.
-            self.fields["country"].choices = country_choices(list(COUNTRIES))
+            self.fields["country"].choices = country_choices(list(COUNTRY_NAMES))
         for name, token in self.autocomplete.items():
             value = f"{section} {token}" if section else token
             self.fields[name].widget.attrs["autocomplete"] = value

@@ -2,12 +2,13 @@
 
 from django import forms
 
+from orders.numbers import WholeNumberField
 from orders.shop.session_cart import MAX_QUANTITY
 
 
 class AddToCartForm(forms.Form):
     sku = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    quantity = forms.IntegerField(
+    quantity = WholeNumberField(
         label="Quantity",
         min_value=1,
         max_value=MAX_QUANTITY,
@@ -18,7 +19,7 @@ class AddToCartForm(forms.Form):
 
 class CartUpdateForm(forms.Form):
     sku = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    quantity = forms.IntegerField(
+    quantity = WholeNumberField(
         label="Quantity",
         min_value=0,
         max_value=MAX_QUANTITY,

@@ -1,0 +1,46 @@
+"""The partner API's JSON parser: DRF's, behind a cap on the body's size (API_MAX_JSON_BYTES,
+413) and on its nesting depth (API_MAX_JSON_DEPTH, 400), both checked before parsing.
+
+It wraps DRF's JSONParser rather than subclassing it: for its own JSONParser DRF reads the
+whole body into memory first (up to DATA_UPLOAD_MAX_MEMORY_SIZE), while this one is handed the
+request stream and reads at most one byte past the cap."""
+
+import io
+from typing import Any
+
+from django.conf import settings
+from rest_framework import renderers, status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser, JSONParser
+
+from orders.json_bodies import declared_length, nests_deeper_than
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+    default_detail = "The request body is too large."
+
+
+class CappedJSONParser(BaseParser):
+    media_type = "application/json"
+    renderer_class = renderers.JSONRenderer
+
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: dict | None = None
+    ) -> Any:
+        max_bytes = settings.API_MAX_JSON_BYTES
+        request = (parser_context or {}).get("request")
+        too_large = PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
+        if request is not None and declared_length(request.META) > max_bytes:
+            raise too_large
+        body = stream.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            raise too_large
+        max_depth = settings.API_MAX_JSON_DEPTH
+        if nests_deeper_than(body, max_depth):
+            raise ParseError(
+                f"JSON parse error - arrays and objects nest deeper than {max_depth} levels.",
+                code="too_deep",
+            )
+        return JSONParser().parse(io.BytesIO(body), media_type, parser_context)

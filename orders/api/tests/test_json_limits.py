@@ -1,0 +1,82 @@
+"""Bodies the partner API refuses before parsing them: too large (413) or nested too deep
+(400), in the API's error shape, with nothing created."""
+
+import json
+
+import pytest
+
+from orders.api.tests.conftest import ORDERS_URL, order_body
+from orders.models import Order
+
+pytestmark = pytest.mark.django_db
+
+
+def _post_raw(partner, body: bytes, content_type: str = "application/json", **extra):
+    return partner.client.post(
+        ORDERS_URL, body, content_type=content_type, HTTP_IDEMPOTENCY_KEY="raw-1", **extra
+    )
+
+
+def _refused(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    assert error["message"] and error["fields"] == {}
+    assert not Order.objects.exists()
+    return error
+
+
+def test_a_hundred_thousand_brackets_are_400_not_a_server_error(catalogue, acme):
+    error = _refused(_post_raw(acme, b"[" * 100_000), 400, "too_deep")
+    assert "32 levels" in error["message"]
+
+
+def test_nesting_just_past_the_cap_is_refused_and_at_the_cap_is_parsed(catalogue, acme, settings):
+    settings.API_MAX_JSON_DEPTH = 4
+    order = order_body()
+    deep = {**order, "customer_note": {"a": {"b": {"c": {"d": 1}}}}}  # 5 levels
+    _refused(_post_raw(acme, json.dumps(deep).encode()), 400, "too_deep")
+    # 3 levels: the body, lines, a line; parsed, validated and placed as usual
+    response = _post_raw(acme, json.dumps(order).encode())
+    assert response.status_code == 201, response.content
+
+
+def test_brackets_inside_strings_are_not_nesting(catalogue, acme):
+    response = _post_raw(acme, json.dumps(order_body(customer_note="[{" * 400)).encode())
+    assert response.status_code == 201, response.content
+
+
+def test_a_body_above_the_byte_cap_is_413(catalogue, acme, settings):
+    body = json.dumps(order_body()).encode()
+    padded = body[:-1] + b" " * (settings.API_MAX_JSON_BYTES - len(body) + 1) + b"}"
+    assert len(padded) == settings.API_MAX_JSON_BYTES + 1
+    _refused(_post_raw(acme, padded), 413, "too_large")
+    assert _post_raw(acme, padded[:-2] + b"}").status_code == 201
+
+
+def test_a_declared_length_above_the_cap_is_413_before_reading(catalogue, acme):
+    body = json.dumps(order_body()).encode()
+    response = _post_raw(acme, body, CONTENT_LENGTH=str(10**12))
+    _refused(response, 413, "too_large")
+
+
+def test_a_form_body_above_djangos_upload_limit_is_413_in_the_api_shape(catalogue, acme, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = ("note=" + "x" * 2000).encode()
+    _refused(_post_raw(acme, body, "application/x-www-form-urlencoded"), 413, "too_large")
+
+
+def test_too_many_form_fields_are_400_in_the_api_shape(catalogue, acme, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{n}=1" for n in range(20)).encode()
+    _refused(_post_raw(acme, body, "application/x-www-form-urlencoded"), 400, "bad_request")
+
+
+def test_a_body_that_is_not_utf8_is_400(catalogue, acme):
+    body = json.dumps(order_body()).encode().replace(b"Ada", b"\xc1da")
+    _refused(_post_raw(acme, body), 400, "parse_error")
+
+
+def test_a_body_above_djangos_upload_limit_is_413_not_a_server_error(catalogue, acme, settings):
+    body = b" " * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + json.dumps(order_body()).encode()
+    _refused(_post_raw(acme, body), 413, "too_large")

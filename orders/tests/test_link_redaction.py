@@ -1,0 +1,178 @@
+"""Signed-link tokens never reach a log: not gunicorn's access log, not Django's request log,
+not runserver's lines. Other paths are logged as they are."""
+
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.tokens import default_token_generator
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from gunicorn.config import Config
+
+from config.gunicorn import RedactingLogger
+from orders import signed_links
+from orders.link_redaction import REDACTED, redact_tokens
+
+ORDER = {"order": 41, "token": "f3a9c0d1e2b4"}
+
+
+def _tokens() -> dict[str, str]:
+    return {
+        "order": signed_links.make(signed_links.ORDER_LINK, ORDER),
+        "pay": signed_links.make(signed_links.PAY_LINK, ORDER),
+        "claim": signed_links.make(signed_links.CLAIM_LINK, {"user": 7, "customer": 9}),
+        "download": signed_links.make(signed_links.DOWNLOAD_LINK, {"grant": 12}),
+    }
+
+
+def _token_urls() -> list[tuple[str, str]]:
+    tokens = _tokens()
+    return [
+        (reverse("orders:order-link", args=[tokens["order"]]), tokens["order"]),
+        (reverse("orders:order-link-cancel", args=[tokens["order"]]), tokens["order"]),
+        (reverse("orders:order-link-address", args=[tokens["order"]]), tokens["order"]),
+        (reverse("orders:order-link-invoice", args=[tokens["order"]]), tokens["order"]),
+        (reverse("orders:pay-again", args=[tokens["pay"]]), tokens["pay"]),
+        (reverse("orders:account-claim", args=[tokens["claim"]]), tokens["claim"]),
+        (reverse("download", args=[tokens["download"]]), tokens["download"]),
+        (reverse("orders:register") + f"?link={tokens['order']}", tokens["order"]),
+        (reverse("orders:password-reset-confirm", args=["MQ", "cf3k-8d1e2c"]), "cf3k-8d1e2c"),
+    ]
+
+
+@pytest.mark.parametrize(("url", "token"), _token_urls())
+def test_each_kind_of_link_loses_its_token(url, token):
+    line = f'127.0.0.1 - - "GET {url} HTTP/1.1" 200 512 "https://shop.example{url}"'
+    redacted = redact_tokens(line)
+    assert token not in redacted
+    assert redacted.count(REDACTED) == 2
+    # what the path was stays readable
+    assert redacted.startswith(f'127.0.0.1 - - "GET {url.split(token)[0]}{REDACTED}')
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/products/MUG-001/",
+        "/cart/",
+        "/account/claim/send/",
+        "/account/orders/ORD-2026-000041/",
+        "/account/password-reset/sent/",
+        "/account/password-reset/MQ/set-password/",
+        "/api/v1/orders/ORD-2026-000041/",
+        "/static/orders/site.css",
+        "/account/register/?next=/cart/",
+    ],
+)
+def test_other_paths_are_left_alone(path):
+    assert redact_tokens(f"GET {path} HTTP/1.1") == f"GET {path} HTTP/1.1"
+
+
+def _token_routes(patterns: list, namespace: str = "") -> Iterator[tuple[str, list[str]]]:
+    """(URL name, its parameters) of every URL pattern with a `token` parameter."""
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = ":".join(part for part in (namespace, entry.namespace) if part)
+            yield from _token_routes(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern) and "token" in entry.pattern.converters:
+            name = ":".join(part for part in (namespace, entry.name) if part)
+            yield name, list(entry.pattern.converters)
+
+
+def test_every_url_with_a_token_in_its_path_is_redacted():
+    routes = list(_token_routes(get_resolver().url_patterns))
+    assert len(routes) >= 7  # order link pages, pay again, claim, download, password reset
+    sample = "eyJzZWNyZXQiOjF9:1tXyZa:s3cr3tS1gnatur3"
+    for name, parameters in routes:
+        url = reverse(name, kwargs={key: sample if key == "token" else "MQ" for key in parameters})
+        assert sample not in redact_tokens(f"GET {url} HTTP/1.1"), name
+
+
+def test_gunicorns_access_log_writes_paths_without_tokens():
+    token = _tokens()["pay"]
+    logger = RedactingLogger(Config())
+
+    class Response:
+        status = "200 OK"
+        sent = 512
+        headers: list = []
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/orders/pay/{token}/?from=email",
+        "PATH_INFO": f"/orders/pay/{token}/",
+        "QUERY_STRING": "from=email",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_REFERER": f"https://shop.example/orders/track/{token}/",
+    }
+    headers = [("REFERER", environ["HTTP_REFERER"])]
+    atoms = logger.atoms(Response(), headers, environ, timedelta(milliseconds=12))
+    line = Config().access_log_format % atoms
+    assert token not in line
+    assert f'"GET /orders/pay/{REDACTED}/?from=email HTTP/1.1" 200 512' in line
+    assert f'"https://shop.example/orders/track/{REDACTED}/"' in line
+    assert token not in " ".join(str(value) for value in atoms.values())
+
+
+@contextmanager
+def _captured(logger_name: str) -> Iterator[io.StringIO]:
+    """What the handlers configured in settings.LOGGING write for this logger."""
+    logger = logging.getLogger(logger_name)
+    configured = logger.handlers or logging.getLogger().handlers
+    # pytest adds handlers of its own (subclasses); these are the ones from settings.LOGGING
+    handlers = [handler for handler in configured if type(handler) is logging.StreamHandler]
+    assert handlers
+    buffer = io.StringIO()
+    previous = [handler.setStream(buffer) for handler in handlers]
+    try:
+        yield buffer
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.setStream(stream)
+
+
+@pytest.mark.django_db
+def test_a_404_on_a_token_url_is_logged_without_the_token(client):
+    token = _tokens()["order"]
+    with _captured("django.request") as log:
+        response = client.get(f"/orders/track/{token}/no-such-page/")
+    assert response.status_code == 404
+    written = log.getvalue()
+    assert "Not Found: /orders/track/[redacted]/no-such-page/" in written
+    assert token not in written
+
+
+@pytest.mark.django_db
+def test_a_refused_link_is_logged_without_the_token(client):
+    token = signed_links.make(signed_links.ORDER_LINK, {"order": 10**9, "token": "x"})
+    with _captured("django.request") as log:
+        response = client.get(reverse("orders:order-link", args=[token]))
+    assert response.status_code == 404
+    assert REDACTED in log.getvalue()
+    assert token not in log.getvalue()
+
+
+def test_runservers_request_lines_are_logged_without_the_token():
+    token = _tokens()["download"]
+    with _captured("django.server") as log:
+        logging.getLogger("django.server").info(
+            '"%s" %s %s', f"GET /downloads/{token}/ HTTP/1.1", "404", "179"
+        )
+    assert f'"GET /downloads/{REDACTED}/ HTTP/1.1" 404 179' in log.getvalue()
+    assert token not in log.getvalue()
+
+
+def test_a_password_reset_token_is_redacted_as_django_makes_it(django_user_model, db):
+    user = django_user_model.objects.create_user("ada", "ada@example.com", "pw-123456789")
+    token = default_token_generator.make_token(user)
+    url = reverse(
+        "orders:password-reset-confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)), token]
+    )
+    assert token not in redact_tokens(url)
