@@ -22,8 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from celery import Celery
+from django.conf import settings
 
 REPO = Path(__file__).resolve().parents[2]
+BEAT_SCHEDULE = settings.CELERY_BEAT_SCHEDULE  # base settings: the same in production
 PYTHON = sys.executable
 
 
@@ -433,11 +435,17 @@ class Stack:
                 str(self.log_dir / "beat-schedule"),
             ],
         ).start()
+        # Its schedule is written into the database once, as it starts: a fault before that
+        # would be another scenario (an entry it failed to write stays missing until beat is
+        # restarted).
         wait_for(
             "beat has written its schedule",
-            lambda: self.database.value(
-                "SELECT COUNT(*) FROM django_celery_beat_periodictask WHERE name = %s",
-                ["orders-relay-outbox"],
+            lambda: (
+                self.database.value(
+                    "SELECT COUNT(*) FROM django_celery_beat_periodictask WHERE name = ANY(%s)",
+                    [list(BEAT_SCHEDULE)],
+                )
+                == len(BEAT_SCHEDULE)
             ),
             timeout=30,
         )
