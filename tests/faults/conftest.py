@@ -62,10 +62,14 @@ def figures(request: pytest.FixtureRequest) -> Figures:
 
 
 @pytest.fixture(scope="session")
-def faults_dir() -> Iterator[Path]:
+def faults_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The processes' logs, a directory per test; kept when a test failed."""
     path = Path(tempfile.mkdtemp(prefix="orderflow-faults-"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if request.session.testsfailed:
+        request.config.stash[FIGURES].append(f"process logs kept in {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from django.conf import settings
 
 REPO = Path(__file__).resolve().parents[2]
 BEAT_SCHEDULE = settings.CELERY_BEAT_SCHEDULE  # base settings: the same in production
+SCHEDULE_READ = "DatabaseScheduler: Schedule changed."  # beat's log, as it reads its schedule
 PYTHON = sys.executable
 
 
@@ -355,17 +356,15 @@ class Stack:
                 "-m",
                 "gunicorn",
                 "config.wsgi:application",
+                "-c",
+                "config/gunicorn.py",  # as `make serve` runs it
                 "--bind",
                 f"127.0.0.1:{self.web_port}",
                 "--workers",
                 str(workers),
-                "--timeout",
-                "30",
                 "--graceful-timeout",
-                "5",
+                "5",  # the tests' own shutdown: no need to wait 30 s
                 "--no-control-socket",  # its default path is one per user: stacks would share it
-                "--access-logfile",
-                "-",
             ],
         ).start()
         wait_for("gunicorn answers /healthz", self._web_answers, timeout=30)
@@ -435,9 +434,10 @@ class Stack:
                 str(self.log_dir / "beat-schedule"),
             ],
         ).start()
-        # Its schedule is written into the database once, as it starts: a fault before that
-        # would be another scenario (an entry it failed to write stays missing until beat is
-        # restarted).
+        # As it starts, beat writes its schedule into the database, then reads it back; a
+        # database error meanwhile ends beat, or leaves an entry unwritten until it restarts
+        # (django_celery_beat's DatabaseScheduler). That is another scenario than the ones
+        # here, so they wait for it to be done.
         wait_for(
             "beat has written its schedule",
             lambda: (
@@ -449,6 +449,12 @@ class Stack:
             ),
             timeout=30,
         )
+        wait_for(
+            "beat has read its schedule back",
+            lambda: SCHEDULE_READ in beat.log_path.read_text(errors="replace"),
+            timeout=30,
+        )
+        time.sleep(1)  # the line comes just before the read
         return beat
 
     def stop(self) -> None:
