@@ -160,6 +160,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_start": 0,
     "interval_step": 0.2,
     "socket_connect_timeout": 1,
+    # A Redis that accepts connections but never answers (stopped, stalled) must not hold a
+    # request either; above the 1 s a worker waits for new messages.
+    "socket_timeout": 2,
     "visibility_timeout": 900,
 }
 # The sweeps that find work whose task was lost (a broker outage, a killed worker, a database

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from orders import events
+from orders.broker import enqueue
 from orders.models import EventType, HoldReason, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import order_secure_payment
@@ -102,17 +103,10 @@ def payment_on_order_confirmed(*, order: Order, actor: Any) -> None:
     """The `confirmed` moment: secure the payment after the commit."""
     from payments.tasks import secure_order_payment
 
-    def enqueue() -> None:
-        try:
-            secure_order_payment.delay(order.pk)
-        except Exception:
-            logger.warning(
-                "payment securing not enqueued; reconcile will do it",
-                extra={"order": order.number},
-                exc_info=True,
-            )
+    def secure_later() -> None:
+        enqueue(secure_order_payment, order.pk, later_by="payment reconcile", order=order.number)
 
-    transaction.on_commit(enqueue, robust=True)
+    transaction.on_commit(secure_later, robust=True)
 
 
 def payment_collect_for_order(*, order_id: int) -> Order:
