@@ -80,3 +80,29 @@ def test_a_body_that_is_not_utf8_is_400(catalogue, acme):
 def test_a_body_above_djangos_upload_limit_is_413_not_a_server_error(catalogue, acme, settings):
     body = b" " * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + json.dumps(order_body()).encode()
     _refused(_post_raw(acme, body), 413, "too_large")
+
+
+@pytest.mark.parametrize(
+    ("body", "charset"),
+    [
+        (("[" * 100_000).encode("cp500"), "cp500"),  # EBCDIC: no 0x5B for a `[`
+        (('["\u2200",' + "[" * 100_000).encode("utf-16-le"), "utf-16-le"),  # a stray `"` byte
+        (json.dumps(order_body()).encode("utf-16"), "utf-16"),
+    ],
+)
+def test_a_charset_other_than_utf8_is_415_before_parsing(catalogue, acme, body, charset):
+    response = _post_raw(acme, body, f"application/json; charset={charset}")
+    error = _refused(response, 415, "unsupported_media_type")
+    assert "UTF-8" in error["message"] and charset in error["message"]
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8"])
+def test_a_utf8_charset_is_parsed_as_usual(catalogue, acme, charset):
+    body = json.dumps(order_body()).encode()
+    response = _post_raw(acme, body, f"application/json; charset={charset}")
+    assert response.status_code == 201, response.content
+
+
+def test_nesting_the_count_misses_is_still_400_not_a_server_error(catalogue, acme, monkeypatch):
+    monkeypatch.setattr("orders.api.parsers.nests_deeper_than", lambda body, depth: False)
+    _refused(_post_raw(acme, b"[" * 100_000), 400, "too_deep")
