@@ -87,7 +87,8 @@ def _no_constants(name: str) -> None:
 
 def load_json_object(body: bytes, *, max_depth: int | None = None) -> dict[str, Any]:
     """The body as a JSON object: UTF-8, at most `max_depth` levels deep (API_MAX_JSON_DEPTH
-    unless given), no NUL characters, no NaN or Infinity. JsonBodyRefused (400) otherwise."""
+    unless given), no NUL characters, no lone surrogates, no NaN or Infinity. JsonBodyRefused
+    (400) otherwise."""
     limit = settings.API_MAX_JSON_DEPTH if max_depth is None else max_depth
     if nests_deeper_than(body, limit):
         raise too_deep(limit)
@@ -104,4 +105,16 @@ def load_json_object(body: bytes, *, max_depth: int | None = None) -> dict[str, 
         raise JsonBodyRefused(400, "bad_json", f"The body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise JsonBodyRefused(400, "bad_json", "The body must be a JSON object.")
+    _refuse_lone_surrogates(payload)
     return payload
+
+
+def _refuse_lone_surrogates(payload: dict[str, Any]) -> None:
+    """An escape such as \\ud800 without its pair parses into a string no UTF-8 text, no
+    database and no log line can hold."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JsonBodyRefused(
+            400, "bad_json", "The JSON has an unpaired surrogate escape (\\ud800 to \\udfff)."
+        ) from exc

@@ -14,8 +14,8 @@ import io
 from typing import Any
 
 from django.conf import settings
-from rest_framework import renderers, status
 from django.utils.http import parse_header_parameters
+from rest_framework import renderers, status
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.parsers import BaseParser, JSONParser
 

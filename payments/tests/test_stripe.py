@@ -448,3 +448,23 @@ def test_signed_bodies_that_are_not_an_event_are_refused_and_store_nothing(
     assert response.status_code == status, response.content
     assert set(response.json()["error"]) == {"code", "message", "fields"}
     assert not ProviderEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _event("evt_\ud800", "charge.refunded", {"payment_intent": "pi_1"}),
+        _event("evt_s", "charge.refunded", {"payment_intent": "pi_1", "note": "\udc00"}),
+        _event("evt_s", "charge.refunded", {"payment_intent": "pi_\ud800"}),
+    ],
+    ids=["in the id", "in the payload", "in the reference"],
+)
+def test_a_signed_event_with_an_escaped_lone_surrogate_is_400_and_stores_nothing(
+    client, fake_stripe, body
+):
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "bad_json"
+    assert not ProviderEvent.objects.exists()

@@ -122,3 +122,18 @@ def test_a_form_body_above_djangos_limit_gets_the_error_shape(client, shipment, 
     body = "a=" + "b" * 2000
     response = client.post(WEBHOOK, body, content_type="application/x-www-form-urlencoded")
     _assert_refused(response, shipment, status=413)
+
+
+@pytest.mark.parametrize("key", ["event_id", "tracking_number", "description", "location"])
+def test_an_escaped_lone_surrogate_is_refused_not_a_server_error(client, shipment, key):
+    body = json.dumps({**EVENT, key: "dhl-\ud800"}).encode()
+    response = _post(client, body, sign(body, SECRET))
+    _assert_refused(response, shipment)
+    assert response.json()["error"]["code"] == "bad_json"
+    assert "surrogate" in response.json()["error"]["message"]
+
+
+def test_an_escaped_surrogate_pair_is_a_character_like_any_other(client, shipment):
+    body = json.dumps({**EVENT, "location": "Hub \U0001f69a"}).encode()
+    assert _post(client, body, sign(body, SECRET)).status_code == 200
+    assert TrackingEvent.objects.get().location == "Hub \U0001f69a"

@@ -106,3 +106,29 @@ def test_a_utf8_charset_is_parsed_as_usual(catalogue, acme, charset):
 def test_nesting_the_count_misses_is_still_400_not_a_server_error(catalogue, acme, monkeypatch):
     monkeypatch.setattr("orders.api.parsers.nests_deeper_than", lambda body, depth: False)
     _refused(_post_raw(acme, b"[" * 100_000), 400, "too_deep")
+
+
+@pytest.mark.parametrize("where", ["customer.name", "shipping_address.line1", "external_reference"])
+def test_an_escaped_lone_surrogate_is_a_field_error_not_a_server_error(catalogue, acme, where):
+    # DRF's CharField refuses surrogates, so the API needs no check of its own (the webhooks,
+    # which read the JSON themselves, do: orders.json_bodies)
+    order = order_body()
+    if "." in where:
+        outer, inner = where.split(".")
+        order[outer][inner] = "Ada \ud800"
+    else:
+        order[where] = "acme-\udfff"
+    body = json.dumps(order).encode()  # ASCII: the surrogate is escaped as \ud800
+    assert b"\\ud" in body
+    response = _post_raw(acme, body)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert "Surrogate characters are not allowed" in error["fields"][where][0]
+    assert not Order.objects.exists()
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_accepted(catalogue, acme):
+    body = json.dumps(order_body(customer_note="Thanks \U0001f600")).encode()
+    assert b"\\ud83d\\ude00" in body
+    assert _post_raw(acme, body).status_code == 201
