@@ -3,8 +3,10 @@ one is a 400 (or 413) in the error shape, and nothing is stored."""
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from orders.webhook_signing import sign
 from warehouse.models import Shipment, ShipmentStatus, TrackingEvent
@@ -137,3 +139,37 @@ def test_an_escaped_surrogate_pair_is_a_character_like_any_other(client, shipmen
     body = json.dumps({**EVENT, "location": "Hub \U0001f69a"}).encode()
     assert _post(client, body, sign(body, SECRET)).status_code == 200
     assert TrackingEvent.objects.get().location == "Hub \U0001f69a"
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "9999-12-31T23:00:00-05:00",  # UTC: year 10000
+        "0001-01-01T00:30:00+01:00",  # UTC: before year 1
+        "1999-12-31T23:59:59Z",
+        "2999-01-01T00:00:00Z",
+    ],
+)
+@pytest.mark.parametrize("status", ["in_transit", "delivered"])
+def test_a_time_outside_a_sane_window_is_422_and_nothing_is_stored(
+    client, shipment, occurred_at, status
+):
+    body = json.dumps({**EVENT, "status": status, "occurred_at": occurred_at}).encode()
+    response = _post(client, body, sign(body, SECRET))
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert "from 2000-01-01 to a day from now" in error["fields"]["occurred_at"][0]
+    assert not TrackingEvent.objects.exists()
+    assert Shipment.objects.get(pk=shipment.pk).delivered_at is None
+
+
+def test_a_time_within_the_window_is_kept_and_the_shipment_page_shows_it(
+    client, shipment, admin_client
+):
+    soon = datetime.now(UTC) + timedelta(hours=23)
+    body = json.dumps({**EVENT, "status": "delivered", "occurred_at": soon.isoformat()}).encode()
+    assert _post(client, body, sign(body, SECRET)).status_code == 200
+    assert Shipment.objects.get(pk=shipment.pk).delivered_at == soon
+    page = admin_client.get(reverse("admin:warehouse_shipment_change", args=[shipment.pk]))
+    assert page.status_code == 200
