@@ -45,11 +45,19 @@ def too_deep(max_depth: int) -> JsonBodyRefused:
     )
 
 
+# More digits than any body could have (a billion gigabytes); int() refuses outright a string
+# of more than 4,300 digits (a ValueError, a server error).
+_MAX_LENGTH_DIGITS = 18
+ABSURD_LENGTH = 10**_MAX_LENGTH_DIGITS
+
+
 def declared_length(meta: Any) -> int:
     """The Content-Length the client sent; 0 when it sent none or nonsense (the body is then
-    read only up to the cap)."""
+    read only up to the cap), ABSURD_LENGTH when it has more than 18 digits."""
     value = str(meta.get("CONTENT_LENGTH") or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else 0
+    if not (value.isascii() and value.isdigit()):
+        return 0
+    return int(value) if len(value) <= _MAX_LENGTH_DIGITS else ABSURD_LENGTH
 
 
 def nests_deeper_than(body: bytes, max_depth: int) -> bool:

@@ -28,6 +28,13 @@ class PayloadTooLarge(APIException):
     default_detail = "The request body is too large."
 
 
+def refuse_declared_too_large(meta: Any) -> None:
+    """413 when the Content-Length says the body is over the cap, before anything is read."""
+    max_bytes = settings.API_MAX_JSON_BYTES
+    if declared_length(meta) > max_bytes:
+        raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
+
+
 def _refuse_other_charsets(media_type: str | None) -> None:
     _main, params = parse_header_parameters(media_type or "")
     charset = params.get("charset", "utf-8").strip().lower()
@@ -53,14 +60,13 @@ class CappedJSONParser(BaseParser):
         self, stream: Any, media_type: str | None = None, parser_context: dict | None = None
     ) -> Any:
         _refuse_other_charsets(media_type)
-        max_bytes = settings.API_MAX_JSON_BYTES
         request = (parser_context or {}).get("request")
-        too_large = PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
-        if request is not None and declared_length(request.META) > max_bytes:
-            raise too_large
+        if request is not None:
+            refuse_declared_too_large(request.META)
+        max_bytes = settings.API_MAX_JSON_BYTES
         body = stream.read(max_bytes + 1)
         if len(body) > max_bytes:
-            raise too_large
+            raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
         max_depth = settings.API_MAX_JSON_DEPTH
         if nests_deeper_than(body, max_depth):
             raise _too_deep(max_depth)

@@ -468,3 +468,17 @@ def test_a_signed_event_with_an_escaped_lone_surrogate_is_400_and_stores_nothing
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "bad_json"
     assert not ProviderEvent.objects.exists()
+
+
+def test_an_absurd_declared_length_is_413_and_stores_nothing(client, fake_stripe):
+    body = _event("evt_len", "charge.refunded", {"payment_intent": "pi_1"})
+    response = client.post(
+        WEBHOOK_URL,
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=_sign(body),
+        CONTENT_LENGTH="9" * 5000,
+    )
+    assert response.status_code == 413, response.content
+    assert response.json()["error"]["code"] == "too_large"
+    assert not ProviderEvent.objects.exists()

@@ -173,3 +173,10 @@ def test_a_time_within_the_window_is_kept_and_the_shipment_page_shows_it(
     assert Shipment.objects.get(pk=shipment.pk).delivered_at == soon
     page = admin_client.get(reverse("admin:warehouse_shipment_change", args=[shipment.pk]))
     assert page.status_code == 200
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "1" + "0" * 19, "99999999999999999999999"])
+def test_an_absurd_declared_length_is_413_not_a_server_error(client, shipment, length):
+    # 5,000 digits are more than Python turns into an int (ValueError)
+    response = _post(client, BODY, sign(BODY, SECRET), CONTENT_LENGTH=length)
+    _assert_refused(response, shipment, status=413)
