@@ -8,6 +8,7 @@ json.loads. Every refusal is a JsonBodyRefused carrying the status and the API's
 """
 
 import json
+import math
 import re
 from typing import Any
 
@@ -93,10 +94,18 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not JSON.")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON but an infinite float, which no JSON column stores.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:20]} is too large a number.")
+    return number
+
+
 def load_json_object(body: bytes, *, max_depth: int | None = None) -> dict[str, Any]:
     """The body as a JSON object: UTF-8, at most `max_depth` levels deep (API_MAX_JSON_DEPTH
-    unless given), no NUL characters, no lone surrogates, no NaN or Infinity. JsonBodyRefused
-    (400) otherwise."""
+    unless given), no NUL characters, no lone surrogates, no NaN, Infinity or number too large
+    for a float. JsonBodyRefused (400) otherwise."""
     limit = settings.API_MAX_JSON_DEPTH if max_depth is None else max_depth
     if nests_deeper_than(body, limit):
         raise too_deep(limit)
@@ -108,7 +117,7 @@ def load_json_object(body: bytes, *, max_depth: int | None = None) -> dict[str, 
     if "\x00" in text or "\\u0000" in text:
         raise JsonBodyRefused(400, "bad_json", "NUL characters are not allowed.")
     try:
-        payload = json.loads(text, parse_constant=_no_constants)
+        payload = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
     except ValueError as exc:
         raise JsonBodyRefused(400, "bad_json", f"The body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
