@@ -2,18 +2,27 @@
 not runserver's lines. Other paths are logged as they are."""
 
 import io
+import json
 import logging
+import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+from celery.app.log import Logging as CeleryLogging
+from celery.utils.log import get_task_logger
+from django.conf import settings as django_settings
 from django.contrib.auth.tokens import default_token_generator
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.log import configure_logging
 from gunicorn.config import Config
 
+from config.celery import app as celery_app
 from config.gunicorn import RedactingLogger
 from orders import signed_links
 from orders.link_redaction import REDACTED, redact_tokens
@@ -176,3 +185,77 @@ def test_a_password_reset_token_is_redacted_as_django_makes_it(django_user_model
         "orders:password-reset-confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)), token]
     )
     assert token not in redact_tokens(url)
+
+
+@contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Put the logging configuration of the test run back however the test changed it."""
+    names = ["", "django", "django.request", "django.server", "celery", "celery.task"]
+    saved = {
+        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).level)
+        for name in names
+    }
+    propagate = {name: logging.getLogger(name).propagate for name in names}
+    try:
+        yield
+    finally:
+        configure_logging(django_settings.LOGGING_CONFIG, django_settings.LOGGING)
+        for name, (handlers, level) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate[name]
+
+
+def _all_streams_into(buffer: io.StringIO) -> None:
+    """Every console handler any logger has now writes into `buffer` (pytest's own handlers,
+    subclasses, are left alone)."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if type(handler) is logging.StreamHandler:
+                handler.setStream(buffer)
+
+
+@pytest.mark.django_db
+def test_a_debug_run_logs_a_404_on_a_token_url_without_the_token(client, settings):
+    # given: logging set up as `make run` does it, with DEBUG on (Django's own console
+    # handler on the `django` logger only writes when DEBUG is on)
+    settings.DEBUG = True
+    token = _tokens()["order"]
+    buffer = io.StringIO()
+    with _logging_restored():
+        configure_logging(django_settings.LOGGING_CONFIG, django_settings.LOGGING)
+        _all_streams_into(buffer)
+        # when
+        response = client.get(f"/orders/track/{token}/no-such-page/")
+        logging.getLogger("django.server").warning("%s", f"GET /orders/track/{token}/ 404")
+        written = buffer.getvalue()
+    # then
+    assert response.status_code == 404
+    assert "Not Found: /orders/track/[redacted]/no-such-page/" in written
+    assert f"GET /orders/track/{REDACTED}/ 404" in written
+    assert token not in written
+
+
+def test_a_celery_worker_keeps_the_json_lines_without_tokens():
+    token = _tokens()["pay"]
+    root = logging.getLogger()
+    handlers_before = list(root.handlers)
+    buffer = io.StringIO()
+    with _logging_restored(), mock.patch.dict(os.environ), warnings.catch_warnings():
+        try:
+            # what `celery -A config worker` does once Django is set up
+            celery_app.log.setup(loglevel="INFO", redirect_stdouts=False)
+        finally:
+            CeleryLogging._setup = False
+            logging.captureWarnings(False)
+        assert root.handlers == handlers_before
+        _all_streams_into(buffer)
+        get_task_logger("orders.tasks").warning("retrying /orders/pay/%s/", token)
+        logging.getLogger("celery.app.trace").error("Task failed: /orders/pay/%s/", token)
+        lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == [
+        f"retrying /orders/pay/{REDACTED}/",
+        f"Task failed: /orders/pay/{REDACTED}/",
+    ]
