@@ -7,6 +7,7 @@ import secrets
 from django.db import transaction
 
 from orders import events
+from orders.countries import country_code_problem
 from orders.exceptions import InvalidOrder, TransitionRefused
 from orders.models import Customer, EventType, Order, OrderStatus
 from orders.services.cancellation import order_cancel
@@ -78,7 +79,8 @@ def order_change_shipping_address(
 ) -> Order:
     """The customer changes where their order goes, before picking starts. The order gets a
     new address row of its own; the country stays the same, because tax and shipping were
-    priced for it (to ship to another country, cancel and order again)."""
+    priced for it (to ship to another country, cancel and order again). Only an address whose
+    country is no country code (from before codes were checked) may name another one."""
     new_address = address.to_model()
     errors = address_problems(new_address, deliverable=True)
     if errors:
@@ -94,7 +96,10 @@ def order_change_shipping_address(
                 f"Order {order.number} has nothing to ship, so it has no shipping address.",
                 fields={"shipping_address": ["Nothing to ship."]},
             )
-        if new_address.country != current.country:
+        moved_from_no_country = new_address.country != current.country and bool(
+            country_code_problem(current.country)
+        )
+        if new_address.country != current.country and not moved_from_no_country:
             raise InvalidOrder(
                 f"Orders cannot move to another country (this one ships to {current.country}). "
                 "To ship elsewhere, cancel the order and order again.",
@@ -118,8 +123,24 @@ def order_change_shipping_address(
             },
             customer_visible=True,
         )
+        if moved_from_no_country:
+            _note_country_corrected(order, current.country, new_address.country)
         logger.info("shipping address changed by customer", extra={"order": order.number})
     return order
+
+
+def _note_country_corrected(order: Order, old: str, new: str) -> None:
+    """For staff: the order was priced for a code that is no country."""
+    events.record(
+        order,
+        EventType.NOTE,
+        actor="system",
+        message=(
+            f"The customer corrected the shipping country from “{old}” (not a country code) "
+            f"to {new}. Tax and shipping were priced for “{old}”: check them before releasing."
+        ),
+        data={"change": "shipping_country", "from_country": old, "to_country": new},
+    )
 
 
 def order_revoke_links(*, order_id: int, actor: Actor) -> Order:

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from orders import selectors
+from orders.countries import NAMES as COUNTRY_NAMES
 from orders.exceptions import DomainError, TransitionRefused
 from orders.models import Order
 from orders.ratelimit import ratelimit
@@ -160,7 +161,9 @@ def _order_address(request: HttpRequest, access: OrderAccess) -> HttpResponse:
     form = AddressForm(
         request.POST if request.method == "POST" else None,
         initial=AddressForm.initial_from(order.shipping_address),
-        countries=[country],
+        # the same country; any destination when it is no country (placed before codes were
+        # checked), so that the address can be put right
+        countries=[country] if country in COUNTRY_NAMES else None,
         section="shipping",
     )
     if request.method == "POST" and form.is_valid():
