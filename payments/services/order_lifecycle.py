@@ -1,5 +1,5 @@
 """The payments phase's part in the order's lifecycle: record how an order is paid when it
-is placed, keep an order held for payment held until something pays for it, secure the
+is placed, release no held order to `confirmed` until something pays for it, secure the
 payment once it is confirmed, and void or refund it on cancel."""
 
 import logging
