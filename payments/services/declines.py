@@ -75,8 +75,7 @@ def payment_fail_reported_by_provider(
     )
     order_hold_for_payment(
         payment.order,
-        note="The provider reports the payment failed; the customer was sent a link to pay "
-        "again.",
+        note="The provider reports the payment failed; the customer was sent a link to pay again.",
     )
     return True
 

@@ -68,9 +68,7 @@ def test_a_cancelled_authorisation_holds_an_order_held_for_its_address_for_payme
         HoldReason.PAYMENT_FAILED,
     ]
     assert _pay_again_email(order).status == "sent"
-    assert f"Payment for order {order.number} did not go through" in {
-        m.subject for m in mailoutbox
-    }
+    assert f"Payment for order {order.number} did not go through" in {m.subject for m in mailoutbox}
 
     # and releasing the address hold is refused until the customer has paid again
     support = staff_user(CUSTOMER_SERVICE)
