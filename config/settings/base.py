@@ -268,6 +268,10 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 # Provider calls that failed for a transport reason are repeated by the reconcile task.
 PAYMENT_RECONCILE_AFTER = timedelta(seconds=env.int("PAYMENT_RECONCILE_SECONDS", default=60))
+# The wait before an unanswered provider call is tried again, doubled after each try up to
+# 48 times this (5 minutes: 5, 10, 20 ... 240): over PAYMENT_MAX_ATTEMPTS tries about 17 hours
+# of a provider outage, however soon the reconcile task looks for lost work.
+PAYMENT_RETRY_FIRST = timedelta(minutes=env.int("PAYMENT_RETRY_FIRST_MINUTES", default=5))
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=10)
 # Pay-again links in "payment failed" emails stay valid this long.
 PAY_LINK_MAX_AGE_DAYS = env.int("PAY_LINK_MAX_AGE_DAYS", default=14)
