@@ -7,6 +7,7 @@ from django.core import signing
 from django.db import connection
 
 from orders import sms
+from orders.broker import broker_reset
 from orders.tests.factories import (
     ProductFactory,
     ShippingMethodFactory,
@@ -23,6 +24,15 @@ def _clear_sms_outbox():
     sms.outbox.clear()
     yield
     sms.outbox.clear()
+
+
+@pytest.fixture(autouse=True)
+def _broker_not_remembered_down():
+    """A test that makes a publish fail leaves the process skipping the broker for a few
+    seconds (orders.broker); the next test starts with the broker tried again."""
+    broker_reset()
+    yield
+    broker_reset()
 
 
 @pytest.fixture

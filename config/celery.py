@@ -1,11 +1,20 @@
 """The Celery application. Workers start with `celery -A config worker`."""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("orderflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def keep_django_logging(**kwargs: Any) -> None:
+    """Leave a worker's logging to settings.LOGGING, which django.setup() has applied by then:
+    JSON lines with signed-link tokens redacted. Without a receiver of this signal Celery
+    replaces the root logger's handlers with its own plain-text ones, tokens included. So the
+    worker's --loglevel and --logfile options are not used; LOG_LEVEL is."""

@@ -5,9 +5,10 @@
   DATA_UPLOAD_MAX_MEMORY_SIZE (413 in the error shape), too many form fields, a broken
   multipart body.
 - 503 (from handler500): a database that cannot be reached (its connection refused, dropped
-  or terminated) is an outage, not a bug: Retry-After, and nothing the request asked for was
-  half done (every write is one transaction). The next request opens a new connection, so
-  the site recovers by itself.
+  or terminated) is an outage, not a bug: Retry-After. Nothing the request asked for is half
+  done (every write is one transaction), but it may have been done before the connection
+  dropped, so the answer says a retry is safe (checkout tokens and idempotency keys make it
+  so). The next request opens a new connection, so the site recovers by itself.
 - 500 (handler500): anything else."""
 
 import sys
@@ -25,7 +26,8 @@ JSON_PATH_PREFIXES = ("/api/", "/warehouse/webhooks/", "/payments/webhooks/")
 RETRY_AFTER = 5
 
 UNAVAILABLE = (
-    "The service is briefly unavailable. Nothing was changed; please try again in a few seconds."
+    "The service is briefly unavailable, so your request may not have been completed. "
+    "Trying again in a few seconds is safe."
 )
 
 

@@ -2,19 +2,38 @@
 
 No line carries a signed-link token (orders.link_redaction): RedactTokensFilter rewrites the
 message of every record a handler it is on passes (Django's request and runserver lines
-included), and JsonFormatter redacts the whole line it writes, so the extras (Django's
-`request`) and tracebacks are covered as well."""
+included), and JsonFormatter redacts each value before it encodes the line (the message, the
+extras such as Django's `request`, the traceback), so that a token next to a quote cannot
+take the JSON escape with it."""
 
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
-from orders.link_redaction import redact_tokens
+from orders.link_redaction import RedactTokensFilter, redact_tokens
+
+__all__ = ["JsonFormatter", "RedactTokensFilter"]
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
 )
+_MAX_DEPTH = 10
+
+
+def _redacted(value: Any, depth: int = 0) -> Any:
+    """`value` as JSON can hold it, tokens taken out of its text: strings in containers too,
+    any other object (or a container nested absurdly deep) by its str()."""
+    if isinstance(value, str):
+        return redact_tokens(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth < _MAX_DEPTH and isinstance(value, dict):
+        return {redact_tokens(str(key)): _redacted(item, depth + 1) for key, item in value.items()}
+    if depth < _MAX_DEPTH and isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(item, depth + 1) for item in value]
+    return redact_tokens(str(value))
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,15 +49,6 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return redact_tokens(json.dumps(entry, default=str))
-
-
-class RedactTokensFilter(logging.Filter):
-    """Takes signed-link tokens out of a record's message (its arguments merged in)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_tokens(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(_redacted(entry))

@@ -16,6 +16,7 @@ class OrdersConfig(AppConfig):
     def ready(self) -> None:
         # Infrastructure, not business flow: keep the staff groups in step with the code.
         post_migrate.connect(_ensure_groups, sender=self, dispatch_uid="orders.ensure_groups")
-        from orders.countries import check_shipping_countries
+        from orders.countries import check_orders_to_unknown_countries, check_shipping_countries
 
         checks.register(check_shipping_countries)
+        checks.register(check_orders_to_unknown_countries, checks.Tags.database)

@@ -10,6 +10,7 @@ it back at once), and retried with backoff when the database connection fails. A
 are safe to run twice: each locks its row and checks the state before it changes anything."""
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +38,34 @@ def state_task(func: Callable[..., Any]) -> Any:
     )(func)
 
 
+#: After a publish fails, this process does not try the broker again for this long: one
+#: request waits out the broker's timeouts, the ones after it do not.
+BROKER_BACKOFF_SECONDS = 5.0
+
+
+class _Broker:
+    down_until = 0.0
+
+
+def broker_reset() -> None:
+    """Forget a failed publish (for tests that take the broker down and bring it back)."""
+    _Broker.down_until = 0.0
+
+
 def enqueue(task: Any, *args: Any, later_by: str, **log_context: Any) -> bool:
     """`task.delay(*args)`; False, and a warning naming who will do it `later_by`, when the
-    broker cannot be reached."""
+    broker cannot be reached (or could not be, moments ago)."""
+    if time.monotonic() < _Broker.down_until:
+        logger.warning(
+            f"{task.name} not enqueued, the broker was unreachable moments ago; "
+            f"{later_by} will pick it up",
+            extra=log_context,
+        )
+        return False
     try:
         task.delay(*args)
     except Exception:
+        _Broker.down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         logger.warning(
             f"{task.name} not enqueued; {later_by} will pick it up",
             extra=log_context,

@@ -8,6 +8,7 @@ json.loads. Every refusal is a JsonBodyRefused carrying the status and the API's
 """
 
 import json
+import math
 import re
 from typing import Any
 
@@ -45,11 +46,19 @@ def too_deep(max_depth: int) -> JsonBodyRefused:
     )
 
 
+# More digits than any body could have (a billion gigabytes); int() refuses outright a string
+# of more than 4,300 digits (a ValueError, a server error).
+_MAX_LENGTH_DIGITS = 18
+ABSURD_LENGTH = 10**_MAX_LENGTH_DIGITS
+
+
 def declared_length(meta: Any) -> int:
     """The Content-Length the client sent; 0 when it sent none or nonsense (the body is then
-    read only up to the cap)."""
+    read only up to the cap), ABSURD_LENGTH when it has more than 18 digits."""
     value = str(meta.get("CONTENT_LENGTH") or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else 0
+    if not (value.isascii() and value.isdigit()):
+        return 0
+    return int(value) if len(value) <= _MAX_LENGTH_DIGITS else ABSURD_LENGTH
 
 
 def nests_deeper_than(body: bytes, max_depth: int) -> bool:
@@ -85,9 +94,18 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not JSON.")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON but an infinite float, which no JSON column stores.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:20]} is too large a number.")
+    return number
+
+
 def load_json_object(body: bytes, *, max_depth: int | None = None) -> dict[str, Any]:
     """The body as a JSON object: UTF-8, at most `max_depth` levels deep (API_MAX_JSON_DEPTH
-    unless given), no NUL characters, no NaN or Infinity. JsonBodyRefused (400) otherwise."""
+    unless given), no NUL characters, no lone surrogates, no NaN, Infinity or number too large
+    for a float. JsonBodyRefused (400) otherwise."""
     limit = settings.API_MAX_JSON_DEPTH if max_depth is None else max_depth
     if nests_deeper_than(body, limit):
         raise too_deep(limit)
@@ -99,9 +117,21 @@ def load_json_object(body: bytes, *, max_depth: int | None = None) -> dict[str, 
     if "\x00" in text or "\\u0000" in text:
         raise JsonBodyRefused(400, "bad_json", "NUL characters are not allowed.")
     try:
-        payload = json.loads(text, parse_constant=_no_constants)
+        payload = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
     except ValueError as exc:
         raise JsonBodyRefused(400, "bad_json", f"The body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise JsonBodyRefused(400, "bad_json", "The body must be a JSON object.")
+    _refuse_lone_surrogates(payload)
     return payload
+
+
+def _refuse_lone_surrogates(payload: dict[str, Any]) -> None:
+    """An escape such as \\ud800 without its pair parses into a string no UTF-8 text, no
+    database and no log line can hold."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JsonBodyRefused(
+            400, "bad_json", "The JSON has an unpaired surrogate escape (\\ud800 to \\udfff)."
+        ) from exc

@@ -69,9 +69,11 @@ class OrderPhase:
 
     def releasing(self, *, order: Order, reasons: Sequence[str], actor: Actor) -> None:
         """Someone is releasing the held order from its open hold `reasons` (staff, or a
-        phase once what it held the order for is resolved); nothing has changed yet. Raise a
-        `DomainError` to refuse the release while this phase's reason still stands: nothing
-        changes, and the message is what the person releasing is told."""
+        phase once what it held the order for is resolved); nothing has changed yet, and
+        `order.release_target()` says where the release takes it (`received` for an order
+        held before its review: the review runs next). Raise a `DomainError` to refuse the
+        release while what this phase needs is missing: nothing changes, and the message is
+        what the person releasing is told."""
 
     def confirmed(self, *, order: Order, actor: Actor) -> None:
         """The order passed review (or was released) and is `confirmed`."""

@@ -185,6 +185,18 @@ def order_id_for_link(token: str) -> int:
     return order_id
 
 
+def order_link_opens(token: str, order: Order) -> bool:
+    """Whether a guest link is the one for `order` as the caller loaded it (locked, for a
+    change), so a link revoked meanwhile opens nothing; LinkRefused when the link is tampered
+    with, expired or revoked."""
+    payload = signed_links.read(ORDER_LINK, token)
+    if payload["order"] != order.pk:
+        return False
+    if str(payload["token"]) != order.public_token:
+        raise LinkRefused("This order link is no longer valid: a newer one has been sent to you.")
+    return True
+
+
 def order_for_link(token: str) -> Order:
     """The order a guest link belongs to, with its customer; refused as order_id_for_link."""
     return Order.objects.select_related("customer").get(pk=order_id_for_link(token))

@@ -19,9 +19,9 @@ from payments.services import (
 
 
 class PaymentsPhase(OrderPhase):
-    """Records how an order is paid when it is placed, checks the payment at review, keeps
-    an order held for payment held until something pays for it, secures the payment once
-    confirmed, and voids or refunds it on cancel."""
+    """Records how an order is paid when it is placed, checks the payment at review, refuses
+    to release a held order to `confirmed` until something pays for it, secures the payment
+    once confirmed, and voids or refunds it on cancel."""
 
     name = "payments"
 

@@ -3,6 +3,7 @@ a replayed event changes nothing."""
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -49,10 +50,13 @@ def _apply(provider: str, event: WebhookEvent) -> str:
         if payment_void_reported_by_provider(payment, provider=provider, event_id=event.event_id):
             return "voided"
     elif event.type == "charge.refunded":
-        try:
-            refunded = Decimal(int(obj.get("amount_refunded") or 0)) / 100
-        except (TypeError, ValueError):
-            return "ignored: amount_refunded is not a whole number of cents"
+        cents = _whole_cents(obj.get("amount_refunded"))
+        if cents is None:
+            return (
+                "ignored: amount_refunded is not a whole number of cents (a JSON integer, "
+                "0 or more)"
+            )
+        refunded = Decimal(cents) / 100
         refund = refund_record_from_provider(
             payment,
             provider=provider,
@@ -73,6 +77,19 @@ def _apply(provider: str, event: WebhookEvent) -> str:
         ):
             return "failed"
     return "ignored: nothing to change"
+
+
+def _whole_cents(value: Any) -> int | None:
+    """Stripe's amounts are JSON integers in the smallest unit; a string of ASCII digits is
+    taken too. None for anything else: a float, a bool, a negative number, other digits than
+    0-9, or more digits than any amount has. An absent amount is 0."""
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
 
 
 def _lock_payment(provider: str, reference: str) -> Payment | None:

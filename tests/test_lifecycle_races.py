@@ -11,7 +11,8 @@ from django.utils import timezone
 from orders import services as order_services
 from orders.exceptions import TransitionRefused
 from orders.models import EventType, HoldReason, Order, OrderStatus
-from orders.services import AddressInput
+from orders.selectors import order_link_token
+from orders.services import AddressInput, OrderGrant
 from orders.tests.factories import CustomerFactory, place_order
 from payments import services as payment_services
 from payments.models import (
@@ -158,15 +159,16 @@ def test_customers_cannot_change_a_held_order_that_was_already_packed(
     _pick_all([order.pk], picker)
     _pack_all(order, picker, box)
     order_services.order_hold(order_id=order.pk, actor="support", reason="manual")
+    guest_link = OrderGrant.guest_link(order_link_token(Order.objects.get(pk=order.pk)))
     elsewhere = AddressInput(
         name="X", line1="Other 2", city="Munich", postal_code="80331", country="DE"
     )
     with pytest.raises(TransitionRefused):
         order_services.order_change_shipping_address(
-            order_id=order.pk, customer=order.customer, address=elsewhere
+            order_id=order.pk, grant=guest_link, address=elsewhere
         )
     with pytest.raises(TransitionRefused):
         order_services.order_cancel_by_customer(
-            order_id=order.pk, customer=order.customer, reason="changed my mind"
+            order_id=order.pk, grant=guest_link, reason="changed my mind"
         )
     assert Order.objects.get(pk=order.pk).status == OrderStatus.ON_HOLD

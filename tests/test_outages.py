@@ -7,6 +7,9 @@ connection are in tests/faults/).
 - The database unreachable: 503 with Retry-After, in the API's error shape under /api/.
 - A task whose database connection failed is retried, and sends its email once."""
 
+import socket
+import threading
+import time
 from unittest import mock
 
 import pytest
@@ -15,10 +18,11 @@ from django.db import InterfaceError, OperationalError
 from django.test import Client
 from django.urls import reverse
 
+from config.celery import app as celery_app
 from orders import tasks as order_tasks
 from orders.api import tasks as api_tasks
 from orders.api.tests.conftest import make_partner, order_body
-from orders.broker import DATABASE_ERRORS
+from orders.broker import DATABASE_ERRORS, broker_reset, enqueue
 from orders.models import Notification, NotificationStatus, Order
 from orders.shop.session_cart import CHECKOUT_KEY
 from orders.tests.factories import UserFactory, place_order
@@ -228,3 +232,73 @@ def test_mail_sent_before_the_order_is_released_claims_nothing_about_the_warehou
     for suffix in ("txt", "html"):
         source = get_template(f"emails/{template}.{suffix}").template.source
         assert "warehouse" not in source
+
+
+# --- the broker down ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_redis():
+    """A port that accepts connections and never answers: a stopped or stalled Redis."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def _broker(url: str):
+    previous = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
+    celery_app.conf.update(broker_url=url, task_always_eager=False)
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    return previous
+
+
+def _restore(previous) -> None:
+    broker_reset()
+    celery_app.conf.update(previous)
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.mark.parametrize("broker", ["refusing", "silent"])
+def test_a_broker_that_is_down_or_never_answers_does_not_hold_the_request(
+    broker, silent_redis, client, catalogue, django_capture_on_commit_callbacks
+):
+    url = UNREACHABLE_REDIS if broker == "refusing" else silent_redis
+    previous = _broker(url)
+    try:
+        started = time.monotonic()
+        handed_over = enqueue(order_tasks.review_order, 1, later_by="the review sweep")
+        elapsed = time.monotonic() - started
+        started = time.monotonic()
+        response = _checkout(client, django_capture_on_commit_callbacks)
+        checkout_took = time.monotonic() - started
+    finally:
+        _restore(previous)
+
+    assert handed_over is False
+    assert elapsed < 10, f"the publish waited {elapsed:.1f} s"
+    # the publishes right after a failed one do not wait for the broker again
+    assert checkout_took < 3, f"the checkout took {checkout_took:.1f} s"
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert order.status == "received"  # the review sweep takes it from here

@@ -1,10 +1,12 @@
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -20,12 +22,34 @@ from warehouse.services.tracking import TRACKING_STATUSES, shipment_track
 
 logger = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 64 * 1024
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _error(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
     return JsonResponse(
         {"error": {"code": code, "message": message, "fields": fields or {}}}, status=status
     )
+
+
+def _occurred_at(raw: Any) -> tuple[datetime | None, str]:
+    """The carrier's time of the event (None when it sent none), or why it is refused. Only
+    times from EARLIEST_EVENT_TIME to a day from now: PostgreSQL would store a time whose UTC
+    falls in year 10000 or before year 1, but the database driver cannot read it back, and
+    every page showing the shipment would fail."""
+    if raw is None:
+        return None, ""
+    try:
+        occurred_at = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        occurred_at = None
+    if occurred_at is None or occurred_at.tzinfo is None:
+        return None, "An ISO 8601 time with a time zone, e.g. 2026-11-26T10:00:00Z."
+    if not EARLIEST_EVENT_TIME <= occurred_at <= timezone.now() + timedelta(days=1):
+        return None, (
+            f"A time from {EARLIEST_EVENT_TIME:%Y-%m-%d} to a day from now (UTC); "
+            f"{raw!r} is outside that."
+        )
+    return occurred_at, ""
 
 
 @csrf_exempt  # authenticated by the HMAC signature instead
@@ -52,17 +76,9 @@ def tracking_webhook(request: HttpRequest) -> JsonResponse:
     number = payload.get("tracking_number")
     if not isinstance(number, str) or not number.strip():
         fields["tracking_number"] = ["Required."]
-    occurred_raw = payload.get("occurred_at")
-    occurred_at: datetime | None = None
-    if occurred_raw is not None:
-        try:
-            occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
-        except ValueError:  # well-formed but impossible, e.g. month 13
-            occurred_at = None
-        if occurred_at is None or occurred_at.tzinfo is None:
-            fields["occurred_at"] = [
-                "An ISO 8601 time with a time zone, e.g. 2026-11-26T10:00:00Z."
-            ]
+    occurred_at, problem = _occurred_at(payload.get("occurred_at"))
+    if problem:
+        fields["occurred_at"] = [problem]
     if fields:
         return _error(422, "invalid", "The event is not valid.", fields)
     shipments = Shipment.objects.filter(tracking_number=number.strip().upper())

@@ -160,6 +160,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_start": 0,
     "interval_step": 0.2,
     "socket_connect_timeout": 1,
+    # A Redis that accepts connections but never answers (stopped, stalled) must not hold a
+    # request either; above the 1 s a worker waits for new messages.
+    "socket_timeout": 2,
     "visibility_timeout": 900,
 }
 # The sweeps that find work whose task was lost (a broker outage, a killed worker, a database
@@ -245,6 +248,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Named here so that its handlers are replaced: Django's defaults give it a console
+        # handler of its own (on when DEBUG is), which writes signed-link tokens.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
@@ -262,6 +268,10 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 # Provider calls that failed for a transport reason are repeated by the reconcile task.
 PAYMENT_RECONCILE_AFTER = timedelta(seconds=env.int("PAYMENT_RECONCILE_SECONDS", default=60))
+# The wait before an unanswered provider call is tried again, doubled after each try up to
+# 48 times this (5 minutes: 5, 10, 20 ... 240): over PAYMENT_MAX_ATTEMPTS tries about 17 hours
+# of a provider outage, however soon the reconcile task looks for lost work.
+PAYMENT_RETRY_FIRST = timedelta(minutes=env.int("PAYMENT_RETRY_FIRST_MINUTES", default=5))
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=10)
 # Pay-again links in "payment failed" emails stay valid this long.
 PAY_LINK_MAX_AGE_DAYS = env.int("PAY_LINK_MAX_AGE_DAYS", default=14)

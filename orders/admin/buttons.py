@@ -68,7 +68,10 @@ ORDER_ACTIONS: dict[str, OrderAction] = {
             ),
             transition="release",
             style="primary",
-            help_text="Back to confirmed, or to the later state it was held from.",
+            help_text=(
+                "Back to confirmed, or to the later state it was held from; an order held "
+                "before its review goes through the review now."
+            ),
         ),
         OrderAction(
             name="cancel",

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from orders import selectors, services
 from orders.admin.orders import HoldReasonFilter, OrderAdmin
 from orders.exceptions import DomainError
-from orders.models import HeldOrder, Order
+from orders.models import HeldOrder, Order, OrderStatus
 
 
 @admin.register(HeldOrder)
@@ -96,16 +96,25 @@ class HeldOrderAdmin(admin.ModelAdmin):
         if verb == "cancel" and not note:
             self.message_user(request, "A reason is required to cancel orders.", messages.ERROR)
             return None
-        done, refused = [], []
+        done, held_again, refused = [], [], []
         for order in queryset:
             try:
-                run(order_id=order.pk, actor=request.user, note=note)
-                done.append(order.number)
+                result = run(order_id=order.pk, actor=request.user, note=note)
             except DomainError as exc:
                 refused.append(f"{order.number}: {exc.message}")
+                continue
+            # An order held before its review went through the review, which held it again.
+            (held_again if result.status == OrderStatus.ON_HOLD else done).append(order.number)
         if done:
             past = {"release": "Released", "cancel": "Cancelled"}[verb]
             self.message_user(request, f"{past}: {', '.join(done)}.", messages.SUCCESS)
+        if held_again:
+            self.message_user(
+                request,
+                f"Released to the review, which held them again: {', '.join(held_again)}. "
+                "Their new reasons are in the queue.",
+                messages.WARNING,
+            )
         for message in refused:
             self.message_user(request, message, messages.ERROR)
         return None

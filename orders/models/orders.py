@@ -228,7 +228,11 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         return [hold.reason for hold in self.holds.all() if hold.released_at is None]
 
     def release_target(self) -> str:
-        """Released orders go to `confirmed`, or back to a later state they were held from."""
+        """Released orders go to `confirmed`, or back to a later state they were held from.
+        An order held before its review ever ran goes back to `received`, to be reviewed:
+        releasing a hold never skips the review's checks."""
+        if self.held_from == S.RECEIVED and self.reviewed_at is None:
+            return S.RECEIVED
         if self.held_from in STATUS_PROGRESS and STATUS_PROGRESS.index(
             self.held_from
         ) > STATUS_PROGRESS.index(S.CONFIRMED):
@@ -262,7 +266,7 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     @transition(
         field=status,
         source=S.ON_HOLD,
-        target=RETURN_VALUE(S.CONFIRMED, S.READY, S.PICKING, S.PACKED),
+        target=RETURN_VALUE(S.RECEIVED, S.CONFIRMED, S.READY, S.PICKING, S.PACKED),
         permission="orders.release_order",
     )
     def release(self) -> str:

@@ -18,6 +18,7 @@ from orders.services.completion import (
     orders_due_for_completion,
 )
 from orders.services.customer import (
+    OrderGrant,
     customer_can_change,
     order_cancel_by_customer,
     order_change_shipping_address,
@@ -53,6 +54,7 @@ __all__ = [
     "DraftLine",
     "LineInput",
     "NotPermitted",
+    "OrderGrant",
     "PlacementResult",
     "add_working_days",
     "address_problems",

@@ -3,12 +3,16 @@ goes, before picking starts), and revoking the links they were sent."""
 
 import logging
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
 from orders import events
+from orders.countries import country_code_problem
 from orders.exceptions import InvalidOrder, TransitionRefused
-from orders.models import Customer, EventType, Order, OrderStatus
+from orders.models import EventType, Order, OrderStatus
+from orders.selectors import order_link_opens
 from orders.services.cancellation import order_cancel
 from orders.services.guards import Actor, _lock_order, _save
 from orders.services.placement import AddressInput, address_problems
@@ -34,15 +38,46 @@ def customer_can_change(order: Order) -> bool:
     return order.status in CUSTOMER_CHANGEABLE_STATES
 
 
-def _customer_actor(customer: Customer) -> str:
-    # A label, not the user: the order transitions require staff permissions that customers
-    # do not have; the customer's right to act is checked here instead (ownership and state).
-    return f"customer {customer.email}"[:100]
+@dataclass(frozen=True)
+class OrderGrant:
+    """What entitles someone on the site to change one order: the signed-in account the order
+    is in (Order.account), or the guest link emailed for it (its signed token). The customer
+    record grants nothing: every order ever placed under an email shares it, signed in or
+    not, the account holder's or a stranger's."""
+
+    account: Any = None
+    link_token: str = ""
+
+    @classmethod
+    def signed_in(cls, user: Any) -> "OrderGrant":
+        return cls(account=user)
+
+    @classmethod
+    def guest_link(cls, token: str) -> "OrderGrant":
+        return cls(link_token=token)
+
+    def opens(self, order: Order) -> bool:
+        """Whether this grant covers `order` (locked by the caller); LinkRefused for a guest
+        link that is tampered with, expired or revoked."""
+        if self.account is not None:
+            signed_in = getattr(self.account, "is_authenticated", False)
+            return bool(signed_in) and order.account_id == self.account.pk
+        if self.link_token:
+            return order_link_opens(self.link_token, order)
+        return False
+
+    def actor(self, order: Order) -> str:
+        # A label, not the user: the order transitions require staff permissions that
+        # customers do not have; the customer's right to act is checked here instead (this
+        # grant and the order's state).
+        if self.account is not None:
+            return f"customer {self.account.email}"[:100]
+        return f"customer {order.email} (guest link)"[:100]
 
 
-def _lock_customer_order(order_id: int, customer: Customer, verb: str) -> Order:
+def _lock_customer_order(order_id: int, grant: OrderGrant, verb: str) -> Order:
     order = Order.objects.select_for_update(of=("self",), no_key=True).filter(pk=order_id).first()
-    if order is None or customer is None or order.customer_id != customer.pk:
+    if order is None or not grant.opens(order):
         raise InvalidOrder("We could not find that order.", fields={"order": ["Not found."]})
     if not customer_can_change(order):
         raise TransitionRefused(
@@ -52,8 +87,9 @@ def _lock_customer_order(order_id: int, customer: Customer, verb: str) -> Order:
     return order
 
 
-def order_cancel_by_customer(*, order_id: int, customer: Customer, reason: str) -> Order:
-    """The customer cancels their own order before picking starts, with a reason."""
+def order_cancel_by_customer(*, order_id: int, grant: OrderGrant, reason: str) -> Order:
+    """The customer cancels their own order before picking starts, with a reason. `grant`
+    says how they reach it: their account, or the order's guest link."""
     reason = " ".join((reason or "").split())
     if not reason:
         raise InvalidOrder(
@@ -65,20 +101,22 @@ def order_cancel_by_customer(*, order_id: int, customer: Customer, reason: str) 
             fields={"reason": [f"Use at most {MAX_REASON_LENGTH} characters."]},
         )
     with transaction.atomic():
-        _lock_customer_order(order_id, customer, "cancelled")
+        order = _lock_customer_order(order_id, grant, "cancelled")
         return order_cancel(
             order_id=order_id,
-            actor=_customer_actor(customer),
+            actor=grant.actor(order),
             reason=f"Cancelled by the customer: {reason}",
         )
 
 
 def order_change_shipping_address(
-    *, order_id: int, customer: Customer, address: AddressInput
+    *, order_id: int, grant: OrderGrant, address: AddressInput
 ) -> Order:
-    """The customer changes where their order goes, before picking starts. The order gets a
-    new address row of its own; the country stays the same, because tax and shipping were
-    priced for it (to ship to another country, cancel and order again)."""
+    """The customer changes where their order goes, before picking starts (`grant`: their
+    account, or the order's guest link). The order gets a new address row of its own; the
+    country stays the same, because tax and shipping were priced for it (to ship to another
+    country, cancel and order again). Only an address whose country is no country code (from
+    before codes were checked) may name another one."""
     new_address = address.to_model()
     errors = address_problems(new_address, deliverable=True)
     if errors:
@@ -87,14 +125,17 @@ def order_change_shipping_address(
             fields={"shipping_address": errors},
         )
     with transaction.atomic():
-        order = _lock_customer_order(order_id, customer, "changed")
+        order = _lock_customer_order(order_id, grant, "changed")
         current = order.shipping_address
         if current is None:
             raise InvalidOrder(
                 f"Order {order.number} has nothing to ship, so it has no shipping address.",
                 fields={"shipping_address": ["Nothing to ship."]},
             )
-        if new_address.country != current.country:
+        moved_from_no_country = new_address.country != current.country and bool(
+            country_code_problem(current.country)
+        )
+        if new_address.country != current.country and not moved_from_no_country:
             raise InvalidOrder(
                 f"Orders cannot move to another country (this one ships to {current.country}). "
                 "To ship elsewhere, cancel the order and order again.",
@@ -109,7 +150,7 @@ def order_change_shipping_address(
         events.record(
             order,
             EventType.NOTE,
-            actor=_customer_actor(customer),
+            actor=grant.actor(order),
             message="Shipping address changed to: " + ", ".join(new_address.as_lines()) + ".",
             data={
                 "change": "shipping_address",
@@ -118,8 +159,24 @@ def order_change_shipping_address(
             },
             customer_visible=True,
         )
+        if moved_from_no_country:
+            _note_country_corrected(order, current.country, new_address.country)
         logger.info("shipping address changed by customer", extra={"order": order.number})
     return order
+
+
+def _note_country_corrected(order: Order, old: str, new: str) -> None:
+    """For staff: the order was priced for a code that is no country."""
+    events.record(
+        order,
+        EventType.NOTE,
+        actor="system",
+        message=(
+            f"The customer corrected the shipping country from “{old}” (not a country code) "
+            f"to {new}. Tax and shipping were priced for “{old}”: check them before releasing."
+        ),
+        data={"change": "shipping_country", "from_country": old, "to_country": new},
+    )
 
 
 def order_revoke_links(*, order_id: int, actor: Actor) -> Order:

@@ -11,6 +11,7 @@ from orders.exceptions import InvalidOrder
 from orders.models import EventType, HoldReason, Order, OrderHold, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services.guards import Actor, NotPermitted, _check_transition, _lock_order, _save
+from orders.services.review import order_review
 from warehouse.services import StockDemand, stock_reserve
 
 
@@ -40,28 +41,44 @@ def order_hold(
 
 def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
     """Release a held order: to `confirmed`, or back to the later state it was held from.
+
+    An order held before its review ever ran (support held it while it was still `received`)
+    is not confirmed by the release: its holds are released and it goes through the review
+    at once, which confirms it (with the confirmation email) or holds it again with the
+    review's own reasons (payment, address, fraud, stock, limit), each then handled as usual.
+    Releasing a hold never skips the checks a confirmed order has passed.
+
     An order held for stock is released only once the missing units can be reserved; each
-    phase may refuse while the reason it held the order for still stands (an order held for
-    payment, until a payment covers it)."""
+    phase may refuse while the reason it held the order for still stands, and the payments
+    phase refuses any release that would confirm an order nothing pays for yet."""
     with transaction.atomic():
         order = _lock_order(order_id)
         _check_transition(order, "release", actor, "released")
         open_holds = list(order.holds.filter(released_at__isnull=True))
         reasons = [hold.reason for hold in open_holds]
         lifecycle.releasing(order=order, reasons=reasons, actor=actor)
-        if HoldReason.OUT_OF_STOCK in reasons or order.held_from == OrderStatus.RECEIVED:
+        back_to_review = order.release_target() == OrderStatus.RECEIVED
+        if not back_to_review and (
+            HoldReason.OUT_OF_STOCK in reasons or order.held_from == OrderStatus.RECEIVED
+        ):
             _reserve_missing_stock(order, actor)
         was_confirmed = order.confirmed_at is not None
         order.release()
         now = timezone.now()
         fields = ["status", "held_from"]
-        if not was_confirmed:
+        if not was_confirmed and not back_to_review:
             order.confirmed_at = now
             fields.append("confirmed_at")
         _save(order, fields)
         OrderHold.objects.filter(pk__in=[h.pk for h in open_holds]).update(
             released_at=now, released_by=acting_user(actor)
         )
+        if back_to_review:
+            events.order_released(
+                order, actor=actor, note=note or "Released to the review.", reasons=reasons
+            )
+            # The automatic review, as after placement: it runs under the system's name.
+            return order_review(order_id=order.pk)
         events.order_released(order, actor=actor, note=note, reasons=reasons)
         if not was_confirmed:
             events.order_confirmed(order, actor=actor)

@@ -18,10 +18,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from orders import selectors
+from orders.countries import NAMES as COUNTRY_NAMES
 from orders.exceptions import DomainError, TransitionRefused
 from orders.models import Order
 from orders.ratelimit import ratelimit
 from orders.services import (
+    OrderGrant,
     customer_can_change,
     order_cancel_by_customer,
     order_change_shipping_address,
@@ -48,17 +50,20 @@ from payments.services import (
 
 class OrderAccess:
     """How this request reaches an order: the account it is in, logged in, or a guest link. A
-    guest link that is forged, expired or revoked raises LinkRefused."""
+    guest link that is forged, expired or revoked raises LinkRefused. `grant` is what the
+    services that change the order check again, under the order's lock."""
 
     def __init__(self, request: HttpRequest, *, number: str = "", token: str = ""):
         self.token = token
         if token:
             self.order_id = selectors.order_id_for_link(token)
+            self.grant = OrderGrant.guest_link(token)
             return
         order_id = selectors.order_id_for_customer(request.user, number)
         if order_id is None:
             raise Http404("No such order.")
         self.order_id = order_id
+        self.grant = OrderGrant.signed_in(request.user)
 
     def order(self) -> Order:
         return selectors.order_for_page(self.order_id)
@@ -129,7 +134,7 @@ def _order_cancel(request: HttpRequest, access: OrderAccess) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             order_cancel_by_customer(
-                order_id=order.pk, customer=order.customer, reason=form.cleaned_data["reason"]
+                order_id=order.pk, grant=access.grant, reason=form.cleaned_data["reason"]
             )
         except DomainError as error:
             if error.fields.get("reason"):
@@ -160,13 +165,15 @@ def _order_address(request: HttpRequest, access: OrderAccess) -> HttpResponse:
     form = AddressForm(
         request.POST if request.method == "POST" else None,
         initial=AddressForm.initial_from(order.shipping_address),
-        countries=[country],
+        # the same country; any destination when it is no country (placed before codes were
+        # checked), so that the address can be put right
+        countries=[country] if country in COUNTRY_NAMES else None,
         section="shipping",
     )
     if request.method == "POST" and form.is_valid():
         try:
             order_change_shipping_address(
-                order_id=order.pk, customer=order.customer, address=form.to_input()
+                order_id=order.pk, grant=access.grant, address=form.to_input()
             )
         except TransitionRefused as error:
             return _refused(request, back, error.message)

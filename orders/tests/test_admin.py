@@ -729,6 +729,46 @@ def test_bulk_release_asks_for_a_note_then_releases(
     assert _result_pks(response) == set()
 
 
+def test_bulk_release_says_which_orders_the_review_held_again(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    # given an order held by hand before its review ran, with an undeliverable address, and
+    # one held after its review
+    unreviewed = place_order(
+        email="a@example.com",
+        shipping_address=services.AddressInput(
+            name="A", line1="Street 1", city="Berlin", postal_code="1234", country="DE"
+        ),
+    ).order
+    services.order_hold(order_id=unreviewed.pk, actor="test", note="caller unsure")
+    reviewed = _held_order(django_capture_on_commit_callbacks, email="b@example.com")
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+
+    # when both are released from the queue
+    response = client.post(
+        reverse("admin:orders_heldorder_changelist"),
+        {
+            "action": "release_selected",
+            "_selected_action": [unreviewed.pk, reviewed.pk],
+            "apply": "1",
+            "note": "Checked.",
+        },
+        follow=True,
+    )
+
+    # then the reviewed one is released, and the queue says the other went through the
+    # review, which held it again for its address
+    assert _successes(response) == [f"Released: {reviewed.number}."]
+    warnings = [text for level, text in _messages(response) if level == message_levels.WARNING]
+    assert warnings == [
+        f"Released to the review, which held them again: {unreviewed.number}. "
+        "Their new reasons are in the queue."
+    ]
+    unreviewed = Order.objects.prefetch_related("holds").get(pk=unreviewed.pk)
+    assert unreviewed.active_hold_reasons() == [HoldReason.ADDRESS_INVALID]
+    assert _result_pks(response) == {unreviewed.pk}
+
+
 def test_bulk_cancel_without_a_reason_is_refused(
     client, catalogue, django_capture_on_commit_callbacks
 ):

@@ -2,19 +2,31 @@
 not runserver's lines. Other paths are logged as they are."""
 
 import io
+import json
 import logging
+import os
+import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from unittest import mock
+from urllib.parse import unquote
 
 import pytest
+from celery.app.log import Logging as CeleryLogging
+from celery.utils.log import get_task_logger
+from django.conf import settings as django_settings
 from django.contrib.auth.tokens import default_token_generator
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.log import configure_logging
 from gunicorn.config import Config
 
+from config.celery import app as celery_app
 from config.gunicorn import RedactingLogger
+from config.logging import JsonFormatter
 from orders import signed_links
 from orders.link_redaction import REDACTED, redact_tokens
 
@@ -176,3 +188,204 @@ def test_a_password_reset_token_is_redacted_as_django_makes_it(django_user_model
         "orders:password-reset-confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)), token]
     )
     assert token not in redact_tokens(url)
+
+
+@contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Put the logging configuration of the test run back however the test changed it."""
+    names = ["", "django", "django.request", "django.server", "celery", "celery.task"]
+    saved = {
+        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).level)
+        for name in names
+    }
+    propagate = {name: logging.getLogger(name).propagate for name in names}
+    try:
+        yield
+    finally:
+        configure_logging(django_settings.LOGGING_CONFIG, django_settings.LOGGING)
+        for name, (handlers, level) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate[name]
+
+
+def _all_streams_into(buffer: io.StringIO) -> None:
+    """Every console handler any logger has now writes into `buffer` (pytest's own handlers,
+    subclasses, are left alone)."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if type(handler) is logging.StreamHandler:
+                handler.setStream(buffer)
+
+
+@pytest.mark.django_db
+def test_a_debug_run_logs_a_404_on_a_token_url_without_the_token(client, settings):
+    # given: logging set up as `make run` does it, with DEBUG on (Django's own console
+    # handler on the `django` logger only writes when DEBUG is on)
+    settings.DEBUG = True
+    token = _tokens()["order"]
+    buffer = io.StringIO()
+    with _logging_restored():
+        configure_logging(django_settings.LOGGING_CONFIG, django_settings.LOGGING)
+        _all_streams_into(buffer)
+        # when
+        response = client.get(f"/orders/track/{token}/no-such-page/")
+        logging.getLogger("django.server").warning("%s", f"GET /orders/track/{token}/ 404")
+        written = buffer.getvalue()
+    # then
+    assert response.status_code == 404
+    assert "Not Found: /orders/track/[redacted]/no-such-page/" in written
+    assert f"GET /orders/track/{REDACTED}/ 404" in written
+    assert token not in written
+
+
+def test_a_celery_worker_keeps_the_json_lines_without_tokens():
+    token = _tokens()["pay"]
+    root = logging.getLogger()
+    handlers_before = list(root.handlers)
+    buffer = io.StringIO()
+    with _logging_restored(), mock.patch.dict(os.environ), warnings.catch_warnings():
+        try:
+            # what `celery -A config worker` does once Django is set up
+            celery_app.log.setup(loglevel="INFO", redirect_stdouts=False)
+        finally:
+            CeleryLogging._setup = False
+            logging.captureWarnings(False)
+        assert root.handlers == handlers_before
+        _all_streams_into(buffer)
+        get_task_logger("orders.tasks").warning("retrying /orders/pay/%s/", token)
+        logging.getLogger("celery.app.trace").error("Task failed: /orders/pay/%s/", token)
+        lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == [
+        f"retrying /orders/pay/{REDACTED}/",
+        f"Task failed: /orders/pay/{REDACTED}/",
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["link={token}", "link={token}&from=email", "from=email&token={token}"],
+)
+def test_a_query_string_logged_on_its_own_loses_its_token(query):
+    token = _tokens()["order"]
+    text = query.format(token=token)
+    assert redact_tokens(text) == query.format(token=REDACTED)
+
+
+@pytest.mark.parametrize("text", ["blink=1", "?relink=abc", "a_token=xyz", "reset-token=q"])
+def test_words_that_end_in_link_or_token_are_not_redacted(text):
+    assert redact_tokens(text) == text
+
+
+def _gunicorn_atoms(raw_uri: str, query: str = "") -> dict:
+    class Response:
+        status = "404 Not Found"
+        sent = 179
+        headers: list = []
+
+    path = raw_uri.split("?", 1)[0]
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": raw_uri,
+        "PATH_INFO": unquote(path),
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    logger = RedactingLogger(Config())
+    return logger.atoms(Response(), [], environ, timedelta(milliseconds=3))
+
+
+def test_gunicorns_query_atoms_are_logged_without_the_token():
+    token = _tokens()["order"]
+    atoms = _gunicorn_atoms(f"/account/register/?link={token}", f"link={token}")
+    assert atoms["q"] == f"link={REDACTED}"
+    assert atoms["{query_string}e"] == f"link={REDACTED}"
+    assert token not in " ".join(atoms[key] for key in ("r", "U", "q"))
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/orders/%74rack/{token}/",
+        "/orders/track/{token}%2F",
+        "/%64ownloads/{token}/",
+        "/orders/pay%2F{token}/",
+    ],
+)
+def test_a_percent_encoded_path_is_logged_without_the_token(raw_path):
+    token = _tokens()["download"]
+    raw_uri = raw_path.format(token=token)
+    atoms = _gunicorn_atoms(raw_uri)
+    line = Config().access_log_format % atoms
+    assert token not in line
+    assert REDACTED in line
+    assert token not in redact_tokens(f"Not Found: {raw_uri}")
+
+
+def test_a_percent_encoded_path_still_reaches_the_guest_order_page():
+    # why the decoded form matters: Django routes the decoded path
+    assert resolve(unquote("/orders/%74rack/abc/")).url_name == "order-link"
+
+
+def test_gunicorns_error_log_writes_the_request_and_traceback_without_the_token():
+    token = _tokens()["download"]
+    logger = RedactingLogger(Config())
+    buffer = io.StringIO()
+    handlers = logger.error_log.handlers
+    previous = [handler.setStream(buffer) for handler in handlers]
+    try:
+        try:
+            raise OSError(f"no file behind /downloads/{token}/")
+        except OSError:
+            logger.exception("Error handling request %s %s", "GET", f"/downloads/{token}/")
+        logger.error("Error handling request %s", f"/orders/%74rack/{token}/")
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.setStream(stream)
+    written = buffer.getvalue()
+    assert f"Error handling request GET /downloads/{REDACTED}/" in written
+    assert f"OSError: no file behind /downloads/{REDACTED}/" in written
+    assert f"Error handling request /orders/track/{REDACTED}/" in written
+    assert token not in written
+
+
+def _json_line(**record_fields) -> str:
+    record = logging.LogRecord("orders.shop", logging.WARNING, __file__, 1, "%s", None, None)
+    record.__dict__.update(record_fields)
+    return JsonFormatter().format(record)
+
+
+def test_a_token_next_to_a_quote_leaves_the_json_line_valid():
+    token = _tokens()["order"]
+    body = f'Track it: "https://shop/orders/track/{token}" (guest link)'
+    entry = json.loads(_json_line(args=(body,), body=body))
+    expected = f'Track it: "https://shop/orders/track/{REDACTED}" (guest link)'
+    assert entry["event"] == expected
+    assert entry["body"] == expected
+
+
+def test_extras_and_tracebacks_in_a_json_line_lose_their_tokens():
+    token = _tokens()["pay"]
+
+    class Request:
+        def __str__(self) -> str:
+            return f"<WSGIRequest: GET '/orders/pay/{token}/'>"
+
+    try:
+        raise ValueError(f'bad link "/orders/pay/{token}"')
+    except ValueError:
+        exc_info = sys.exc_info()
+    line = _json_line(
+        args=("x",),
+        request=Request(),
+        links={"sent": [f"/orders/pay/{token}/", 3]},
+        exc_info=exc_info,
+    )
+    assert token not in line
+    entry = json.loads(line)
+    assert entry["request"] == f"<WSGIRequest: GET '/orders/pay/{REDACTED}/'>"
+    assert entry["links"] == {"sent": [f"/orders/pay/{REDACTED}/", 3]}
+    assert f'ValueError: bad link "/orders/pay/{REDACTED}"' in entry["exception"]

@@ -81,17 +81,18 @@ def test_ship_with_shipments_left_is_partially_shipped():
 
 
 @pytest.mark.parametrize(
-    ("held_from", "target"),
+    ("held_from", "reviewed", "target"),
     [
-        (S.RECEIVED, S.CONFIRMED),
-        (S.CONFIRMED, S.CONFIRMED),
-        (S.READY, S.READY),
-        (S.PICKING, S.PICKING),
-        (S.PACKED, S.PACKED),
+        (S.RECEIVED, False, S.RECEIVED),  # held before its review: back to be reviewed
+        (S.RECEIVED, True, S.CONFIRMED),
+        (S.CONFIRMED, True, S.CONFIRMED),
+        (S.READY, True, S.READY),
+        (S.PICKING, True, S.PICKING),
+        (S.PACKED, True, S.PACKED),
     ],
 )
-def test_release_goes_back_to_a_later_held_from_state(held_from, target):
-    order = Order(status=held_from)
+def test_release_goes_back_to_a_later_held_from_state(held_from, reviewed, target):
+    order = Order(status=held_from, reviewed_at=timezone.now() if reviewed else None)
     order.hold()
     assert order.held_from == held_from
     order.release()

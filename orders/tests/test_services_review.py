@@ -146,6 +146,65 @@ def test_release_after_a_hold_from_a_later_state_returns_there(catalogue):
     assert Notification.objects.filter(order=order, kind="order_confirmation").count() == 1
 
 
+def _held_before_review(result) -> Order:
+    # support holds an order that is still `received`: its review has not run (the broker
+    # was down, say), so none of the review's checks have looked at it yet
+    order = services.order_hold(
+        order_id=result.order.pk, actor=staff_user(CUSTOMER_SERVICE), note="caller unsure"
+    )
+    assert (order.status, order.held_from, order.reviewed_at) == (
+        OrderStatus.ON_HOLD,
+        OrderStatus.RECEIVED,
+        None,
+    )
+    return order
+
+
+def test_releasing_an_order_held_before_its_review_runs_the_review_which_holds_it(catalogue):
+    # given an order with an undeliverable address, held by hand before its review ran
+    address = AddressInput(
+        name="A", line1="Street 1", city="Berlin", postal_code="1234", country="DE"
+    )
+    order = _held_before_review(place_order(shipping_address=address))
+    agent = staff_user(FINANCE)
+
+    # when staff release it
+    released = services.order_release(order_id=order.pk, actor=agent, note="caller is sure")
+
+    # then it is not confirmed: the review ran and held it for its own reason instead
+    order = Order.objects.prefetch_related("holds").get(pk=released.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert order.active_hold_reasons() == [HoldReason.ADDRESS_INVALID]
+    assert order.reviewed_at is not None and order.confirmed_at is None
+    assert OrderHold.objects.get(order=order, reason=HoldReason.MANUAL).released_by == agent
+    checks = order.events.filter(type=EventType.REVIEW_CHECK)
+    assert sorted(e.data["check"] for e in checks) == [
+        "address",
+        "fraud",
+        "limit",
+        "payment",
+        "stock",
+    ]
+    assert order.events.get(type=EventType.RELEASED).data["status"] == OrderStatus.RECEIVED
+    assert not order.events.filter(type=EventType.CONFIRMED).exists()
+    assert not Notification.objects.filter(order=order, kind="order_confirmation").exists()
+
+
+def test_releasing_an_order_held_before_its_review_confirms_it_when_the_checks_pass(catalogue):
+    # given a clean order held by hand before its review ran
+    order = _held_before_review(place_order())
+
+    # when staff release it
+    released = services.order_release(order_id=order.pk, actor=staff_user(CUSTOMER_SERVICE))
+
+    # then the review confirms it, once, and the customer is told
+    assert released.status == OrderStatus.CONFIRMED
+    assert released.reviewed_at is not None and released.confirmed_at is not None
+    assert released.events.filter(type=EventType.REVIEW_CHECK).count() == 5
+    assert released.events.filter(type=EventType.CONFIRMED).count() == 1
+    assert Notification.objects.filter(order=order, kind="order_confirmation").count() == 1
+
+
 def test_a_held_order_can_take_more_reasons(catalogue):
     order = _reviewed(place_order())
     agent = staff_user(CUSTOMER_SERVICE)

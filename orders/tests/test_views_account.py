@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core import mail, signing
 from django.core.cache import cache
 from django.db import connection
@@ -19,8 +20,8 @@ from orders.exceptions import InvalidOrder, TransitionRefused
 from orders.models import Address, Customer, EventType, Notification, Order, OrderStatus
 from orders.notifications import order_page_url, render_notification
 from orders.selectors import order_link_token
-from orders.services import AddressInput
-from orders.signed_links import ORDER_LINK
+from orders.services import AddressInput, OrderGrant
+from orders.signed_links import ORDER_LINK, LinkRefused
 from orders.tests.factories import BERLIN, CustomerFactory, UserFactory, place_order
 
 pytestmark = pytest.mark.django_db
@@ -485,35 +486,85 @@ def test_a_bad_new_address_is_refused_and_changes_nothing(client, catalogue, cha
 def test_cancel_by_customer_checks_ownership_and_state(catalogue):
     ada = _customer_user()
     order = _order_of(ada)
-    stranger = CustomerFactory(email="eve@example.com")
+    mine = OrderGrant.signed_in(ada)
     with pytest.raises(InvalidOrder, match="could not find"):
-        services.order_cancel_by_customer(order_id=order.pk, customer=stranger, reason="x")
+        services.order_cancel_by_customer(
+            order_id=order.pk,
+            grant=OrderGrant.signed_in(_customer_user("eve@example.com")),
+            reason="x",
+        )
     with pytest.raises(InvalidOrder, match="why"):
-        services.order_cancel_by_customer(order_id=order.pk, customer=ada.customer, reason=" ")
+        services.order_cancel_by_customer(order_id=order.pk, grant=mine, reason=" ")
     _set_status(order, "picking")
     with pytest.raises(TransitionRefused, match="can no longer be cancelled"):
-        services.order_cancel_by_customer(order_id=order.pk, customer=ada.customer, reason="x")
+        services.order_cancel_by_customer(order_id=order.pk, grant=mine, reason="x")
     assert Order.objects.get(pk=order.pk).status == "picking"
+
+
+def test_a_guest_order_under_the_account_email_is_not_the_account_holders_to_change(catalogue):
+    # given Ada's account, and a guest order a stranger placed under Ada's email: its
+    # customer record is Ada's, but the order is in no account
+    ada = _customer_user()
+    stranger = place_order(email="ada@example.com", payment=None).order
+    assert stranger.customer.user == ada and stranger.account_id is None
+    before = _snapshot(stranger)
+
+    # when Ada's account asks to cancel it or change its address, then it is refused as
+    # not found, and nothing changes
+    with pytest.raises(InvalidOrder, match="could not find"):
+        services.order_cancel_by_customer(
+            order_id=stranger.pk, grant=OrderGrant.signed_in(ada), reason="not mine"
+        )
+    with pytest.raises(InvalidOrder, match="could not find"):
+        services.order_change_shipping_address(
+            order_id=stranger.pk, grant=OrderGrant.signed_in(ada), address=BERLIN
+        )
+    assert _snapshot(stranger) == before
+
+
+def test_a_guest_link_grants_its_own_order_only_and_not_once_revoked(catalogue):
+    # given two guest orders and the link emailed for the first
+    first = place_order(email="guest@example.com", payment=None).order
+    second = place_order(email="guest@example.com", payment=None).order
+    link = OrderGrant.guest_link(order_link_token(first))
+    before = _snapshot(second)
+
+    # then the link does not open the other order, nor does no grant at all, nor an
+    # anonymous visitor
+    for grant in (link, OrderGrant(), OrderGrant.signed_in(AnonymousUser())):
+        with pytest.raises(InvalidOrder, match="could not find"):
+            services.order_cancel_by_customer(order_id=second.pk, grant=grant, reason="x")
+    assert _snapshot(second) == before
+
+    # and once the links are revoked, it opens nothing
+    services.order_revoke_links(order_id=first.pk, actor="support")
+    before = _snapshot(first)
+    with pytest.raises(LinkRefused, match="no longer valid"):
+        services.order_cancel_by_customer(order_id=first.pk, grant=link, reason="x")
+    assert _snapshot(first) == before
+
+    # while its own link, newly sent, cancels it, and the timeline says how
+    fresh = OrderGrant.guest_link(order_link_token(Order.objects.get(pk=first.pk)))
+    services.order_cancel_by_customer(order_id=first.pk, grant=fresh, reason="x")
+    cancelled = first.events.get(type=EventType.CANCELLED)
+    assert cancelled.actor_label == "customer guest@example.com (guest link)"
 
 
 def test_changing_the_address_keeps_the_country(catalogue):
     ada = _customer_user()
     order = _order_of(ada)
+    mine = OrderGrant.signed_in(ada)
     london = AddressInput(
         name="A", line1="1 Main St", city="London", postal_code="N1 9GU", country="GB"
     )
     with pytest.raises(InvalidOrder, match="another country"):
-        services.order_change_shipping_address(
-            order_id=order.pk, customer=ada.customer, address=london
-        )
+        services.order_change_shipping_address(order_id=order.pk, grant=mine, address=london)
     digital = _order_of(ada, [("EBOOK-001", 1)], shipping_address=None, shipping_method=None)
     with pytest.raises(InvalidOrder, match="nothing to ship"):
-        services.order_change_shipping_address(
-            order_id=digital.pk, customer=ada.customer, address=BERLIN
-        )
+        services.order_change_shipping_address(order_id=digital.pk, grant=mine, address=BERLIN)
     # the same address again changes nothing and records nothing
     before = _snapshot(order)
-    services.order_change_shipping_address(order_id=order.pk, customer=ada.customer, address=BERLIN)
+    services.order_change_shipping_address(order_id=order.pk, grant=mine, address=BERLIN)
     assert _snapshot(order) == before
 
 

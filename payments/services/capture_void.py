@@ -8,7 +8,11 @@ from orders.notifications import queue_order_notification
 from orders.services import order_hold
 from payments.models import OperationKind, Payment, PaymentOperation, PaymentStatus
 from payments.providers.base import ProviderResult
-from payments.services.declines import payment_record_decline
+from payments.services.declines import (
+    order_hold_for_payment,
+    payment_ask_to_pay_again,
+    payment_record_decline,
+)
 from payments.services.operations import (
     call_after_commit,
     payment_operation_key,
@@ -163,7 +167,13 @@ def void_queue(payment: Payment, *, reference: str = "") -> None:
 
 def payment_void_reported_by_provider(payment: Payment, *, provider: str, event_id: str) -> bool:
     """A provider's webhook says the authorisation was cancelled there. The caller holds the
-    order locked, then the payment. False when it is not authorised, so nothing changes."""
+    order locked, then the payment. False when it is not authorised, so nothing changes.
+
+    An order that still needs paying then (its payment not secured, no other payment
+    covering it) is treated as after a decline: the customer is emailed the link to pay
+    again, and a confirmed or held order is held for payment (a received one is left to the
+    review, whose payment check now fails), so nothing can confirm it unpaid, and paying
+    again lets it go on by itself."""
     if payment.status != P.AUTHORIZED:
         return False
     _voided(
@@ -171,5 +181,11 @@ def payment_void_reported_by_provider(payment: Payment, *, provider: str, event_
         actor=provider,
         timeline="The authorisation was cancelled at the provider.",
         data={"payment": payment.pk, "event": event_id},
+    )
+    payment_ask_to_pay_again(payment, reason="The authorisation on your card was cancelled.")
+    order_hold_for_payment(
+        payment.order,
+        note="The provider cancelled the card authorisation; the customer was sent a link to "
+        "pay again.",
     )
     return True

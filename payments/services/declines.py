@@ -38,6 +38,13 @@ def payment_record_decline(
         data=data,
         customer_visible=customer_visible,
     )
+    payment_ask_to_pay_again(payment, reason=message)
+
+
+def payment_ask_to_pay_again(payment: Payment, *, reason: str) -> None:
+    """Email the customer (once per payment) that `payment` did not go through, with the
+    link to pay again; nothing when another payment covers the order, or it needs none."""
+    order = payment.order
     if not order_needs_payment(order):
         return  # another payment covers the order: nothing to ask the customer
     queue_order_notification(
@@ -45,7 +52,7 @@ def payment_record_decline(
         "payment_failed",
         reference=str(payment.pk),
         pay_url=pay_link_url(order),
-        reason=message,
+        reason=reason,
     )
 
 
@@ -66,11 +73,14 @@ def payment_fail_reported_by_provider(
         timeline=f"The provider reports the payment failed: {message[:255]}",
         data={"payment": payment.pk, "event": event_id},
     )
-    _hold_for_payment(payment.order)
+    order_hold_for_payment(
+        payment.order,
+        note="The provider reports the payment failed; the customer was sent a link to pay again.",
+    )
     return True
 
 
-def _hold_for_payment(order: Order) -> None:
+def order_hold_for_payment(order: Order, *, note: str) -> None:
     """Hold a confirmed order for payment (as a refused capture does), or add the reason to
     one already held. A received order is left to the review: its payment check sees the
     failed payment and holds the order after the other checks have run, so paying again
@@ -83,9 +93,4 @@ def _hold_for_payment(order: Order) -> None:
             return
     elif order.status != OrderStatus.CONFIRMED:
         return
-    order_hold(
-        order_id=order.pk,
-        actor="payments",
-        reason=HoldReason.PAYMENT_FAILED,
-        note="The provider reports the payment failed; the customer was sent a link to pay again.",
-    )
+    order_hold(order_id=order.pk, actor="payments", reason=HoldReason.PAYMENT_FAILED, note=note)

@@ -160,7 +160,7 @@ def _begin(
 
 
 def _retry_delay(attempts: int) -> timedelta:
-    first = settings.PAYMENT_RECONCILE_AFTER
+    first = settings.PAYMENT_RETRY_FIRST
     return backoff(attempts, first=first, cap=first * 48)
 
 

@@ -1,5 +1,5 @@
 """The payments phase's part in the order's lifecycle: record how an order is paid when it
-is placed, keep an order held for payment held until something pays for it, secure the
+is placed, release no held order to `confirmed` until something pays for it, secure the
 payment once it is confirmed, and void or refund it on cancel."""
 
 import logging
@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from orders import events
+from orders.broker import enqueue
 from orders.models import EventType, HoldReason, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from orders.services import order_secure_payment
@@ -71,30 +72,46 @@ def payment_prepare_for_order(*, order: Order, payment: PaymentInput | None, act
 
 
 def payment_on_order_releasing(*, order: Order, reasons: Sequence[str]) -> None:
-    """The `releasing` moment: an order held for payment is released only once a payment
-    covers it (a card authorised or captured, or invoice terms Finance granted, within the
-    credit limit): the review's payment check must pass now. Otherwise nobody, whatever
-    their permissions, can confirm an order that nothing pays for."""
-    if HoldReason.PAYMENT_FAILED not in reasons:
+    """The `releasing` moment: a release that would leave the order `confirmed` (it was held
+    before its payment was secured) goes through only once a payment covers it (a card
+    authorised or captured, or invoice terms Finance granted, within the credit limit): the
+    review's payment check must pass now, whatever the order is held for. Otherwise nobody,
+    whatever their permissions, can confirm an order that nothing pays for. An order going
+    back to the review is left to the review's own payment check; one held after its payment
+    was secured (ready or later) has nothing to check."""
+    if order.release_target() != OrderStatus.CONFIRMED:
         return
     check = payment_secured(order)
     if check.passed:
         return
+    held_for_payment = HoldReason.PAYMENT_FAILED in reasons
+    headline = (
+        f"Order {order.number} is held for payment and cannot be released until it is paid:"
+        if held_for_payment
+        else f"Order {order.number} cannot be released until it is paid:"
+    )
+    raise PaymentNotSecured(
+        f"{headline} {check.message} {_release_way_out(order, reasons)}",
+        fields={"hold": ["The payment is not authorised, captured or on invoice terms."]},
+    )
+
+
+def _release_way_out(order: Order, reasons: Sequence[str]) -> str:
+    """What to do about a release refused for want of payment."""
     on_invoice = order.payments.filter(method=PaymentMethod.INVOICE).exclude(status=P.VOIDED)
     if on_invoice.exists():
-        way_out = (
+        return (
             "Finance can reactivate the invoice terms or raise the credit limit under "
             "Payments → Credit accounts; then release it again."
         )
-    else:
-        way_out = (
+    if set(reasons) == {HoldReason.PAYMENT_FAILED}:
+        return (
             "It goes on by itself once the customer pays with the link we emailed them, "
             "or Finance takes the payment."
         )
-    raise PaymentNotSecured(
-        f"Order {order.number} is held for payment and cannot be released until it is paid: "
-        f"{check.message} {way_out}",
-        fields={"hold": ["The payment is not authorised, captured or on invoice terms."]},
+    return (
+        "Release it again once the customer has paid with the link we emailed them, "
+        "or Finance has taken the payment."
     )
 
 
@@ -102,17 +119,10 @@ def payment_on_order_confirmed(*, order: Order, actor: Any) -> None:
     """The `confirmed` moment: secure the payment after the commit."""
     from payments.tasks import secure_order_payment
 
-    def enqueue() -> None:
-        try:
-            secure_order_payment.delay(order.pk)
-        except Exception:
-            logger.warning(
-                "payment securing not enqueued; reconcile will do it",
-                extra={"order": order.number},
-                exc_info=True,
-            )
+    def secure_later() -> None:
+        enqueue(secure_order_payment, order.pk, later_by="payment reconcile", order=order.number)
 
-    transaction.on_commit(enqueue, robust=True)
+    transaction.on_commit(secure_later, robust=True)
 
 
 def payment_collect_for_order(*, order_id: int) -> Order:

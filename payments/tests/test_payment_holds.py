@@ -1,5 +1,7 @@
-"""Releasing an order held for payment: refused, whoever asks and however, until a payment
-covers the order (a card authorised or captured, or invoice terms Finance granted)."""
+"""Releasing a held order that nothing pays for: a release that would confirm the order is
+refused, whoever asks, however, and whatever it is held for, until a payment covers the order
+(a card authorised or captured, or invoice terms Finance granted); an order held before its
+review ran goes through the review instead of being confirmed."""
 
 import pytest
 from django.contrib.messages import constants as message_levels
@@ -9,10 +11,10 @@ from django.urls import reverse
 from orders import services as order_services
 from orders.models import EventType, HoldReason, Notification, Order, OrderEvent, OrderStatus
 from orders.permissions import CUSTOMER_SERVICE, FINANCE
-from orders.tests.factories import place_order, staff_user
+from orders.tests.factories import payment_securing_deferred, place_order, staff_user
 from payments.models import CreditAccount, Payment, PaymentStatus
 from payments.providers.base import CardDetails
-from payments.services import PaymentInput, PaymentNotSecured, payment_pay_again
+from payments.services import PaymentInput, PaymentNotSecured, payment_pay_again, payment_void
 
 pytestmark = pytest.mark.django_db
 P = PaymentStatus
@@ -228,3 +230,92 @@ def test_a_hold_for_another_reason_is_released_as_before(
     # when / then
     released = order_services.order_release(order_id=order.pk, actor="support")
     assert released.status != OrderStatus.ON_HOLD
+
+
+def test_releasing_a_manual_hold_on_a_received_order_whose_card_was_declined_runs_the_review(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given an order whose card was declined, held by hand while still `received` (its
+    # review had not run yet: the broker was down, say)
+    order = place_order([("MUG-001", 2)], payment=DECLINED).order
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.RECEIVED
+    support = staff_user(CUSTOMER_SERVICE)
+    order_services.order_hold(order_id=order.pk, actor=support, note="customer called")
+
+    # when customer service releases it
+    with django_capture_on_commit_callbacks(execute=True):
+        order_services.order_release(order_id=order.pk, actor=support, note="all fine")
+
+    # then it is not confirmed: the review ran, and its payment check held it for payment
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.ON_HOLD
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    assert order.confirmed_at is None
+    payment_check = order.events.get(type=EventType.REVIEW_CHECK, data__check="payment")
+    assert payment_check.data["passed"] is False
+    assert not Notification.objects.filter(order=order, kind="order_confirmation").exists()
+    assert Payment.objects.get(order=order).status == P.FAILED
+
+
+def _held_by_review_for(reason: str, settings) -> Order:
+    # given an order the review held for its address or a fraud risk, its card authorised
+    if reason == HoldReason.FRAUD_RISK:
+        settings.FRAUD_SCORE_THRESHOLD = 30  # a new customer scores 30
+        order = place_order([("MUG-001", 1)]).order
+    else:
+        address = order_services.AddressInput(
+            name="A", line1="Street 1", city="Berlin", postal_code="1234", country="DE"
+        )
+        order = place_order([("MUG-001", 1)], shipping_address=address).order
+    order_services.order_review(order_id=order.pk)
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [reason]
+    assert Payment.objects.get(order=order).status == P.AUTHORIZED
+    return order
+
+
+@pytest.mark.parametrize("reason", [HoldReason.ADDRESS_INVALID, HoldReason.FRAUD_RISK])
+def test_a_hold_for_another_reason_is_not_released_once_nothing_pays_for_the_order(
+    catalogue, django_capture_on_commit_callbacks, settings, reason
+):
+    # given an order held by the review for another reason, whose authorisation Finance then
+    # gave back (so the order has no payment, and no payment hold either)
+    order = _held_by_review_for(reason, settings)
+    finance = staff_user(FINANCE)
+    payment_void(payment_id=Payment.objects.get(order=order).pk, actor=finance)
+    assert Payment.objects.get(order=order).status == P.VOIDED
+    before = _snapshot(order)
+
+    # when customer service releases it
+    with (
+        pytest.raises(PaymentNotSecured) as refused,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        order_services.order_release(order_id=order.pk, actor=staff_user(CUSTOMER_SERVICE))
+
+    # then it is refused, says why and what to do, and nothing changed
+    message = refused.value.message
+    assert message.startswith(f"Order {order.number} cannot be released until it is paid:")
+    assert "Awaiting payment" in message
+    assert "Release it again once the customer has paid" in message
+    assert _snapshot(order) == before
+    assert not Notification.objects.filter(order=order, kind="order_confirmation").exists()
+
+
+def test_a_hold_from_before_the_payment_was_secured_is_not_released_unpaid(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given a confirmed order (its capture not run yet) held by hand, whose authorisation
+    # was then given back
+    with payment_securing_deferred():
+        order = place_order([("MUG-001", 1)]).order
+        order_services.order_review(order_id=order.pk)
+    order_services.order_hold(order_id=order.pk, actor="test", note="call the customer")
+    assert Order.objects.get(pk=order.pk).held_from == OrderStatus.CONFIRMED
+    payment_void(payment_id=Payment.objects.get(order=order).pk, actor="test")
+    before = _snapshot(order)
+
+    # when / then
+    with pytest.raises(PaymentNotSecured):
+        order_services.order_release(order_id=order.pk, actor=staff_user(FINANCE))
+    assert _snapshot(order) == before

@@ -448,3 +448,99 @@ def test_signed_bodies_that_are_not_an_event_are_refused_and_store_nothing(
     assert response.status_code == status, response.content
     assert set(response.json()["error"]) == {"code", "message", "fields"}
     assert not ProviderEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _event("evt_\ud800", "charge.refunded", {"payment_intent": "pi_1"}),
+        _event("evt_s", "charge.refunded", {"payment_intent": "pi_1", "note": "\udc00"}),
+        _event("evt_s", "charge.refunded", {"payment_intent": "pi_\ud800"}),
+    ],
+    ids=["in the id", "in the payload", "in the reference"],
+)
+def test_a_signed_event_with_an_escaped_lone_surrogate_is_400_and_stores_nothing(
+    client, fake_stripe, body
+):
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "bad_json"
+    assert not ProviderEvent.objects.exists()
+
+
+def test_an_absurd_declared_length_is_413_and_stores_nothing(client, fake_stripe):
+    body = _event("evt_len", "charge.refunded", {"payment_intent": "pi_1"})
+    response = client.post(
+        WEBHOOK_URL,
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=_sign(body),
+        CONTENT_LENGTH="9" * 5000,
+    )
+    assert response.status_code == 413, response.content
+    assert response.json()["error"]["code"] == "too_large"
+    assert not ProviderEvent.objects.exists()
+
+
+def _refunded_event(payment: Payment, event_id: str, amount_refunded: object) -> bytes:
+    obj = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": payment.provider_reference,
+        "amount_refunded": amount_refunded,
+    }
+    return _event(event_id, "charge.refunded", obj)
+
+
+@pytest.mark.parametrize(
+    "amount_refunded",
+    ["٣", "５00", 5.5, 500.0, True, -500, "-500", " 500", [500], {"cents": 500}, "9" * 5000],
+    ids=lambda value: repr(value)[:12],
+)
+def test_a_refunded_amount_that_is_not_whole_cents_is_recorded_as_ignored(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, amount_refunded
+):
+    payment = Payment.objects.get(order=_stripe_order(django_capture_on_commit_callbacks))
+    body = _refunded_event(payment, "evt_amount", amount_refunded)
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["result"] == (
+        "ignored: amount_refunded is not a whole number of cents (a JSON integer, 0 or more)"
+    )
+    assert ProviderEvent.objects.get(event_id="evt_amount").result == response.json()["result"]
+    assert not Refund.objects.exists()
+    assert Payment.objects.get(pk=payment.pk).amount_refunded == 0
+
+
+@pytest.mark.parametrize("amount_refunded", [500, "500"], ids=repr)
+def test_a_refunded_amount_in_whole_cents_is_recorded(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, amount_refunded
+):
+    payment = Payment.objects.get(order=_stripe_order(django_capture_on_commit_callbacks))
+    body = _refunded_event(payment, "evt_cents", amount_refunded)
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.json()["result"] == "refund of 5.00 recorded"
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1" + b"0" * 400 + b".0"])
+def test_a_number_too_large_for_a_float_is_400_and_stores_nothing(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, number
+):
+    payment = Payment.objects.get(order=_stripe_order(django_capture_on_commit_callbacks))
+    body = _refunded_event(payment, "evt_inf", 0).replace(
+        b'"amount_refunded": 0', b'"amount_refunded": ' + number
+    )
+    assert number in body
+    response = client.post(
+        WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=_sign(body)
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "bad_json"
+    assert not ProviderEvent.objects.exists()
+    assert not Refund.objects.exists()

@@ -3,8 +3,10 @@ one is a 400 (or 413) in the error shape, and nothing is stored."""
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from orders.webhook_signing import sign
 from warehouse.models import Shipment, ShipmentStatus, TrackingEvent
@@ -121,4 +123,60 @@ def test_a_form_body_above_djangos_limit_gets_the_error_shape(client, shipment, 
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = "a=" + "b" * 2000
     response = client.post(WEBHOOK, body, content_type="application/x-www-form-urlencoded")
+    _assert_refused(response, shipment, status=413)
+
+
+@pytest.mark.parametrize("key", ["event_id", "tracking_number", "description", "location"])
+def test_an_escaped_lone_surrogate_is_refused_not_a_server_error(client, shipment, key):
+    body = json.dumps({**EVENT, key: "dhl-\ud800"}).encode()
+    response = _post(client, body, sign(body, SECRET))
+    _assert_refused(response, shipment)
+    assert response.json()["error"]["code"] == "bad_json"
+    assert "surrogate" in response.json()["error"]["message"]
+
+
+def test_an_escaped_surrogate_pair_is_a_character_like_any_other(client, shipment):
+    body = json.dumps({**EVENT, "location": "Hub \U0001f69a"}).encode()
+    assert _post(client, body, sign(body, SECRET)).status_code == 200
+    assert TrackingEvent.objects.get().location == "Hub \U0001f69a"
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "9999-12-31T23:00:00-05:00",  # UTC: year 10000
+        "0001-01-01T00:30:00+01:00",  # UTC: before year 1
+        "1999-12-31T23:59:59Z",
+        "2999-01-01T00:00:00Z",
+    ],
+)
+@pytest.mark.parametrize("status", ["in_transit", "delivered"])
+def test_a_time_outside_a_sane_window_is_422_and_nothing_is_stored(
+    client, shipment, occurred_at, status
+):
+    body = json.dumps({**EVENT, "status": status, "occurred_at": occurred_at}).encode()
+    response = _post(client, body, sign(body, SECRET))
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert "from 2000-01-01 to a day from now" in error["fields"]["occurred_at"][0]
+    assert not TrackingEvent.objects.exists()
+    assert Shipment.objects.get(pk=shipment.pk).delivered_at is None
+
+
+def test_a_time_within_the_window_is_kept_and_the_shipment_page_shows_it(
+    client, shipment, admin_client
+):
+    soon = datetime.now(UTC) + timedelta(hours=23)
+    body = json.dumps({**EVENT, "status": "delivered", "occurred_at": soon.isoformat()}).encode()
+    assert _post(client, body, sign(body, SECRET)).status_code == 200
+    assert Shipment.objects.get(pk=shipment.pk).delivered_at == soon
+    page = admin_client.get(reverse("admin:warehouse_shipment_change", args=[shipment.pk]))
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "1" + "0" * 19, "99999999999999999999999"])
+def test_an_absurd_declared_length_is_413_not_a_server_error(client, shipment, length):
+    # 5,000 digits are more than Python turns into an int (ValueError)
+    response = _post(client, BODY, sign(BODY, SECRET), CONTENT_LENGTH=length)
     _assert_refused(response, shipment, status=413)

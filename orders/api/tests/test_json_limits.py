@@ -80,3 +80,61 @@ def test_a_body_that_is_not_utf8_is_400(catalogue, acme):
 def test_a_body_above_djangos_upload_limit_is_413_not_a_server_error(catalogue, acme, settings):
     body = b" " * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + json.dumps(order_body()).encode()
     _refused(_post_raw(acme, body), 413, "too_large")
+
+
+@pytest.mark.parametrize(
+    ("body", "charset"),
+    [
+        (("[" * 100_000).encode("cp500"), "cp500"),  # EBCDIC: no 0x5B for a `[`
+        (('["\u2200",' + "[" * 100_000).encode("utf-16-le"), "utf-16-le"),  # a stray `"` byte
+        (json.dumps(order_body()).encode("utf-16"), "utf-16"),
+    ],
+)
+def test_a_charset_other_than_utf8_is_415_before_parsing(catalogue, acme, body, charset):
+    response = _post_raw(acme, body, f"application/json; charset={charset}")
+    error = _refused(response, 415, "unsupported_media_type")
+    assert "UTF-8" in error["message"] and charset in error["message"]
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8"])
+def test_a_utf8_charset_is_parsed_as_usual(catalogue, acme, charset):
+    body = json.dumps(order_body()).encode()
+    response = _post_raw(acme, body, f"application/json; charset={charset}")
+    assert response.status_code == 201, response.content
+
+
+def test_nesting_the_count_misses_is_still_400_not_a_server_error(catalogue, acme, monkeypatch):
+    monkeypatch.setattr("orders.api.parsers.nests_deeper_than", lambda body, depth: False)
+    _refused(_post_raw(acme, b"[" * 100_000), 400, "too_deep")
+
+
+@pytest.mark.parametrize("where", ["customer.name", "shipping_address.line1", "external_reference"])
+def test_an_escaped_lone_surrogate_is_a_field_error_not_a_server_error(catalogue, acme, where):
+    # DRF's CharField refuses surrogates, so the API needs no check of its own (the webhooks,
+    # which read the JSON themselves, do: orders.json_bodies)
+    order = order_body()
+    if "." in where:
+        outer, inner = where.split(".")
+        order[outer][inner] = "Ada \ud800"
+    else:
+        order[where] = "acme-\udfff"
+    body = json.dumps(order).encode()  # ASCII: the surrogate is escaped as \ud800
+    assert b"\\ud" in body
+    response = _post_raw(acme, body)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert "Surrogate characters are not allowed" in error["fields"][where][0]
+    assert not Order.objects.exists()
+
+
+def test_an_escaped_surrogate_pair_is_one_character_and_accepted(catalogue, acme):
+    body = json.dumps(order_body(customer_note="Thanks \U0001f600")).encode()
+    assert b"\\ud83d\\ude00" in body
+    assert _post_raw(acme, body).status_code == 201
+
+
+def test_an_absurd_declared_length_is_refused_not_a_server_error(catalogue, acme):
+    body = json.dumps(order_body()).encode()
+    # DRF reads the body as empty; the API still answers what the Content-Length says
+    _refused(_post_raw(acme, body, CONTENT_LENGTH="9" * 5000), 413, "too_large")

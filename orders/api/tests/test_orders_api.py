@@ -283,7 +283,13 @@ def test_the_list_filters_and_pages_with_a_cursor(catalogue, acme):
 
 @pytest.mark.parametrize(
     "params",
-    [{"status": "lost"}, {"created_since": "yesterday"}, {"cursor": "garbage"}],
+    [
+        {"status": "lost"},
+        {"created_since": "yesterday"},
+        {"cursor": "garbage"},
+        {"created_since": "9999-12-31T23:00:00-05:00"},  # UTC: year 10000
+        {"updated_since": "0001-01-01T00:30:00+01:00"},  # UTC: before year 1
+    ],
 )
 def test_bad_list_filters_get_400(catalogue, acme, params):
     response = acme.client.get(ORDERS_URL, params)
