@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from orders import events
 from orders.models import EventType
-from orders.outbox import backoff
+from orders.outbox import _with_database_retries, backoff
 from orders.services import lock_order
 from payments.models import (
     OperationKind,
@@ -47,6 +47,8 @@ Recorded = TypeVar("Recorded")
 # for a payment voided here first (an order cancelled before its authorisation came back).
 # The error code of an operation closed because the provider never answered.
 GAVE_UP = "gave_up"
+# Tries to record a provider's answer across a database blip: 0.4 and 0.8 s apart.
+RECORD_TRIES = 3
 
 SENT_FROM: dict[str, tuple[str, ...]] = {
     OperationKind.AUTHORIZE: (P.PENDING,),
@@ -106,6 +108,18 @@ def provider_operation(
             return None
         if result.success or not result.retryable:
             break
+    # The provider has answered: a database blip must not lose that answer to the retry
+    # schedule (PAYMENT_RETRY_FIRST, minutes away), so recording is tried again at once, for
+    # about a second (this may run in a web request, after its commit).
+    return _with_database_retries(partial(_record, operation, result, record), tries=RECORD_TRIES)
+
+
+def _record(
+    operation: PaymentOperation,
+    result: ProviderResult,
+    record: Callable[[Payment, ProviderResult], Recorded],
+) -> Recorded:
+    """Step 3."""
     with transaction.atomic():
         # The order first, then the payment: the order services (cancel above all) lock in
         # that order, and `record` must see the order as it is now. Locked only by the
@@ -115,7 +129,7 @@ def provider_operation(
         payment = (
             Payment.objects.select_for_update(of=("self",), no_key=True)
             .select_related("order")
-            .get(pk=payment_id)
+            .get(pk=operation.payment_id)
         )
         _finish(operation, result)
         return record(payment, result)
@@ -132,7 +146,13 @@ def _begin(
     """Step 1: under the payment's lock, find or write the operation. None when there is
     nothing to do (the payment moved on, or the operation already succeeded)."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
+        # With its order: step 2 names the order to the provider, and must not need the
+        # database (a connection lost there would leave the call to the retry schedule).
+        payment = (
+            Payment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order")
+            .get(pk=payment_id)
+        )
         operation, _ = PaymentOperation.objects.get_or_create(
             idempotency_key=key,
             defaults={

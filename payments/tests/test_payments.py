@@ -25,7 +25,7 @@ from payments.models import (
 from payments.providers.base import CardDetails, ProviderUnavailable
 from payments.providers.test import TestGateway
 from payments.selectors import order_payment_summary
-from payments.services import PaymentInput, PaymentRefused
+from payments.services import PaymentInput, PaymentRefused, authorisation
 
 pytestmark = pytest.mark.django_db
 P = PaymentStatus
@@ -77,6 +77,54 @@ def test_a_connection_lost_while_authorising_after_the_commit_leaves_the_order_p
     assert Order.objects.filter(pk=order.pk).exists()
     assert _payment(order).status == P.PENDING
     assert "Error calling payment_authorize in on_commit()" in caplog.text
+
+
+def test_a_connection_lost_while_recording_an_accepted_card_is_recorded_at_once(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given: the provider accepts the card, and the first try to record that loses the
+    # database connection
+    order = place_order([("MUG-001", 1)], authorise_card=False).order
+    tries = []
+
+    def lock_order(order_id):
+        tries.append(order_id)
+        if len(tries) == 1:
+            raise OperationalError("terminating connection due to administrator command")
+        return order_services.lock_order(order_id)
+
+    cut_once = mock.patch("payments.services.operations.lock_order", side_effect=lock_order)
+    spy = mock.patch.object(
+        TestGateway, "authorize", autospec=True, side_effect=TestGateway.authorize
+    )
+
+    # when
+    with cut_once, spy as authorize, django_capture_on_commit_callbacks(execute=True):
+        services.payment_authorize(payment_id=_payment(order).pk)
+
+    # then: recorded on the second try, not minutes later by reconcile; the card asked once
+    assert len(tries) == 2
+    assert authorize.call_count == 1
+    assert _payment(order).status == P.AUTHORIZED
+    assert _payment(order).operations.get(kind="authorize").status == OperationStatus.SUCCEEDED
+
+
+def test_the_card_is_authorised_without_a_database_query_between_begin_and_record(
+    catalogue, django_assert_num_queries
+):
+    # a connection lost between the operation's start and the provider's answer would leave
+    # the authorisation to the retry schedule, minutes away
+    order = place_order([("MUG-001", 1)], authorise_card=False).order
+    send = authorisation._send_authorisation
+
+    def send_without_queries(*args):
+        with django_assert_num_queries(0):
+            return send(*args)
+
+    with mock.patch.object(authorisation, "_send_authorisation", send_without_queries):
+        services.payment_authorize(payment_id=_payment(order).pk)
+
+    assert _payment(order).status == P.AUTHORIZED
 
 
 def test_capture_twice_charges_once(catalogue, django_capture_on_commit_callbacks):
