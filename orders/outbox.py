@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
+from functools import partial, update_wrapper
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -283,7 +283,10 @@ def outbox_requeue(kind: OutboxKind, row_id: Any) -> Any:
     row.next_attempt_at = now + settings.OUTBOX_RELAY_AFTER
     extra = kind.requeued(row, now)
     row.save(update_fields=["status", "attempts", "last_error", "next_attempt_at", *extra])
-    transaction.on_commit(partial(kind.enqueue, [row.pk]), robust=True)
+    # Django logs a failing robust callback by its __qualname__, which a bare partial lacks.
+    transaction.on_commit(
+        update_wrapper(partial(kind.enqueue, [row.pk]), kind.enqueue), robust=True
+    )
     return row
 
 

@@ -84,6 +84,11 @@ def _record_authorisation(payment: Payment, result: ProviderResult) -> tuple[Pay
     """The payment, and whether its order now waits only for the release of its hold."""
     order = payment.order
     if payment.status != P.PENDING:
+        if result.success and payment.provider_reference == result.reference:
+            # This very authorisation, recorded already: a retry after a commit whose answer
+            # was lost, or a second run of the same operation (the same idempotency key gets
+            # the same answer from the provider). Nothing more to do.
+            return payment, False
         if result.success:
             # Cancelled while the provider was deciding: give the hold on the card back.
             void_queue(payment, reference=result.reference)

@@ -86,16 +86,25 @@ def _authorisations_never_started(placed_before, limit: int) -> list[int]:
 
 def _confirmed_orders_to_collect(confirmed_before, limit: int) -> list[int]:
     """Confirmed orders whose securing task was lost, oldest first: those with something to
-    collect (a payment authorised, captured, invoiced or still to invoice, or nothing to pay).
+    collect (a payment authorised, captured, invoiced or still to invoice, or nothing to pay)
+    and no capture already under way or given up.
     An order waiting for the customer to pay again is left out, so such orders can never
     fill the batch and starve the ones after them."""
     collectable = Payment.objects.filter(order=OuterRef("pk")).filter(
         Q(status__in=PAID_OR_PROMISED)
         | Q(method=PaymentMethod.INVOICE, status=PaymentStatus.PENDING)
     )
+    # A capture already on record is retried on its own schedule by the loop above (or was
+    # given up, for Finance): collecting again would send it before it is due.
+    capture_on_record = PaymentOperation.objects.filter(
+        payment__order=OuterRef("pk"),
+        kind=OperationKind.CAPTURE,
+        status__in=[OperationStatus.PENDING, OperationStatus.FAILED],
+    )
     return list(
         Order.objects.filter(status=OrderStatus.CONFIRMED, confirmed_at__lte=confirmed_before)
         .filter(Q(grand_total=0) | Q(Exists(collectable)))
+        .exclude(Exists(capture_on_record))
         .order_by("confirmed_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )

@@ -432,3 +432,47 @@ def test_confirmed_orders_waiting_for_the_customer_never_starve_the_reconcile_ba
     assert result["orders"] == 1
     assert Order.objects.get(pk=lost.pk).status == OrderStatus.READY
     assert {Order.objects.get(pk=o.pk).status for o in waiting} == {OrderStatus.CONFIRMED}
+
+
+def test_a_second_run_of_the_same_authorisation_never_voids_the_first(catalogue):
+    # given a card payment whose authorisation is started twice at once (the after-commit
+    # call and a reconcile sweep, say): the second run happens while the first waits for
+    # the provider
+    order = place_order([("MUG-001", 1)], authorise_card=False).order
+    payment = _payment(order)
+    real = TestGateway.authorize
+    nested = []
+
+    def provider_answers_slowly(self, *args, **kwargs):
+        if not nested:
+            nested.append(True)
+            authorisation.payment_authorize(payment_id=payment.pk)
+        return real(self, *args, **kwargs)
+
+    with mock.patch.object(TestGateway, "authorize", provider_answers_slowly):
+        authorisation.payment_authorize(payment_id=payment.pk)
+
+    # then the card stays authorised once: no void, one authorisation on record
+    payment.refresh_from_db()
+    assert payment.status == P.AUTHORIZED
+    assert not payment.operations.filter(kind="void").exists()
+
+
+def test_reconcile_retries_a_capture_on_its_schedule_not_every_sweep(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given a capture the provider did not answer, its retry minutes away
+    down = mock.patch.object(TestGateway, "capture", side_effect=ProviderUnavailable("timeout"))
+    with down:
+        order = _paid_order(django_capture_on_commit_callbacks)
+    Order.objects.filter(pk=order.pk).update(confirmed_at=timezone.now() - timedelta(hours=1))
+    operation = _payment(order).operations.get(kind="capture")
+
+    # when the sweep runs again and again before the retry is due
+    with down, django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            services.reconcile()
+
+    # then the provider was not asked again: one attempt, still pending
+    operation.refresh_from_db()
+    assert (operation.status, operation.attempts) == (OperationStatus.PENDING, 1)

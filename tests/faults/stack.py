@@ -270,6 +270,16 @@ def production_env(
             "PARTNER_WEBHOOK_ALLOW_PRIVATE": "true",
             "MEDIA_ROOT": str(media_root),
             "LOG_LEVEL": "INFO",
+            # Production's own timings, whatever the environment running the tests says:
+            # the README quotes what these tests measure with them.
+            "SWEEP_SECONDS": "15",
+            "ORDER_REVIEW_STALL_SECONDS": "30",
+            "OUTBOX_RELAY_SECONDS": "30",
+            "PAYMENT_RECONCILE_SECONDS": "60",
+            "PAYMENT_RETRY_FIRST_MINUTES": "5",
+            "CONN_MAX_AGE": "0",
+            "RATE_LIMITS_FAIL_CLOSED": "login,register,password_reset",
+            "PARTNER_API_THROTTLE_RATE": "600/min",
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(REPO),
         }
