@@ -5,10 +5,12 @@ lost are secured."""
 import logging
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
 from payments.models import (
+    PAID_OR_PROMISED,
     OperationKind,
     OperationStatus,
     Payment,
@@ -59,12 +61,7 @@ def reconcile(*, limit: int = 200) -> dict[str, int]:
             payment_authorize(payment_id=payment_id)
         except Exception:
             logger.exception("authorising payment failed", extra={"payment": payment_id})
-    stalled = list(
-        Order.objects.filter(
-            status=OrderStatus.CONFIRMED,
-            confirmed_at__lte=now - settings.PAYMENT_RECONCILE_AFTER,
-        ).values_list("pk", flat=True)[:limit]
-    )
+    stalled = _confirmed_orders_to_collect(now - settings.PAYMENT_RECONCILE_AFTER, limit)
     for order_id in stalled:
         try:
             payment_collect_for_order(order_id=order_id)
@@ -83,5 +80,22 @@ def _authorisations_never_started(placed_before, limit: int) -> list[int]:
         )
         .exclude(operations__kind=OperationKind.AUTHORIZE)
         .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def _confirmed_orders_to_collect(confirmed_before, limit: int) -> list[int]:
+    """Confirmed orders whose securing task was lost, oldest first: those with something to
+    collect (a payment authorised, captured, invoiced or still to invoice, or nothing to pay).
+    An order waiting for the customer to pay again is left out, so such orders can never
+    fill the batch and starve the ones after them."""
+    collectable = Payment.objects.filter(order=OuterRef("pk")).filter(
+        Q(status__in=PAID_OR_PROMISED)
+        | Q(method=PaymentMethod.INVOICE, status=PaymentStatus.PENDING)
+    )
+    return list(
+        Order.objects.filter(status=OrderStatus.CONFIRMED, confirmed_at__lte=confirmed_before)
+        .filter(Q(grand_total=0) | Q(Exists(collectable)))
+        .order_by("confirmed_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )

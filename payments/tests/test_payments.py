@@ -405,3 +405,31 @@ def test_an_order_without_payment_asks_for_it(catalogue, django_capture_on_commi
     request = [m for m in mail.outbox if m.subject == f"Please pay for order {order.number}"]
     assert len(request) == 1
     assert "/orders/pay/" in request[0].body
+
+
+def test_confirmed_orders_waiting_for_the_customer_never_starve_the_reconcile_batch(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given two confirmed orders with nothing to collect (the card voided, the customer not
+    # yet paid again), older than one whose capture was lost
+    waiting = []
+    for _ in range(2):
+        order = place_order([("MUG-001", 1)]).order
+        Order.objects.filter(pk=order.pk).update(
+            status=OrderStatus.CONFIRMED, confirmed_at=timezone.now() - timedelta(hours=2)
+        )
+        Payment.objects.filter(order=order).update(status=P.VOIDED)
+        waiting.append(order)
+    lost = place_order([("MUG-001", 1)]).order
+    Order.objects.filter(pk=lost.pk).update(
+        status=OrderStatus.CONFIRMED, confirmed_at=timezone.now() - timedelta(hours=1)
+    )
+
+    # when reconcile runs with a batch of two
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.reconcile(limit=2)
+
+    # then the order with something to collect is reached, and secured
+    assert result["orders"] == 1
+    assert Order.objects.get(pk=lost.pk).status == OrderStatus.READY
+    assert {Order.objects.get(pk=o.pk).status for o in waiting} == {OrderStatus.CONFIRMED}
