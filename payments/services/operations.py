@@ -47,8 +47,8 @@ Recorded = TypeVar("Recorded")
 # for a payment voided here first (an order cancelled before its authorisation came back).
 # The error code of an operation closed because the provider never answered.
 GAVE_UP = "gave_up"
-# Tries to record a provider's answer across a database blip: 0.4 and 0.8 s apart.
-RECORD_TRIES = 3
+# Tries of a step across a database blip: 0.4 and 0.8 s apart.
+DATABASE_TRIES = 3
 
 SENT_FROM: dict[str, tuple[str, ...]] = {
     OperationKind.AUTHORIZE: (P.PENDING,),
@@ -92,13 +92,18 @@ def provider_operation(
     wanted, it had already succeeded, or the provider did not answer (the operation stays
     pending for `reconcile`). A retryable decline is sent again at once, up to `tries` times.
     """
-    operation = _begin(
+    # Steps 1 and 3 are tried again at once across a database blip (for about a second: this
+    # may run in a web request, after its commit), so a blip does not leave the call to the
+    # retry schedule, minutes away.
+    begin = partial(
+        _begin,
         payment_id,
         kind=kind,
         key=key or payment_operation_key(payment_id, kind),
         amount=amount,
         refund=refund,
     )
+    operation = _with_database_retries(begin, tries=DATABASE_TRIES)
     if operation is None:
         return None
     result = None
@@ -108,10 +113,7 @@ def provider_operation(
             return None
         if result.success or not result.retryable:
             break
-    # The provider has answered: a database blip must not lose that answer to the retry
-    # schedule (PAYMENT_RETRY_FIRST, minutes away), so recording is tried again at once, for
-    # about a second (this may run in a web request, after its commit).
-    return _with_database_retries(partial(_record, operation, result, record), tries=RECORD_TRIES)
+    return _with_database_retries(partial(_record, operation, result, record), tries=DATABASE_TRIES)
 
 
 def _record(

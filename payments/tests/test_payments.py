@@ -25,7 +25,7 @@ from payments.models import (
 from payments.providers.base import CardDetails, ProviderUnavailable
 from payments.providers.test import TestGateway
 from payments.selectors import order_payment_summary
-from payments.services import PaymentInput, PaymentRefused, authorisation
+from payments.services import PaymentInput, PaymentRefused, authorisation, operations
 
 pytestmark = pytest.mark.django_db
 P = PaymentStatus
@@ -79,30 +79,31 @@ def test_a_connection_lost_while_authorising_after_the_commit_leaves_the_order_p
     assert "Error calling payment_authorize in on_commit()" in caplog.text
 
 
-def test_a_connection_lost_while_recording_an_accepted_card_is_recorded_at_once(
-    catalogue, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("step", ["_begin", "lock_order"])  # step 1, and step 3's first query
+def test_a_connection_lost_as_a_card_is_authorised_is_retried_at_once(
+    catalogue, django_capture_on_commit_callbacks, step
 ):
-    # given: the provider accepts the card, and the first try to record that loses the
-    # database connection
+    # given: the first try of a step loses the database connection
     order = place_order([("MUG-001", 1)], authorise_card=False).order
+    real = getattr(operations, step)
     tries = []
 
-    def lock_order(order_id):
-        tries.append(order_id)
+    def cut_once(*args, **kwargs):
+        tries.append(args)
         if len(tries) == 1:
             raise OperationalError("terminating connection due to administrator command")
-        return order_services.lock_order(order_id)
+        return real(*args, **kwargs)
 
-    cut_once = mock.patch("payments.services.operations.lock_order", side_effect=lock_order)
+    cut = mock.patch.object(operations, step, cut_once)
     spy = mock.patch.object(
         TestGateway, "authorize", autospec=True, side_effect=TestGateway.authorize
     )
 
     # when
-    with cut_once, spy as authorize, django_capture_on_commit_callbacks(execute=True):
+    with cut, spy as authorize, django_capture_on_commit_callbacks(execute=True):
         services.payment_authorize(payment_id=_payment(order).pk)
 
-    # then: recorded on the second try, not minutes later by reconcile; the card asked once
+    # then: done on the second try, not minutes later by reconcile; the card asked once
     assert len(tries) == 2
     assert authorize.call_count == 1
     assert _payment(order).status == P.AUTHORIZED
