@@ -277,7 +277,7 @@ def production_env(
             "OUTBOX_RELAY_SECONDS": "30",
             "PAYMENT_RECONCILE_SECONDS": "60",
             "PAYMENT_RETRY_FIRST_MINUTES": "5",
-            "CONN_MAX_AGE": "0",
+            "CONN_MAX_AGE": "60",  # production's default (config/settings/production.py)
             "RATE_LIMITS_FAIL_CLOSED": "login,register,password_reset",
             "PARTNER_API_THROTTLE_RATE": "600/min",
             "PYTHONUNBUFFERED": "1",
