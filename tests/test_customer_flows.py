@@ -12,8 +12,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from orders.models import Customer, Order, OrderStatus
-from orders.shop.session_cart import CHECKOUT_KEY
-from orders.tests.factories import UserFactory, place_order
+from orders.tests.factories import UserFactory, checkout_form, place_order
 from payments.models import CreditAccount, Payment, PaymentStatus
 from payments.providers.base import CardDetails
 from payments.services import PaymentInput, pay_link_token
@@ -31,26 +30,7 @@ def _fresh_rate_limits():
 
 
 def _checkout(client, capture, *, card=GOOD_CARD, items=(("MUG-001", 2),), **extra):
-    for sku, quantity in items:
-        client.post(reverse("orders:cart-add"), {"sku": sku, "quantity": quantity})
-    assert client.get(reverse("orders:checkout")).status_code == 200
-    data = {
-        "checkout_token": client.session[CHECKOUT_KEY],
-        "email": "guest@example.com",
-        "shipping-name": "Ada Lovelace",
-        "shipping-line1": "Torstraße 1",
-        "shipping-city": "Berlin",
-        "shipping-postal_code": "10119",
-        "shipping-country": "DE",
-        "shipping_method": "standard",
-        "billing_same": "on",
-        "payment_method": "card",
-        "card_number": card,
-        "exp_month": "12",
-        "exp_year": "2035",
-        "cvc": "123",
-        **extra,
-    }
+    data = checkout_form(client, items, card_number=card, **extra)
     with capture(execute=True):
         response = client.post(reverse("orders:checkout"), data)
     return response

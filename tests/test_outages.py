@@ -24,8 +24,7 @@ from orders.api import tasks as api_tasks
 from orders.api.tests.conftest import make_partner, order_body
 from orders.broker import DATABASE_ERRORS, broker_reset, enqueue
 from orders.models import Notification, NotificationStatus, Order
-from orders.shop.session_cart import CHECKOUT_KEY
-from orders.tests.factories import UserFactory, place_order
+from orders.tests.factories import UserFactory, checkout_form, place_order
 from payments import tasks as payment_tasks
 
 pytestmark = pytest.mark.django_db
@@ -45,24 +44,7 @@ def redis_down(settings):
 
 
 def _checkout(client: Client, capture) -> object:
-    client.post(reverse("orders:cart-add"), {"sku": "MUG-001", "quantity": 1})
-    assert client.get(reverse("orders:checkout")).status_code == 200
-    data = {
-        "checkout_token": client.session[CHECKOUT_KEY],
-        "email": "outage@example.com",
-        "shipping-name": "Ada Lovelace",
-        "shipping-line1": "Torstraße 1",
-        "shipping-city": "Berlin",
-        "shipping-postal_code": "10119",
-        "shipping-country": "DE",
-        "shipping_method": "standard",
-        "billing_same": "on",
-        "payment_method": "card",
-        "card_number": "4242 4242 4242 4242",
-        "exp_month": "12",
-        "exp_year": "2035",
-        "cvc": "123",
-    }
+    data = checkout_form(client, email="outage@example.com")
     with capture(execute=True):
         return client.post(reverse("orders:checkout"), data)
 

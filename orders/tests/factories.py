@@ -180,3 +180,34 @@ def authorisation_cancelled_at_provider(order: Order) -> None:
             payment_void_reported_by_provider(
                 payment, provider=payment.provider, event_id=f"evt_cancelled_{payment.pk}"
             )
+
+
+# A guest buying by card at the shop's checkout, shipping to Berlin.
+CHECKOUT_FORM: dict[str, str] = {
+    "email": "guest@example.com",
+    "shipping-name": "Ada Lovelace",
+    "shipping-line1": "Torstraße 1",
+    "shipping-city": "Berlin",
+    "shipping-postal_code": "10119",
+    "shipping-country": "DE",
+    "shipping_method": "standard",
+    "billing_same": "on",
+    "payment_method": "card",
+    "card_number": "4242 4242 4242 4242",
+    "exp_month": "12",
+    "exp_year": "2035",
+    "cvc": "123",
+}
+
+
+def checkout_form(client: Any, items: Any = (("MUG-001", 1),), **fields: str) -> dict[str, str]:
+    """Puts `items` in `client`'s cart, opens the checkout, and returns the form to post:
+    CHECKOUT_FORM with the page's checkout token and `fields` over it."""
+    from django.urls import reverse
+
+    from orders.shop.session_cart import CHECKOUT_KEY
+
+    for sku, quantity in items:
+        client.post(reverse("orders:cart-add"), {"sku": sku, "quantity": quantity})
+    assert client.get(reverse("orders:checkout")).status_code == 200
+    return {**CHECKOUT_FORM, "checkout_token": client.session[CHECKOUT_KEY], **fields}

@@ -16,8 +16,7 @@ from orders.api import services as partner_services
 from orders.models import Customer, EventType, Order
 from orders.notifications import order_page_url
 from orders.services import customer_account_claim, customer_claim_link_send
-from orders.shop.session_cart import CHECKOUT_KEY
-from orders.tests.factories import CustomerFactory, UserFactory, place_order
+from orders.tests.factories import CustomerFactory, UserFactory, checkout_form, place_order
 from payments.models import Invoice
 
 pytestmark = pytest.mark.django_db
@@ -50,20 +49,7 @@ def ada(db):
 
 def _checkout(client, email: str, address: dict | None = None) -> Order:
     """Buys a mug through the shop's checkout, as whoever `client` is (or nobody)."""
-    client.post(reverse("orders:cart-add"), {"sku": "MUG-001", "quantity": 1})
-    client.get(reverse("orders:checkout"))
-    data = {
-        "checkout_token": client.session[CHECKOUT_KEY],
-        "email": email,
-        "shipping_method": "standard",
-        "billing_same": "on",
-        "payment_method": "card",
-        "card_number": "4242 4242 4242 4242",
-        "exp_month": "12",
-        "exp_year": "2035",
-        "cvc": "123",
-        **(address or STRANGER),
-    }
+    data = checkout_form(client, email=email, **(address or STRANGER))
     response = client.post(reverse("orders:checkout"), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     return Order.objects.order_by("-pk").first()

@@ -3,6 +3,7 @@ authorisations that never started are started, and confirmed orders whose securi
 lost are secured."""
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
@@ -50,24 +51,32 @@ def reconcile(*, limit: int = 200) -> dict[str, int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    for operation_id in due:
-        try:
-            operation_execute(operation_id=operation_id)
-        except Exception:
-            logger.exception("reconcile failed", extra={"operation": operation_id})
+    _each(due, lambda pk: operation_execute(operation_id=pk), "reconcile failed", "operation")
     unstarted = _authorisations_never_started(now - settings.PAYMENT_RECONCILE_AFTER, limit)
-    for payment_id in unstarted:
-        try:
-            payment_authorize(payment_id=payment_id)
-        except Exception:
-            logger.exception("authorising payment failed", extra={"payment": payment_id})
+    _each(
+        unstarted,
+        lambda pk: payment_authorize(payment_id=pk),
+        "authorising payment failed",
+        "payment",
+    )
     stalled = _confirmed_orders_to_collect(now - settings.PAYMENT_RECONCILE_AFTER, limit)
-    for order_id in stalled:
-        try:
-            payment_collect_for_order(order_id=order_id)
-        except Exception:
-            logger.exception("securing payment failed", extra={"order_id": order_id})
+    _each(
+        stalled,
+        lambda pk: payment_collect_for_order(order_id=pk),
+        "securing payment failed",
+        "order_id",
+    )
     return {"operations": len(due), "authorisations": len(unstarted), "orders": len(stalled)}
+
+
+def _each(ids: list[int], call: Callable[[int], object], failure: str, name: str) -> None:
+    """Run `call` for each id; one that fails is logged and left to the next sweep, without
+    holding up the ones after it."""
+    for pk in ids:
+        try:
+            call(pk)
+        except Exception:
+            logger.exception(failure, extra={name: pk})
 
 
 def _authorisations_never_started(placed_before, limit: int) -> list[int]:
