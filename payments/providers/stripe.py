@@ -32,7 +32,10 @@ def _client() -> stripe.StripeClient:
         raise ProviderUnavailable("STRIPE_SECRET_KEY is not set.")
     base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
     return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY, base_addresses=base, max_network_retries=0
+        settings.STRIPE_SECRET_KEY,
+        base_addresses=base,
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS),
     )
 
 

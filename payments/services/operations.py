@@ -175,10 +175,19 @@ def _begin(
             operation.save(update_fields=["status", "error_code", "error_message", "completed_at"])
             return None
         operation.attempts += 1
-        operation.next_attempt_at = timezone.now() + _retry_delay(operation.attempts)
+        # A lease for step 2: should this process die before step 3, the reconcile task
+        # repeats the call (with the same key) once the lease is over. A provider that does
+        # not answer puts it on the retry schedule instead (`_call_provider`).
+        operation.next_attempt_at = timezone.now() + call_lease()
         operation.save(update_fields=["attempts", "next_attempt_at"])
         operation.payment = payment
         return operation
+
+
+def call_lease() -> timedelta:
+    """How long a begun call belongs to the process that began it: longer than a provider
+    may take to answer, so a slow call is never sent a second time while it is under way."""
+    return timedelta(seconds=settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS + 10)
 
 
 def _retry_delay(attempts: int) -> timedelta:
@@ -196,7 +205,9 @@ def _call_provider(
         return send(get_provider(payment.provider), payment, operation)
     except ProviderUnavailable as exc:
         PaymentOperation.objects.filter(pk=operation.pk).update(
-            error_code="unavailable", error_message=str(exc)[:255]
+            error_code="unavailable",
+            error_message=str(exc)[:255],
+            next_attempt_at=timezone.now() + _retry_delay(operation.attempts),
         )
         logger.warning(
             "payment provider unavailable; will retry",

@@ -35,7 +35,10 @@ def operation_execute(*, operation_id: int) -> None:
     if operation.kind == OperationKind.AUTHORIZE:
         payment_authorize(payment_id=operation.payment_id)
     elif operation.kind == OperationKind.CAPTURE:
-        payment_capture(payment_id=operation.payment_id, actor="payments")
+        payment = payment_capture(payment_id=operation.payment_id, actor="payments")
+        if payment.status == PaymentStatus.CAPTURED:
+            # Its order waits, confirmed, for this capture: release it to the warehouse now.
+            payment_collect_for_order(order_id=payment.order_id)
     elif operation.kind == OperationKind.VOID:
         payment_void(payment_id=operation.payment_id, actor="payments")
     elif operation.kind == OperationKind.REFUND and operation.refund_id:

@@ -5,6 +5,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core import mail, signing
 from django.db import OperationalError
 from django.utils import timezone
@@ -296,6 +297,56 @@ def test_a_provider_outage_at_capture_is_reconciled_later(
     assert capture.call_args.kwargs["idempotency_key"] == operation.idempotency_key
     assert _payment(order).status == P.CAPTURED
     assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
+
+
+class _ProcessDied(BaseException):
+    """The worker killed while the provider call was under way."""
+
+
+def test_a_capture_whose_process_died_is_repeated_after_its_lease_not_the_retry_schedule(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given: the capture began (its operation committed), then the process died mid-call
+    died = mock.patch.object(TestGateway, "capture", side_effect=_ProcessDied)
+    with died, pytest.raises(_ProcessDied):
+        _paid_order(django_capture_on_commit_callbacks)
+    operation = PaymentOperation.objects.get(kind="capture")
+    assert (operation.status, operation.attempts, operation.error_code) == (
+        OperationStatus.PENDING,
+        1,
+        "",
+    )
+    # then: it is due once its lease is over (40 s), not after the five-minute retry wait
+    lease = operation.next_attempt_at - operation.created_at
+    assert lease == pytest.approx(operations.call_lease(), abs=timedelta(seconds=2))
+    assert operations.call_lease() == timedelta(seconds=40) < settings.PAYMENT_RETRY_FIRST
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.reconcile()["operations"] == 0  # still under way as far as anyone knows
+    PaymentOperation.objects.filter(pk=operation.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    spy = mock.patch.object(TestGateway, "capture", autospec=True, side_effect=TestGateway.capture)
+    with spy as capture, django_capture_on_commit_callbacks(execute=True):
+        assert services.reconcile()["operations"] == 1
+    assert capture.call_args.kwargs["idempotency_key"] == operation.idempotency_key
+    order = Order.objects.get(pk=operation.payment.order_id)
+    assert (order.status, _payment(order).status) == (OrderStatus.READY, P.CAPTURED)
+
+
+def test_a_lease_outlasts_the_longest_provider_call(settings):
+    settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS = 20
+    assert operations.call_lease() == timedelta(seconds=30)
+
+
+def test_an_unanswered_call_waits_for_the_retry_schedule(
+    catalogue, django_capture_on_commit_callbacks
+):
+    down = mock.patch.object(TestGateway, "capture", side_effect=ProviderUnavailable("timeout"))
+    with down:
+        _paid_order(django_capture_on_commit_callbacks)
+    operation = PaymentOperation.objects.get(kind="capture")
+    wait = operation.next_attempt_at - timezone.now()
+    assert settings.PAYMENT_RETRY_FIRST - timedelta(seconds=5) < wait <= settings.PAYMENT_RETRY_FIRST
 
 
 def test_an_outage_at_authorisation_is_reconciled_and_the_order_released(
