@@ -215,7 +215,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Orderflow partner API",
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",  # README: Partner API → Changelog
 }
 
 # --- Logging: one JSON object per line -----------------------------------------------------

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from orders.api.fields import OptionalCharField, OptionalChoiceField, OptionalURLField
 from orders.api.models import WEBHOOK_EVENTS, WebhookEndpoint
 from orders.countries import validate_country_code
 from orders.models import ADDRESS_FIELDS, Address, Order, OrderEvent, OrderLine, OrderStatus
@@ -32,7 +33,8 @@ def _text(
     validators = [] if multiline else [single_line]
     if required:
         return serializers.CharField(max_length=max_length, validators=validators, **kwargs)
-    return serializers.CharField(
+    # Optional text may be left out, blank or null (what our answers say for "none").
+    return OptionalCharField(
         max_length=max_length,
         required=False,
         allow_blank=True,
@@ -93,6 +95,12 @@ class AddressSerializer(serializers.Serializer):
 
 
 class AddressOutSerializer(serializers.ModelSerializer):
+    company = OptionalCharField(read_only=True)
+    line2 = OptionalCharField(read_only=True)
+    region = OptionalCharField(read_only=True)
+    postal_code = OptionalCharField(read_only=True)
+    phone = OptionalCharField(read_only=True)
+
     class Meta:
         model = Address
         fields = list(ADDRESS_FIELDS)
@@ -112,11 +120,12 @@ class CustomerOutSerializer(serializers.Serializer):
     # The name given with this order (on its addresses), never a stored customer profile:
     # a partner must not learn what another channel knows about an email address.
     name = serializers.SerializerMethodField()
-    phone = serializers.CharField(read_only=True)
+    phone = OptionalCharField(read_only=True)
 
-    def get_name(self, order: Any) -> str:
+    @extend_schema_field(OptionalCharField())
+    def get_name(self, order: Any) -> str | None:
         address = order.billing_address or order.shipping_address
-        return address.name if address else ""
+        return address.name if address and address.name else None
 
 
 # --- placing an order ---------------------------------------------------------------------
@@ -207,7 +216,14 @@ class ShipmentLineSerializer(serializers.Serializer):
 
 class ShipmentSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=ShipmentStatus.choices, read_only=True)
-    carrier = serializers.ChoiceField(choices=Carrier.choices, read_only=True, allow_blank=True)
+    carrier = OptionalChoiceField(
+        choices=Carrier.choices, read_only=True, help_text="Null until the parcel ships."
+    )
+    service_level = OptionalCharField(read_only=True)
+    tracking_number = OptionalCharField(read_only=True, help_text="Null until the parcel ships.")
+    tracking_url = OptionalURLField(
+        read_only=True, help_text="The carrier's tracking page; null until the parcel ships."
+    )
     lines = ShipmentLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -273,6 +289,8 @@ class OrderSerializer(serializers.ModelSerializer):
     shipping_method = serializers.CharField(
         source="shipping_method.code", read_only=True, allow_null=True, default=None
     )
+    external_reference = OptionalCharField(read_only=True, help_text="Your own order id.")
+    cancellation_reason = OptionalCharField(read_only=True)
     totals = TotalsSerializer(source="*", read_only=True)
     payment = serializers.SerializerMethodField()
     lines = OrderLineSerializer(many=True, read_only=True)
@@ -315,6 +333,7 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class ProductSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=ProductKind.choices, read_only=True)
+    description = OptionalCharField(read_only=True)
     available = serializers.SerializerMethodField(
         help_text="Units that can be ordered now; null for digital goods and services."
     )
@@ -363,6 +382,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(WEBHOOK_EVENTS)), read_only=True
     )
+    description = OptionalCharField(read_only=True)
 
     class Meta:
         model = WebhookEndpoint

@@ -50,10 +50,20 @@ def order_summary(order: Order) -> dict[str, Any]:
     return {
         "number": order.number,
         "status": order.status,
-        "external_reference": order.external_reference,
+        "external_reference": order.external_reference or None,
         "grand_total": str(order.grand_total),
         "currency": order.currency,
     }
+
+
+def _blank_as_null(value: Any) -> Any:
+    if value == "":
+        return None
+    if isinstance(value, dict):
+        return {key: _blank_as_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_blank_as_null(item) for item in value]
+    return value
 
 
 def on_order_event(*, order: Order, event: str, data: dict[str, Any]) -> None:
@@ -93,8 +103,9 @@ def _write_deliveries(
         return []
     now = timezone.now()
     event_id = uuid.uuid4()
-    # Through JSON once, so what is stored is exactly what is sent (decimals, dates as text).
-    event_data = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+    # Through JSON once, so what is stored is exactly what is sent (decimals, dates as text),
+    # with null for what has no value, as in the API's answers.
+    event_data = _blank_as_null(json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder)))
     deliveries = []
     for endpoint in endpoints:
         delivery_id = uuid.uuid4()

@@ -346,7 +346,9 @@ def test_an_unanswered_call_waits_for_the_retry_schedule(
         _paid_order(django_capture_on_commit_callbacks)
     operation = PaymentOperation.objects.get(kind="capture")
     wait = operation.next_attempt_at - timezone.now()
-    assert settings.PAYMENT_RETRY_FIRST - timedelta(seconds=5) < wait <= settings.PAYMENT_RETRY_FIRST
+    assert (
+        settings.PAYMENT_RETRY_FIRST - timedelta(seconds=5) < wait <= settings.PAYMENT_RETRY_FIRST
+    )
 
 
 def test_an_outage_at_authorisation_is_reconciled_and_the_order_released(

@@ -452,3 +452,37 @@ def test_a_quantity_as_a_number_or_digits_is_read(catalogue, acme, quantity):
     response = acme.post_order(order_body(lines=[{"sku": "MUG-001", "quantity": quantity}]))
     assert response.status_code == 201, response.json()
     assert response.json()["lines"][0]["quantity"] == 3
+
+
+# --- no value is null -------------------------------------------------------------------
+
+
+def test_what_has_no_value_is_null_and_null_is_read_as_none(catalogue, acme):
+    # given an order with no reference, phone, company or second address line, sent as null
+    # (as a client generated from the schema sends what it was given back)
+    address = {**order_body()["shipping_address"], "company": None, "line2": None, "phone": None}
+    body = order_body(
+        customer={"email": "ada@example.com", "name": None, "phone": None},
+        shipping_address=address,
+        external_reference=None,
+        customer_note=None,
+    )
+    # when it is placed
+    response = acme.post_order(body, key="nulls-1")
+    # then it is stored blank, and every such field answers null, never ""
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get(number=response.json()["number"])
+    assert (order.external_reference, order.phone, order.customer_note) == ("", "", "")
+    assert (order.shipping_address.company, order.shipping_address.line2) == ("", "")
+    answer = response.json()
+    assert answer["external_reference"] is None
+    assert answer["customer"]["phone"] is None
+    assert answer["shipping_address"]["company"] is None
+    assert answer["shipping_address"]["line2"] is None
+    assert answer["shipping_address"]["region"] is None
+    assert answer["cancellation_reason"] is None
+    assert answer["shipments"] == []
+    # and null where a value is required is still refused on its field
+    refused = acme.post_order({**body, "customer": {"email": None}}, key="nulls-2")
+    assert refused.status_code == 400
+    assert "customer.email" in refused.json()["error"]["fields"]

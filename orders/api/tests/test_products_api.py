@@ -20,7 +20,7 @@ def test_products_with_what_is_available(catalogue, acme):
     assert products["MUG-001"] == {
         "sku": "MUG-001",
         "name": "Mug",
-        "description": "",
+        "description": None,
         "kind": "physical",
         "price": "10.00",
         "currency": "EUR",

@@ -582,3 +582,14 @@ def test_a_staff_resend_starts_a_fresh_retry_period(catalogue, acme, receiver):
     # then it waits for its next retry instead of giving up at once
     delivery.refresh_from_db()
     assert delivery.retry_until > timezone.now() + timedelta(days=2)
+
+
+def test_a_webhook_says_null_for_what_has_no_value(catalogue, acme, settings):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = True
+    _endpoint(acme.partner, "http://127.0.0.1:9/all", events=["order.created", "order.cancelled"])
+    number = acme.post_order(order_body(external_reference=""), key="no-ref").json()["number"]
+    order_cancel(order_id=Order.objects.get(number=number).pk, actor="test", reason="")
+    created, cancelled = WebhookDelivery.objects.order_by("created_at")
+    assert created.payload["data"]["order"]["external_reference"] is None
+    assert cancelled.payload["data"]["reason"] is None
+    assert cancelled.payload["data"]["order"]["external_reference"] is None
