@@ -1,6 +1,6 @@
 """Schemathesis against the partner API, in-process through WSGI: generated requests (valid
 and invalid) for every operation in /api/schema/, with real keys and real data: two partners,
-each with orders in every state (tests/api_states: received, held, confirmed, ready with a
+each with orders in every state (orders/api/tests/states.py: received, held, confirmed, ready with a
 pending shipment, picking, packed, partly shipped, shipped, in transit, delivery exception,
 delivered, refunded, completed, cancelled, digital). No answer may be a 5xx, every answer must
 match the schema (documented status, content type, headers and body), none may carry `""`
@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -144,6 +145,24 @@ def _reads_first(operation) -> tuple[bool, str]:
 
 
 def test_the_partner_api_holds_up_to_generated_requests(wsgi_app, partner_data):
+    # Straight, first: neither partner can see, cancel or follow the other's orders
+    client = Client()
+    for this, other in (partner_data, partner_data[::-1]):
+        auth = {"HTTP_AUTHORIZATION": f"Api-Key {this['key']}"}
+        for number in other["numbers"].values():
+            for method, path in (
+                ("get", f"/api/v1/orders/{number}/"),
+                ("get", f"/api/v1/orders/{number}/shipments/"),
+                ("post", f"/api/v1/orders/{number}/cancel/"),
+            ):
+                answer = getattr(client, method)(path, **auth)
+                assert answer.status_code == 404, (method, path, answer.status_code)
+        listed = client.get("/api/v1/orders/?page_size=100", **auth).json()["results"]
+        assert {o["number"] for o in listed} == set(this["numbers"].values())
+    # The test client connected these again (see wsgi_app).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+
     schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     operations = sorted((r.ok() for r in schema.get_all_operations()), key=_reads_first)
     requests: Counter = Counter()

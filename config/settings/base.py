@@ -273,8 +273,9 @@ PAYMENT_RECONCILE_AFTER = timedelta(seconds=env.int("PAYMENT_RECONCILE_SECONDS",
 # of a provider outage, however soon the reconcile task looks for lost work.
 PAYMENT_RETRY_FIRST = timedelta(minutes=env.int("PAYMENT_RETRY_FIRST_MINUTES", default=5))
 PAYMENT_MAX_ATTEMPTS = env.int("PAYMENT_MAX_ATTEMPTS", default=10)
-# The longest a provider call may take before it counts as unanswered. A call begun by a
-# process that died is repeated (same idempotency key) by the reconcile task 10 s after that.
+# How long the card provider may take to answer once connected (connecting may take 5 s
+# more) before the call counts as unanswered. A call begun by a process that died is
+# repeated (same idempotency key) by the reconcile task 10 s after both.
 PAYMENT_PROVIDER_TIMEOUT_SECONDS = env.int("PAYMENT_PROVIDER_TIMEOUT_SECONDS", default=30)
 # Pay-again links in "payment failed" emails stay valid this long.
 PAY_LINK_MAX_AGE_DAYS = env.int("PAY_LINK_MAX_AGE_DAYS", default=14)

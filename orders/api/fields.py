@@ -22,9 +22,34 @@ class _BlankAsNull:
         return super().validate_empty_values(data)  # type: ignore[misc]
 
     def to_representation(self, value: Any) -> Any:
-        if value in ("", None):
+        # Answers only: an input field's default ("") is shown as such in the schema.
+        if value in ("", None) and getattr(self, "read_only", False):
             return None
         return super().to_representation(value)  # type: ignore[misc]
+
+
+def blank_as_null(value: Any) -> Any:
+    """A JSON document with null wherever it says "": for what was stored before answers said
+    null (idempotent replays, webhook deliveries written earlier) and for webhook data."""
+    if value == "":
+        return None
+    if isinstance(value, dict):
+        return {key: blank_as_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [blank_as_null(item) for item in value]
+    return value
+
+
+def null_as_blank(value: Any) -> Any:
+    """The other way round, for telling whether two requests are the same: `null` and `""`
+    both say "none"."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return {key: null_as_blank(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [null_as_blank(item) for item in value]
+    return value
 
 
 class OptionalCharField(_BlankAsNull, serializers.CharField):

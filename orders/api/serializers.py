@@ -141,7 +141,7 @@ class PaymentInputSerializer(serializers.Serializer):
         choices=PaymentMethod.choices,
         help_text="invoice: on the partner's invoice terms; card: a card token.",
     )
-    token = serializers.CharField(
+    token = OptionalCharField(
         max_length=128,
         required=False,
         allow_blank=True,
@@ -222,7 +222,9 @@ class ShipmentSerializer(serializers.ModelSerializer):
     service_level = OptionalCharField(read_only=True)
     tracking_number = OptionalCharField(read_only=True, help_text="Null until the parcel ships.")
     tracking_url = OptionalURLField(
-        read_only=True, help_text="The carrier's tracking page; null until the parcel ships."
+        read_only=True,
+        help_text="The carrier's tracking page; null until the parcel ships, and for carriers "
+        "without one (own delivery).",
     )
     lines = ShipmentLineSerializer(many=True, read_only=True)
 

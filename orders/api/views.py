@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from orders.api import selectors, services
 from orders.api.authentication import PartnerAPIKeyAuthentication
+from orders.api.fields import null_as_blank
 from orders.api.models import Partner
 from orders.api.pagination import (
     OrderCursorPagination,
@@ -162,7 +163,9 @@ class ProductDetailView(PartnerAPIView):
 def request_fingerprint(request: Request) -> str:
     """What makes two requests "the same" for an Idempotency-Key: method, path and the JSON
     body (key order and whitespace do not matter)."""
-    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    # null and "" both mean "none": a client may send back either for the same request.
+    data = null_as_blank(request.data)
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 

@@ -27,6 +27,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from orders.api.fields import blank_as_null
 from orders.api.models import (
     WEBHOOK_EVENTS,
     DeliveryStatus,
@@ -54,16 +55,6 @@ def order_summary(order: Order) -> dict[str, Any]:
         "grand_total": str(order.grand_total),
         "currency": order.currency,
     }
-
-
-def _blank_as_null(value: Any) -> Any:
-    if value == "":
-        return None
-    if isinstance(value, dict):
-        return {key: _blank_as_null(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_blank_as_null(item) for item in value]
-    return value
 
 
 def on_order_event(*, order: Order, event: str, data: dict[str, Any]) -> None:
@@ -105,7 +96,7 @@ def _write_deliveries(
     event_id = uuid.uuid4()
     # Through JSON once, so what is stored is exactly what is sent (decimals, dates as text),
     # with null for what has no value, as in the API's answers.
-    event_data = _blank_as_null(json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder)))
+    event_data = blank_as_null(json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder)))
     deliveries = []
     for endpoint in endpoints:
         delivery_id = uuid.uuid4()
@@ -142,7 +133,9 @@ def enqueue_deliveries(delivery_ids: list[str]) -> None:
 
 
 def body_of(delivery: WebhookDelivery) -> bytes:
-    return json.dumps(delivery.payload, separators=(",", ":"), cls=DjangoJSONEncoder).encode()
+    # blank_as_null: deliveries written before webhooks said null for "no value" say it too.
+    payload = blank_as_null(delivery.payload)
+    return json.dumps(payload, separators=(",", ":"), cls=DjangoJSONEncoder).encode()
 
 
 class WebhookOutbox(OutboxKind):

@@ -10,6 +10,10 @@ from typing import Any, Protocol
 
 from orders.exceptions import DomainError
 
+# How long a provider may take to accept a connection; PAYMENT_PROVIDER_TIMEOUT_SECONDS is
+# how long it may then take to answer.
+PROVIDER_CONNECT_TIMEOUT_SECONDS = 5
+
 
 class InvalidPaymentDetails(DomainError):
     code = "invalid_payment"

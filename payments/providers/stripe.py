@@ -14,6 +14,7 @@ from django.conf import settings
 from orders.json_bodies import JsonBodyRefused, load_json_object
 from orders.webhook_signing import SignatureInvalid, verify
 from payments.providers.base import (
+    PROVIDER_CONNECT_TIMEOUT_SECONDS,
     CardDetails,
     InvalidPaymentDetails,
     PreparedCard,
@@ -35,7 +36,9 @@ def _client() -> stripe.StripeClient:
         settings.STRIPE_SECRET_KEY,
         base_addresses=base,
         max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS),
+        http_client=stripe.RequestsClient(
+            timeout=(PROVIDER_CONNECT_TIMEOUT_SECONDS, settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS)
+        ),
     )
 
 
@@ -50,6 +53,10 @@ def _call(func: Any, *args: Any, **kwargs: Any) -> ProviderResult | Any:
         )
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
         raise ProviderUnavailable(str(exc)) from exc
+    except stripe.IdempotencyError as exc:
+        # The same key is still being worked on at Stripe (a first call slower than its lease):
+        # ask again later, when it has an answer.
+        raise ProviderUnavailable(f"Still in progress at Stripe: {exc}") from exc
     except stripe.APIError as exc:  # 5xx at Stripe
         raise ProviderUnavailable(str(exc)) from exc
     except stripe.InvalidRequestError as exc:

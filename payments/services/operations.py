@@ -35,7 +35,12 @@ from payments.models import (
     Refund,
 )
 from payments.providers import get_provider
-from payments.providers.base import PaymentProvider, ProviderResult, ProviderUnavailable
+from payments.providers.base import (
+    PROVIDER_CONNECT_TIMEOUT_SECONDS,
+    PaymentProvider,
+    ProviderResult,
+    ProviderUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +191,13 @@ def _begin(
 
 def call_lease() -> timedelta:
     """How long a begun call belongs to the process that began it: longer than a provider
-    may take to answer, so a slow call is never sent a second time while it is under way."""
-    return timedelta(seconds=settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS + 10)
+    may take to connect and answer, so a slow call is not sent a second time while it is
+    under way. Should that happen all the same (an answer held up longer than any timeout),
+    the provider sees the same idempotency key: it answers as it did the first time, or
+    that the first is still in progress (retried later), and never acts twice."""
+    return timedelta(
+        seconds=PROVIDER_CONNECT_TIMEOUT_SECONDS + settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS + 10
+    )
 
 
 def _retry_delay(attempts: int) -> timedelta:
@@ -204,11 +214,7 @@ def _call_provider(
     try:
         return send(get_provider(payment.provider), payment, operation)
     except ProviderUnavailable as exc:
-        PaymentOperation.objects.filter(pk=operation.pk).update(
-            error_code="unavailable",
-            error_message=str(exc)[:255],
-            next_attempt_at=timezone.now() + _retry_delay(operation.attempts),
-        )
+        _retry_later(operation, "unavailable", exc)
         logger.warning(
             "payment provider unavailable; will retry",
             extra={
@@ -217,9 +223,25 @@ def _call_provider(
                 "attempt": operation.attempts,
             },
         )
-        if operation.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
-            _give_up(operation)
         return None
+    except Exception as exc:
+        # Not an answer we know (a revoked key, a bug): the same retry schedule and the same
+        # limit as an unanswered call, never the lease's short wait again and again.
+        _retry_later(operation, "error", exc)
+        raise
+
+
+def _retry_later(operation: PaymentOperation, code: str, exc: Exception) -> None:
+    """Put a call that got no usable answer on the retry schedule; close it for Finance once
+    it has been tried PAYMENT_MAX_ATTEMPTS times. Only while it is still pending: a repeat
+    may have recorded an answer meanwhile."""
+    PaymentOperation.objects.filter(pk=operation.pk, status=OperationStatus.PENDING).update(
+        error_code=code,
+        error_message=str(exc)[:255],
+        next_attempt_at=timezone.now() + _retry_delay(operation.attempts),
+    )
+    if operation.attempts >= settings.PAYMENT_MAX_ATTEMPTS:
+        _give_up(operation)
 
 
 def _give_up(operation: PaymentOperation) -> None:

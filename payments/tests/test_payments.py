@@ -316,10 +316,10 @@ def test_a_capture_whose_process_died_is_repeated_after_its_lease_not_the_retry_
         1,
         "",
     )
-    # then: it is due once its lease is over (40 s), not after the five-minute retry wait
+    # then: it is due once its lease is over (45 s), not after the five-minute retry wait
     lease = operation.next_attempt_at - operation.created_at
     assert lease == pytest.approx(operations.call_lease(), abs=timedelta(seconds=2))
-    assert operations.call_lease() == timedelta(seconds=40) < settings.PAYMENT_RETRY_FIRST
+    assert operations.call_lease() == timedelta(seconds=45) < settings.PAYMENT_RETRY_FIRST
     with django_capture_on_commit_callbacks(execute=True):
         assert services.reconcile()["operations"] == 0  # still under way as far as anyone knows
     PaymentOperation.objects.filter(pk=operation.pk).update(
@@ -334,8 +334,35 @@ def test_a_capture_whose_process_died_is_repeated_after_its_lease_not_the_retry_
 
 
 def test_a_lease_outlasts_the_longest_provider_call(settings):
+    # 5 s to connect, the timeout to answer, 10 s to spare
     settings.PAYMENT_PROVIDER_TIMEOUT_SECONDS = 20
-    assert operations.call_lease() == timedelta(seconds=30)
+    assert operations.call_lease() == timedelta(seconds=35)
+
+
+def test_an_unexpected_provider_error_follows_the_retry_schedule_and_is_given_up(
+    catalogue, django_capture_on_commit_callbacks, settings
+):
+    # given: the provider answers every capture with something we do not understand
+    settings.PAYMENT_MAX_ATTEMPTS = 3
+    broken = mock.patch.object(TestGateway, "capture", side_effect=RuntimeError("bad key"))
+    with broken:
+        _paid_order(django_capture_on_commit_callbacks)
+        operation = PaymentOperation.objects.get(kind="capture")
+        # then: it waits the retry schedule (not the lease), like an unanswered call
+        wait = operation.next_attempt_at - timezone.now()
+        assert wait > settings.PAYMENT_RETRY_FIRST - timedelta(seconds=5)
+        assert operation.error_code == "error"
+        # and reconcile stops after PAYMENT_MAX_ATTEMPTS tries, telling Finance
+        for _ in range(5):
+            PaymentOperation.objects.filter(pk=operation.pk).update(
+                next_attempt_at=timezone.now() - timedelta(seconds=1)
+            )
+            with django_capture_on_commit_callbacks(execute=True):
+                services.reconcile()
+    operation.refresh_from_db()
+    assert (operation.status, operation.attempts) == (OperationStatus.FAILED, 3)
+    order = Order.objects.get(pk=operation.payment.order_id)
+    assert order.events.filter(type=EventType.PAYMENT_FAILED, message__contains="gave up").exists()
 
 
 def test_an_unanswered_call_waits_for_the_retry_schedule(

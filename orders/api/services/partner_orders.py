@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
+from orders.api.fields import blank_as_null
 from orders.api.models import (
     IdempotencyRecord,
     Partner,
@@ -175,7 +176,8 @@ def _replay(record: IdempotencyRecord, request_hash: str) -> IdempotentResponse:
     number = record.response_body.get("number") if isinstance(record.response_body, dict) else None
     return IdempotentResponse(
         status=record.response_status,
-        body=record.response_body,
+        # As answers are given now: a body stored before they said null for "no value" too.
+        body=blank_as_null(record.response_body),
         replayed=True,
         order_number=number,
     )

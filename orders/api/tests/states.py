@@ -16,8 +16,9 @@ from orders.api.tests.conftest import PartnerClient, order_body
 from orders.models import HoldReason, Order, OrderStatus
 from orders.services import order_cancel, order_complete, order_hold, order_review
 from orders.tests.factories import payment_securing_deferred
-from payments.models import Payment, PaymentStatus
+from payments.models import Invoice, Payment, PaymentStatus
 from payments.services import refund_create
+from payments.services.invoices import invoice_flag_overdue, invoice_record_payment
 from warehouse.models import BinStock, DigitalAsset, Product, Shipment, ShipmentStatus, StockItem
 from warehouse.services import packing, picking, shipping, tracking
 
@@ -78,15 +79,15 @@ class Seeder:
             )
         return order
 
-    def ship(self, shipment: Shipment, number: int) -> None:
-        """Hand it to DHL, with a tracking number of 10 digits made from `number` (unique for
-        each partner seeded)."""
+    def ship(self, shipment: Shipment, number: int, carrier: str = "dhl") -> None:
+        """Hand it to the carrier, with a tracking number of 10 digits made from `number`
+        (unique for each partner seeded)."""
         with self.capture(execute=True):
             shipping.shipment_ship(
                 shipment_id=shipment.pk,
-                carrier="dhl",
+                carrier=carrier,
                 tracking_number=str(number + 1000 * self.partner.partner.pk),
-                service_level="Paket",
+                service_level="Paket" if carrier == "dhl" else "",
                 actor=self.picker,
             )
 
@@ -94,11 +95,11 @@ class Seeder:
         with self.capture(execute=True):
             tracking.shipment_track(shipment_id=shipment.pk, status=status, actor="carrier")
 
-    def shipped(self, number: int, **body: Any) -> Order:
-        """Packed and shipped, with DHL tracking numbers from `number` on."""
+    def shipped(self, number: int, carrier: str = "dhl", **body: Any) -> Order:
+        """Packed and shipped, with tracking numbers from `number` on."""
         order = self.packed(**body)
         for index, shipment in enumerate(order.shipments.order_by("pk")):
-            self.ship(shipment, number + index)
+            self.ship(shipment, number + index, carrier)
         return order
 
 
@@ -172,9 +173,29 @@ def seed_orders_in_every_state(
     exception = seed.shipped(4000000001)
     seed.track(exception.shipments.get(), ShipmentStatus.EXCEPTION)
     made["delivery_exception"] = exception
+    out_for_delivery = seed.shipped(4100000001)
+    seed.track(out_for_delivery.shipments.get(), ShipmentStatus.OUT_FOR_DELIVERY)
+    made["out_for_delivery"] = out_for_delivery
+    sent_back = seed.shipped(4200000001)
+    seed.track(sent_back.shipments.get(), ShipmentStatus.RETURNED_TO_SENDER)
+    made["returned_to_sender"] = sent_back
+    # Our own vans: no tracking page, so no tracking_url even once shipped.
+    made["own_delivery"] = seed.shipped(4300000001, carrier="own")
     delivered = seed.shipped(5000000001, payment=CARD)
     seed.track(delivered.shipments.get(), ShipmentStatus.DELIVERED)
     made["delivered"] = delivered
+    # Invoices: one paid in full, one overdue.
+    paid = seed.shipped(5100000001)
+    invoice = Invoice.objects.get(payment__order=paid)
+    invoice_record_payment(invoice_id=invoice.pk, amount=invoice.balance, actor="test")
+    made["invoice_paid"] = paid
+    overdue = seed.ready()
+    Invoice.objects.filter(payment__order=overdue).update(
+        due_date=F("due_date") - timedelta(days=60)
+    )
+    with capture(execute=True):
+        invoice_flag_overdue(invoice_id=Invoice.objects.get(payment__order=overdue).pk)
+    made["invoice_overdue"] = overdue
     # Delivered, then part of the card payment refunded.
     refunded = seed.shipped(6000000001, payment=CARD)
     seed.track(refunded.shipments.get(), ShipmentStatus.DELIVERED)

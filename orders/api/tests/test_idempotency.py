@@ -111,3 +111,24 @@ def test_after_the_record_is_gone_the_key_still_finds_its_order(catalogue, acme)
     assert again["Idempotent-Replayed"] == "true"
     assert again.json()["number"] == first.json()["number"]
     assert Order.objects.count() == 1
+
+
+def test_null_and_blank_are_the_same_request(catalogue, acme):
+    first = acme.post_order(order_body(external_reference="", customer_note=""), key="po-null")
+    again = acme.post_order(order_body(external_reference=None, customer_note=None), key="po-null")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["number"] == first.json()["number"]
+
+
+def test_an_answer_stored_before_null_meant_no_value_is_replayed_with_null(catalogue, acme):
+    # given: an answer stored as API 1.0.0 rendered it, with "" for "no value"
+    first = acme.post_order(order_body(external_reference=""), key="po-old")
+    record = IdempotencyRecord.objects.get(key="po-old")
+    record.response_body = {**record.response_body, "external_reference": ""}
+    record.save(update_fields=["response_body"])
+    # when: the request is sent again, then: it says null, as answers do now
+    again = acme.post_order(order_body(external_reference=""), key="po-old")
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["external_reference"] is None
+    assert again.json()["number"] == first.json()["number"]

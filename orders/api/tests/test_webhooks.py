@@ -3,6 +3,7 @@ retried on 5xx and timeouts with backoff, never retried on 4xx, and every attemp
 
 import hashlib
 import hmac
+import json
 import time
 from datetime import timedelta
 
@@ -593,3 +594,14 @@ def test_a_webhook_says_null_for_what_has_no_value(catalogue, acme, settings):
     assert created.payload["data"]["order"]["external_reference"] is None
     assert cancelled.payload["data"]["reason"] is None
     assert cancelled.payload["data"]["order"]["external_reference"] is None
+
+
+def test_a_delivery_written_before_null_meant_no_value_is_sent_with_null(catalogue, acme, settings):
+    settings.PARTNER_WEBHOOK_ALLOW_PRIVATE = True
+    _endpoint(acme.partner, "http://127.0.0.1:9/created")
+    acme.post_order(key="old-delivery")
+    delivery = WebhookDelivery.objects.get()
+    delivery.payload["data"]["order"]["external_reference"] = ""  # as 1.0.0 wrote it
+    delivery.save(update_fields=["payload"])
+    body = json.loads(webhooks.body_of(WebhookDelivery.objects.get(pk=delivery.pk)))
+    assert body["data"]["order"]["external_reference"] is None
