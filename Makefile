@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where the demo answers: links in its emails and the addresses seed_demo prints follow it
+# (config/settings/local.py), unless SITE_URL is set. 0.0.0.0 listens everywhere; a link needs
+# an address to go to.
+RUNSERVER_URL = http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 
 .PHONY: install run test lint fmt migrate seed worker beat serve check-deploy graph clean
 
@@ -24,12 +28,12 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py seed_demo
+	RUNSERVER_URL=$(RUNSERVER_URL) $(BIN)/python manage.py seed_demo
 
 # The embedded default: SQLite under var/, tasks in-process, mail printed to the console.
 run: seed
-	@echo "Serving on http://$(HOST):$(PORT)/  (staff console at /admin/)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@echo "Serving on $(RUNSERVER_URL)/  (staff console at /admin/)"
+	RUNSERVER_URL=$(RUNSERVER_URL) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -43,9 +47,10 @@ fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The real stack: set DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and
-# DJANGO_SETTINGS_MODULE=config.settings.production first (see README). The access log goes to
-# stdout with signed-link tokens redacted (config/gunicorn.py).
+# The real stack: set DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS, SITE_URL,
+# PAYMENT_CARD_PROVIDER (and its secrets) and DJANGO_SETTINGS_MODULE=config.settings.production
+# first (see README). The access log goes to stdout with signed-link tokens redacted
+# (config/gunicorn.py).
 serve: install
 	$(BIN)/python manage.py collectstatic --noinput
 	$(BIN)/gunicorn config.wsgi:application -c config/gunicorn.py --bind $(HOST):$(PORT) --workers $${WEB_CONCURRENCY:-3}

@@ -1,4 +1,10 @@
-"""The staff console: django.contrib.admin, with one change made before any ModelAdmin exists.
+"""The staff console: django.contrib.admin, on a site whose login is rate limited, with one
+change made before any ModelAdmin exists.
+
+The login (/admin/login/) is limited as the shop's is (orders.ratelimit, the "login" scope,
+settings.RATE_LIMITS["login"]): per client address and per username, counted together with
+the shop's login page; refused with a 429 page in the console's own style and Retry-After,
+and logged; with the cache (Redis) down it fails closed (RATE_LIMITS_FAIL_CLOSED), 503.
 
 Every integer column edited in the console (product weights, bin numbers, line quantities,
 package sizes, download limits ...) gets orders.numbers.WholeNumberField, which takes the
@@ -7,10 +13,46 @@ digits 0-9 only, instead of Django's IntegerField, which reads "٣" as 3; every 
 admin's defaults for model fields, which every ModelAdmin and inline starts from, so a page
 added later is covered without remembering to."""
 
+from typing import Any
+
+from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+
+from orders.ratelimit import client_ip, posted, ratelimit
+
+
+def _console_context(request: HttpRequest) -> dict[str, Any]:
+    """The console's header and title for the page a refused login gets."""
+    return admin.site.each_context(request)
+
+
+def _login_limit(key: Any) -> Any:
+    return method_decorator(
+        ratelimit(
+            "login",
+            key=key,
+            template_name="admin/ratelimited.html",
+            page_context=_console_context,
+        )
+    )
+
+
+class StaffAdminSite(admin.AdminSite):
+    site_header = "Orderflow staff console"
+    site_title = "Orderflow"
+    index_title = "Orders, stock and customers"
+
+    @_login_limit(posted("username"))
+    @_login_limit(client_ip)
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        return super().login(request, extra_context)
 
 
 class StaffConsoleConfig(AdminConfig):
+    default_site = "config.admin_site.StaffAdminSite"
+
     def ready(self) -> None:
         from django.contrib.admin import options
         from django.db import models

@@ -4,10 +4,6 @@ from django.urls import include, path
 from config.health import healthz
 from warehouse import views as warehouse_views
 
-admin.site.site_header = "Orderflow staff console"
-admin.site.site_title = "Orderflow"
-admin.site.index_title = "Orders, stock and customers"
-
 handler400 = "config.errors.bad_request"
 handler500 = "config.errors.server_error"
 

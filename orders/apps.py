@@ -20,3 +20,6 @@ class OrdersConfig(AppConfig):
 
         checks.register(check_shipping_countries)
         checks.register(check_orders_to_unknown_countries, checks.Tags.database)
+        from config.checks import check_site_url
+
+        checks.register(check_site_url, deploy=True)

@@ -6,8 +6,14 @@ hold across every web process.
     def login(request): ...
 
 Each decorator counts the requests in the current window under its own key; over the limit
-the view is not called and the client gets a friendly 429 page with Retry-After. Only unsafe
-methods (POST, ...) count by default: browsing a page never locks anyone out.
+the view is not called and the client gets a friendly 429 page with Retry-After, and a warning
+is logged ("rate limit exceeded": the scope, the client's address, and for a limit per
+username or email a short digest of it; never what was posted). Only unsafe methods (POST,
+...) count by default: browsing a page never locks anyone out.
+
+The two login pages, the shop's (/account/login/) and the staff console's (/admin/login/,
+config/admin_site.py), share the "login" scope: attempts on either count against one limit
+per address and one per username.
 
 When the cache cannot be reached (Redis down), a limit cannot be counted. Each scope says
 what happens then (settings.RATE_LIMITS_FAIL_CLOSED): a scope that guards against guessing
@@ -97,15 +103,24 @@ def _count(scope: str, ident: str, *, limit: int, window: int, now: float | None
     return 0
 
 
+#: The page a refused request gets, and what else it needs in its context.
+PageContext = Callable[[HttpRequest], dict[str, Any]]
+SHOP_PAGE = "orders/ratelimited.html"
+
+
 def ratelimit(
     scope: str,
     *,
     key: KeyFunc = client_ip,
     rate: str | None = None,
     methods: frozenset[str] | None = None,
+    template_name: str = SHOP_PAGE,
+    page_context: PageContext | None = None,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Limit a view to settings.RATE_LIMITS[scope] (or `rate`) requests per window and key.
-    Requests whose key is empty (no username posted, say) are not counted by this limiter."""
+    Requests whose key is empty (no username posted, say) are not counted by this limiter.
+    A refused request gets `template_name` (the shop's page unless told), with
+    `page_context(request)` added to its context."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
@@ -123,11 +138,16 @@ def ratelimit(
                 except CounterUnavailable:
                     if scope in settings.RATE_LIMITS_FAIL_CLOSED:
                         logger.warning("rate limit unavailable: refused", extra={"scope": scope})
-                        return limit_unavailable(request)
+                        return limit_unavailable(
+                            request, template_name=template_name, page_context=page_context
+                        )
                     logger.warning("rate limit unavailable: allowed", extra={"scope": scope})
                     wait = 0
                 if wait:
-                    return too_many_requests(request, wait)
+                    _log_refusal(request, scope=scope, key=key, ident=ident, retry_after=wait)
+                    return too_many_requests(
+                        request, wait, template_name=template_name, page_context=page_context
+                    )
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -135,12 +155,50 @@ def ratelimit(
     return decorator
 
 
-def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
+def _log_refusal(
+    request: HttpRequest, *, scope: str, key: KeyFunc, ident: str, retry_after: int
+) -> None:
+    """A warning for each refused request. It names the client by its address; a limit keyed
+    on a posted username or email is named by a digest of it (the same one for the same
+    account, which is not written out), and nothing else that was posted is logged."""
+    fields: dict[str, Any] = {
+        "scope": scope,
+        "limited_by": key.__name__,
+        "client": client_ip(request),
+        "path": request.path,
+        "retry_after": retry_after,
+    }
+    if key is not client_ip:
+        fields["key_digest"] = sha256(ident.encode()).hexdigest()[:12]
+    logger.warning("rate limit exceeded", extra=fields)
+
+
+def _page(
+    request: HttpRequest,
+    template_name: str,
+    context: dict[str, Any],
+    page_context: PageContext | None,
+    *,
+    status: int,
+) -> HttpResponse:
+    if page_context is not None:
+        context = {**page_context(request), **context}
+    return render(request, template_name, context, status=status)
+
+
+def too_many_requests(
+    request: HttpRequest,
+    retry_after: int,
+    *,
+    template_name: str = SHOP_PAGE,
+    page_context: PageContext | None = None,
+) -> HttpResponse:
     minutes = max(round(retry_after / 60), 1)
-    response = render(
+    response = _page(
         request,
-        "orders/ratelimited.html",
+        template_name,
         {"retry_after": retry_after, "minutes": minutes},
+        page_context,
         status=429,
     )
     response["Retry-After"] = str(retry_after)
@@ -151,12 +209,18 @@ def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
 UNAVAILABLE_RETRY_AFTER = 60
 
 
-def limit_unavailable(request: HttpRequest) -> HttpResponse:
+def limit_unavailable(
+    request: HttpRequest,
+    *,
+    template_name: str = SHOP_PAGE,
+    page_context: PageContext | None = None,
+) -> HttpResponse:
     """A scope that fails closed, while its counter cannot be reached."""
-    response = render(
+    response = _page(
         request,
-        "orders/ratelimited.html",
+        template_name,
         {"unavailable": True, "retry_after": UNAVAILABLE_RETRY_AFTER, "minutes": 1},
+        page_context,
         status=503,
     )
     response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)

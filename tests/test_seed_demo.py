@@ -105,6 +105,17 @@ def test_seed_demo_gives_every_staff_group_a_user(django_capture_on_commit_callb
     assert users.filter(username="admin", is_superuser=True).exists()
 
 
+def test_seed_demo_prints_the_address_the_demo_serves_on(settings):
+    # given `make run PORT=8011` (the Makefile passes that address, config/settings/local.py)
+    settings.SITE_URL = "http://127.0.0.1:8011"
+
+    out = _seed()
+
+    assert "Staff console: http://127.0.0.1:8011/admin/" in out
+    assert "Shop: http://127.0.0.1:8011/  customer login" in out
+    assert ":8000" not in out
+
+
 def test_seed_demo_holds_orders_for_each_demo_reason(django_capture_on_commit_callbacks):
     # when
     _seed(django_capture_on_commit_callbacks)

@@ -17,6 +17,8 @@ SECRET_KEY = env("SECRET_KEY", default="")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The shop's public address, the start of every link in an email. Production has no default
+# (`check --deploy` says when it is missing); `make run` passes its own (local.py).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
@@ -30,6 +32,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc for /api/docs/ from our own static files
     "django_fsm",
     "django_celery_beat",
     "anymail",
@@ -67,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "payments.context_processors.payment_mode",
             ],
         },
     },
@@ -261,8 +265,13 @@ LOGGING = {
 SHIPPING_COUNTRIES = [code.strip().upper() for code in env.list("SHIPPING_COUNTRIES", default=[])]
 
 # --- Payments ------------------------------------------------------------------------------
-# Who takes cards: "test" (the embedded test gateway, no network) or "stripe".
+# Who takes cards: "test" (the embedded test gateway, no network, no money moves) or
+# "stripe". Production has no default (config/settings/production.py).
 PAYMENT_CARD_PROVIDER = env("PAYMENT_CARD_PROVIDER", default="test")
+# The test gateway where it could be mistaken for a real one: without this, `check --deploy`
+# fails (payments.E001) and web processes and workers refuse to start (payments/checks.py).
+# The embedded default and the test suite allow it (local.py, test.py).
+PAYMENT_ALLOW_TEST_GATEWAY = env.bool("PAYMENT_ALLOW_TEST_GATEWAY", default=False)
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
@@ -346,6 +355,11 @@ SPECTACULAR_SETTINGS.update(
             '`{"error": {"code", "message", "fields"}}`.'
         ),
         "SCHEMA_PATH_PREFIX": r"/api/v1",
+        # /api/docs/ loads Redoc from our static files (drf-spectacular-sidecar, a pinned
+        # version), not from a CDN: the docs work without the internet.
+        "REDOC_DIST": "SIDECAR",
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "SERVE_INCLUDE_SCHEMA": False,
         "SERVE_AUTHENTICATION": [],
         "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

@@ -15,6 +15,20 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL is required in production (Celery broker and cache).")
 
+# Links in emails (order pages, pay-again, downloads) start with this: the shop's public
+# address, https://shop.example.com. No default: `check --deploy` says when it is missing.
+SITE_URL = env("SITE_URL", default="")
+
+# Who takes cards: production chooses. "test" needs PAYMENT_ALLOW_TEST_GATEWAY=true as well
+# (payments/checks.py), and every shop page then says that no real payments are taken.
+PAYMENT_CARD_PROVIDER = env("PAYMENT_CARD_PROVIDER", default="")
+if not PAYMENT_CARD_PROVIDER:
+    raise ImproperlyConfigured(
+        'PAYMENT_CARD_PROVIDER is required in production: "stripe" (with STRIPE_SECRET_KEY '
+        'and STRIPE_WEBHOOK_SECRET), or "test" together with PAYMENT_ALLOW_TEST_GATEWAY=true '
+        "on a site that must not take real payments."
+    )
+
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 

@@ -267,6 +267,8 @@ def production_env(
             "EMAIL_TIMEOUT": "10",
             "SMS_BACKEND": "",
             "PAYMENT_CARD_PROVIDER": "test",
+            # the test gateway on purpose: web and workers refuse it otherwise
+            "PAYMENT_ALLOW_TEST_GATEWAY": "true",
             "PARTNER_WEBHOOK_ALLOW_PRIVATE": "true",
             "MEDIA_ROOT": str(media_root),
             "LOG_LEVEL": "INFO",

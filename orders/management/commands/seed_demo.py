@@ -4,6 +4,7 @@ orders in several states. Safe to run again: it creates only what is missing."""
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
@@ -81,14 +82,13 @@ class Command(BaseCommand):
         self._orders(staff)
         self._fulfilment(staff)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write("Staff console: http://127.0.0.1:8000/admin/")
+        site = settings.SITE_URL.rstrip("/")
+        self.stdout.write(f"Staff console: {site}/admin/")
         self.stdout.write(f"Logins (password {DEMO_PASSWORD!r} for all):")
         for username, group, superuser in STAFF:
             role = "superuser" if superuser else group
             self.stdout.write(f"  {username:<10} {role}")
-        self.stdout.write(
-            f"Shop: http://127.0.0.1:8000/  customer login {DEMO_CUSTOMER} (My orders)"
-        )
+        self.stdout.write(f"Shop: {site}/  customer login {DEMO_CUSTOMER} (My orders)")
 
     def _staff(self, groups: dict) -> dict[str, Any]:
         user_model = get_user_model()

@@ -1,0 +1,177 @@
+"""Both logins, the shop's (/account/login/) and the staff console's (/admin/login/), are
+rate limited the same way (the "login" scope, orders.ratelimit): per address and per
+username, a 429 page with Retry-After, closed while the counter (Redis) is down; and each
+refusal is logged without anything that was posted."""
+
+import json
+import logging
+from types import SimpleNamespace
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from config.logging import JsonFormatter
+from orders import ratelimit
+from orders.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ADMIN_LOGIN = "/admin/login/"
+STAFF_PASSWORD = "Staff-pass-4471"
+WRONG = "not-the-password-5093"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def login_limit(settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "3/300"}
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The limiter's clock, held still and moved on by hand."""
+    now = SimpleNamespace(value=1_000_000.0)
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: now.value))
+    return now
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="grace", is_staff=True, password=STAFF_PASSWORD)
+
+
+def _admin_login(client, password, username="grace"):
+    return client.post(ADMIN_LOGIN, {"username": username, "password": password, "next": "/admin/"})
+
+
+def _refusals(caplog):
+    return [r for r in caplog.records if r.getMessage() == "rate limit exceeded"]
+
+
+def test_wrong_staff_logins_are_refused_with_429_and_logged(
+    client, staff, login_limit, clock, caplog
+):
+    # given three wrong passwords
+    for _ in range(3):
+        assert _admin_login(client, WRONG).status_code == 200  # the form again, with its error
+
+    # when the fourth try has the right one
+    with caplog.at_level(logging.WARNING, logger="orders.ratelimit"):
+        refused = _admin_login(client, STAFF_PASSWORD)
+
+    # then it is refused, politely, in the console's own page, and nobody is logged in
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 300
+    page = refused.content.decode()
+    assert "Please wait a moment" in page
+    assert "Orderflow staff console" in page
+    assert "_auth_user_id" not in client.session
+    # and the refusal is logged: which limit, which client; never the password or the name
+    [refusal] = _refusals(caplog)
+    assert (refusal.scope, refusal.limited_by, refusal.client, refusal.path) == (
+        "login",
+        "posted_username",
+        "127.0.0.1",
+        ADMIN_LOGIN,
+    )
+    line = JsonFormatter().format(refusal)
+    assert json.loads(line)["key_digest"] == refusal.key_digest and len(refusal.key_digest) == 12
+    assert STAFF_PASSWORD not in line and WRONG not in line and "grace" not in line
+
+
+def test_one_address_trying_many_staff_usernames_is_refused_and_logged(
+    client, staff, login_limit, caplog
+):
+    for username in ("root", "admin", "staff"):
+        _admin_login(client, WRONG, username=username)
+
+    with caplog.at_level(logging.WARNING, logger="orders.ratelimit"):
+        refused = _admin_login(client, STAFF_PASSWORD)
+
+    assert refused.status_code == 429
+    [refusal] = _refusals(caplog)
+    assert (refusal.limited_by, refusal.client) == ("client_ip", "127.0.0.1")
+    assert not hasattr(refusal, "key_digest")
+
+
+def test_a_staff_login_is_limited_per_username_from_any_address(client, staff, login_limit):
+    for _ in range(3):
+        _admin_login(client, WRONG)
+
+    elsewhere = client.__class__(REMOTE_ADDR="10.9.9.9")
+
+    assert _admin_login(elsewhere, STAFF_PASSWORD).status_code == 429
+
+
+def test_the_right_staff_password_works_again_after_the_window(client, staff, login_limit, clock):
+    for _ in range(3):
+        _admin_login(client, WRONG)
+    assert _admin_login(client, STAFF_PASSWORD).status_code == 429
+
+    clock.value += 300  # the next window
+
+    response = _admin_login(client, STAFF_PASSWORD)
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+    assert client.session["_auth_user_id"] == str(staff.pk)
+
+
+def test_opening_the_staff_login_page_is_never_limited(client, staff, login_limit):
+    assert [client.get(ADMIN_LOGIN).status_code for _ in range(6)] == [200] * 6
+
+
+def test_the_two_login_pages_share_one_limit(client, staff, login_limit):
+    # given two wrong tries on the shop's login and one on the console's, from one address
+    for _ in range(2):
+        client.post(reverse("orders:login"), {"username": "ada@example.com", "password": WRONG})
+    _admin_login(client, WRONG, username="someone-else")
+
+    # then the address has had its three tries, on either page
+    assert _admin_login(client, STAFF_PASSWORD).status_code == 429
+
+
+def test_with_redis_down_the_staff_login_is_refused_not_let_through(client, staff, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
+        }
+    }
+
+    response = _admin_login(client, STAFF_PASSWORD)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    assert "briefly unavailable" in response.content.decode()
+    assert "Orderflow staff console" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_customer_login_lockouts_are_logged_too(client, login_limit, caplog):
+    UserFactory(username="ada@example.com", email="ada@example.com", password="Ada-pass-3318")
+    for _ in range(3):
+        client.post(reverse("orders:login"), {"username": "ada@example.com", "password": WRONG})
+
+    with caplog.at_level(logging.WARNING, logger="orders.ratelimit"):
+        refused = client.post(
+            reverse("orders:login"), {"username": "ada@example.com", "password": "Ada-pass-3318"}
+        )
+
+    assert refused.status_code == 429
+    [refusal] = _refusals(caplog)
+    assert (refusal.scope, refusal.limited_by, refusal.client, refusal.path) == (
+        "login",
+        "posted_username",
+        "127.0.0.1",
+        reverse("orders:login"),
+    )
+    line = JsonFormatter().format(refusal)
+    assert "Ada-pass-3318" not in line and "ada@example.com" not in line

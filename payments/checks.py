@@ -1,0 +1,86 @@
+"""System checks on who takes card payments, and the guard that stops a web process or a
+Celery worker from starting with the test gateway where it is not allowed.
+
+The test gateway approves the card 4242 4242 4242 4242 (and the token tok_visa) without any
+money moving: what the embedded demo and the test suite want, and what a real shop must never
+do by accident. So production names its card provider (PAYMENT_CARD_PROVIDER has no default
+there), and may name the test gateway only together with PAYMENT_ALLOW_TEST_GATEWAY=true (a
+staging site, a shop before its launch); every shop page then says that no real payments are
+taken (payments.context_processors)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error
+from django.core.exceptions import ImproperlyConfigured
+
+#: The names PAYMENT_CARD_PROVIDER may take (payments.providers.PROVIDERS; "invoice" is not a
+#: card provider).
+CARD_PROVIDERS = ("test", "stripe")
+
+
+def check_card_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A system check (every command): the card provider is one we have."""
+    provider = settings.PAYMENT_CARD_PROVIDER
+    if provider in CARD_PROVIDERS:
+        return []
+    return [
+        Error(
+            f"PAYMENT_CARD_PROVIDER is {provider!r}, which is not a card provider.",
+            hint='Set PAYMENT_CARD_PROVIDER to "stripe", or to "test" for the test gateway.',
+            obj="settings.PAYMENT_CARD_PROVIDER",
+            id="payments.E003",
+        )
+    ]
+
+
+def unbidden_test_gateway() -> list[CheckMessage]:
+    """The test gateway takes cards, and nobody said that is on purpose."""
+    if settings.PAYMENT_CARD_PROVIDER != "test" or settings.PAYMENT_ALLOW_TEST_GATEWAY:
+        return []
+    return [
+        Error(
+            "PAYMENT_CARD_PROVIDER is 'test': the test gateway approves test cards without "
+            "taking any money, and PAYMENT_ALLOW_TEST_GATEWAY is not set.",
+            hint='Set PAYMENT_CARD_PROVIDER="stripe" with STRIPE_SECRET_KEY and '
+            "STRIPE_WEBHOOK_SECRET. Only a site that must not take real payments (staging) "
+            "sets PAYMENT_ALLOW_TEST_GATEWAY=true; every shop page then says so.",
+            obj="settings.PAYMENT_CARD_PROVIDER",
+            id="payments.E001",
+        )
+    ]
+
+
+def check_card_provider_for_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A deployment check (`manage.py check --deploy`): real card payments are set up."""
+    messages = unbidden_test_gateway()
+    if settings.PAYMENT_CARD_PROVIDER == "stripe":
+        missing = [
+            name
+            for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+            if not getattr(settings, name)
+        ]
+        if missing:
+            messages.append(
+                Error(
+                    f"PAYMENT_CARD_PROVIDER is 'stripe' but {' and '.join(missing)} "
+                    f"{'is' if len(missing) == 1 else 'are'} not set.",
+                    hint="Copy the secret key and the webhook endpoint's signing secret from "
+                    "the Stripe dashboard.",
+                    obj="settings.PAYMENT_CARD_PROVIDER",
+                    id="payments.E002",
+                )
+            )
+    return messages
+
+
+def refuse_to_start_with_the_test_gateway() -> None:
+    """Raise ImproperlyConfigured where the test gateway would take cards unbidden.
+
+    Called as a web process (config/wsgi.py, config/asgi.py) and a Celery worker
+    (config/celery.py) start: gunicorn and Celery do not run the deployment checks, so a site
+    deployed without `check --deploy` would otherwise approve any test card."""
+    refusals = unbidden_test_gateway()
+    if refusals:
+        refusal = refusals[0]
+        raise ImproperlyConfigured(f"{refusal.id}: {refusal.msg} {refusal.hint}")
