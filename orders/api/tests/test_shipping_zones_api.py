@@ -43,6 +43,10 @@ def test_a_method_outside_its_zone_is_refused_on_its_field(catalogue, local, acm
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_order"
+    assert error["message"] == (
+        "The order cannot be shipped: shipping_method: Own delivery (Berlin) does not deliver "
+        "to United Kingdom. Choose another shipping method."
+    )
     assert error["fields"] == {
         "shipping_method": [
             "Own delivery (Berlin) does not deliver to United Kingdom. "
