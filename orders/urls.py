@@ -13,6 +13,7 @@ urlpatterns = [
     path("cart/add/", cart.cart_add, name="cart-add"),
     path("cart/update/", cart.cart_update, name="cart-update"),
     path("checkout/", checkout.checkout, name="checkout"),
+    path("checkout/summary/", checkout.checkout_summary, name="checkout-summary"),
     path("checkout/received/<str:number>/", checkout.order_received, name="order-received"),
     # guest links from emails, and paying again after a declined card
     path("orders/track/<str:token>/", order_pages.order_link, name="order-link"),

@@ -1,9 +1,11 @@
 """The customer site in a real browser (Playwright driving Debian's chromium) against a live
 server: a guest buys two products with the test card and follows the emailed link to the
-order page; a registered customer cancels an order. Screenshots go to test-artifacts/."""
+order page; the checkout shows the total before placing and follows the address and the
+delivery; a registered customer cancels an order. Screenshots go to test-artifacts/."""
 
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from django.core.cache import cache
 from django.db import connections
 
 from orders.models import Customer, Order, OrderStatus
-from orders.tests.factories import UserFactory, place_order
+from orders.tests.factories import ShippingMethodFactory, UserFactory, place_order
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -120,6 +122,111 @@ def test_a_guest_buys_two_products_and_follows_the_emailed_link(
     assert shot.stat().st_size > 10_000
     page.set_viewport_size({"width": 390, "height": 844})
     _screenshot(page, "order-page-mobile.png")
+
+
+def test_the_checkout_shows_the_total_before_placing_and_follows_the_address(
+    browser_page, live_server, catalogue
+):
+    from playwright.sync_api import expect
+
+    # given free delivery in Berlin only, besides standard (5.00) and express (15.00)
+    ShippingMethodFactory(
+        code="local",
+        name="Own delivery (Berlin)",
+        carrier="own",
+        price=Decimal("0.00"),
+        countries=["DE"],
+        postal_code_prefixes=["10", "11", "12", "13", "14"],
+    )
+    page, base = browser_page, live_server.url
+    _add_to_cart(page, base, "MUG-001", 2)  # 20.00
+    page.goto(base + "/checkout/")
+    total, tax = page.locator("#summary-total"), page.locator("#summary-tax")
+    expect(total).to_have_text("–")  # no country yet
+    expect(page.locator("#update-total")).to_be_hidden()  # the script keeps the total current
+
+    # when a Berlin address is filled in: the total with standard delivery, 19% included
+    page.get_by_label("Email").fill("guest@example.com")
+    page.get_by_label("Full name").first.fill("Ada Lovelace")
+    page.get_by_label("Street and house number").first.fill("Torstraße 1")
+    page.get_by_label("City").first.fill("Berlin")
+    page.get_by_label("Postal code").first.fill("10119")
+    page.get_by_label("Country").first.select_option("DE")
+    expect(total).to_have_text("25.00 EUR")
+    expect(tax).to_have_text("3.99 EUR")
+    expect(page.locator("#summary-shipping")).to_have_text("5.00 EUR")
+
+    # and the free local delivery is chosen
+    page.get_by_label("Own delivery (Berlin)").check()
+    expect(total).to_have_text("20.00 EUR")
+    expect(page.locator("#summary-shipping")).to_have_text("0.00 EUR")
+
+    # when the address moves to London: the local delivery is no longer offered, standard is
+    # chosen, and the tax is the United Kingdom's 20%
+    page.get_by_label("City").first.fill("London")
+    page.get_by_label("Postal code").first.fill("N1 9GU")
+    page.get_by_label("Country").first.select_option("GB")
+    expect(page.get_by_label("Own delivery (Berlin)")).to_have_count(0)
+    expect(page.get_by_label("Standard")).to_be_checked()
+    expect(total).to_have_text("25.00 EUR")
+    expect(tax).to_have_text("4.17 EUR")
+
+    # and express is chosen
+    page.get_by_label("Express").check()
+    expect(total).to_have_text("35.00 EUR")
+    expect(tax).to_have_text("5.83 EUR")
+    _screenshot(page, "checkout-total.png")
+
+    # when the order is placed, its total is the one shown
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry month").select_option("12")
+    page.get_by_label("Expiry year").select_option(
+        str(int(page.locator("#id_exp_year option").nth(3).get_attribute("value")))
+    )
+    page.get_by_label("Security code (CVC)").fill("123")
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_url(re.compile(r".*/checkout/received/\d+/$"))
+    order = Order.objects.get()
+    assert order.shipping_method.code == "express"
+    assert (order.shipping_total, order.tax_total, order.grand_total) == (
+        Decimal("15.00"),
+        Decimal("5.83"),
+        Decimal("35.00"),
+    )
+
+
+def test_without_javascript_update_total_shows_the_total(browser_page, live_server, catalogue):
+    from playwright.sync_api import expect
+
+    context = browser_page.context.browser.new_context(java_script_enabled=False)
+    page, base = context.new_page(), live_server.url
+    page.set_default_timeout(15_000)
+    try:
+        _add_to_cart(page, base, "MUG-001", 2)  # 20.00
+        page.goto(base + "/checkout/")
+        update = page.get_by_role("button", name="Update total")
+        expect(update).to_be_visible()
+
+        # when only the country and postal code are filled in and "Update total" is pressed
+        page.get_by_label("Postal code").first.fill("N1 9GU")
+        page.get_by_label("Country").first.select_option("GB")
+        update.click()
+
+        # then the page comes back with the total for London and standard delivery, the
+        # values typed kept, and no errors for the fields still empty
+        expect(page.locator("#summary-total")).to_have_text("25.00 EUR")
+        expect(page.locator("#summary-tax")).to_have_text("4.17 EUR")
+        expect(page.get_by_label("Postal code").first).to_have_value("N1 9GU")
+        assert page.locator(".errorlist").count() == 0
+
+        # and with express chosen, pressed again
+        page.get_by_label("Express").check()
+        page.get_by_role("button", name="Update total").click()
+        expect(page.locator("#summary-total")).to_have_text("35.00 EUR")
+        expect(page.get_by_label("Express")).to_be_checked()
+        assert not Order.objects.exists()
+    finally:
+        context.close()
 
 
 def test_a_registered_customer_cancels_an_order(browser_page, live_server, catalogue):

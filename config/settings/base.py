@@ -219,7 +219,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Orderflow partner API",
-    "VERSION": "1.1.0",  # README: Partner API → Changelog
+    "VERSION": "1.2.0",  # README: Partner API → Changelog
 }
 
 # --- Logging: one JSON object per line -----------------------------------------------------

@@ -13,6 +13,7 @@ from orders import services
 from orders.countries import country_code_problem
 from orders.exceptions import DomainError
 from orders.models import STAFF_CHANNELS, Address, Order, OrderLine, OrderStatus
+from warehouse.models import ShippingMethod
 
 # A draft's address inputs in the order staff type them (postal code before city): the
 # model's ADDRESS_FIELDS but the phone, which the order has once for both addresses.
@@ -55,6 +56,11 @@ def _address_fields(prefix: str, required: bool) -> dict[str, forms.Field]:
     }
 
 
+def _method_with_zone(method: ShippingMethod) -> str:
+    zone = method.zone if len(method.countries) <= 5 else f"{len(method.countries)} countries"
+    return f"{method} · {zone}"
+
+
 # The address inputs are declared on a form class so that the admin's fieldsets may name them.
 _DraftAddressFields = type(
     "_DraftAddressFields",
@@ -86,6 +92,13 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["channel"].choices = [(c.value, c.label) for c in STAFF_CHANNELS]
+        if "shipping_method" in self.fields:
+            method_field = self.fields["shipping_method"]
+            method_field.label_from_instance = _method_with_zone
+            method_field.help_text = (
+                "It must deliver to the shipping address: its zone is under Warehouse → "
+                "Shipping methods."
+            )
         order = self.instance
         for prefix in ("shipping", "billing"):
             address = getattr(order, f"{prefix}_address", None) if order.pk else None
@@ -110,9 +123,15 @@ class DraftOrderForm(_DraftAddressFields, forms.ModelForm):
             address = Address(**values)
             address.country = address.country.upper()
             country_problem = country_code_problem(address.country)
-            for problem in services.address_problems(address):
+            problems = services.address_problems(address)
+            for problem in problems:
                 field = "country" if problem == country_problem else "line1"
                 self.add_error(f"{prefix}_{field}", problem)
+            method = data.get("shipping_method")
+            if prefix != "shipping" or method is None or problems:
+                continue
+            if problem := services.shipping_method_problem(method, address):
+                self.add_error("shipping_method", f"{problem} Choose another one.")
         return data
 
     def address(self, prefix: str) -> Address | None:

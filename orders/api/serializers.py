@@ -171,7 +171,8 @@ class OrderCreateSerializer(serializers.Serializer):
         allow_null=True,
         allow_blank=True,
         validators=[single_line],
-        help_text="A shipping method code such as standard; the cheapest when absent.",
+        help_text="A shipping method code such as standard; one that does not deliver to the "
+        "shipping address is refused. When absent, the cheapest that delivers there.",
     )
     payment = PaymentInputSerializer()
     external_reference = _text(128, help_text="Your own order id; shown on the order.")

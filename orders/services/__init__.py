@@ -39,10 +39,13 @@ from orders.services.placement import (
     AddressInput,
     LineInput,
     PlacementResult,
+    Quote,
     address_problems,
     order_place,
+    order_quote,
+    shipping_method_problem,
 )
-from orders.services.pricing import add_working_days, compute_tax
+from orders.services.pricing import add_working_days, compute_tax, shipping_methods_serving
 from orders.services.review import order_review
 from orders.services.transitions import lock_order, order_secure_payment, order_transition
 
@@ -56,6 +59,7 @@ __all__ = [
     "NotPermitted",
     "OrderGrant",
     "PlacementResult",
+    "Quote",
     "add_working_days",
     "address_problems",
     "compute_tax",
@@ -73,6 +77,7 @@ __all__ = [
     "order_hold",
     "order_place",
     "order_place_draft",
+    "order_quote",
     "order_release",
     "order_review",
     "order_revoke_links",
@@ -82,4 +87,6 @@ __all__ = [
     "order_transition",
     "orders_complete_due",
     "orders_due_for_completion",
+    "shipping_method_problem",
+    "shipping_methods_serving",
 ]

@@ -15,7 +15,7 @@ from orders.models import EventType, Order, OrderStatus
 from orders.selectors import order_link_opens
 from orders.services.cancellation import order_cancel
 from orders.services.guards import Actor, _lock_order, _save
-from orders.services.placement import AddressInput, address_problems
+from orders.services.placement import AddressInput, address_problems, shipping_method_problem
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ def order_change_shipping_address(
     account, or the order's guest link). The order gets a new address row of its own; the
     country stays the same, because tax and shipping were priced for it (to ship to another
     country, cancel and order again). Only an address whose country is no country code (from
-    before codes were checked) may name another one."""
+    before codes were checked) may name another one. The order's shipping method must deliver
+    to the new address (its zone)."""
     new_address = address.to_model()
     errors = address_problems(new_address, deliverable=True)
     if errors:
@@ -143,6 +144,11 @@ def order_change_shipping_address(
             )
         if new_address.as_lines() == current.as_lines() and new_address.phone == current.phone:
             return order
+        method = order.shipping_method
+        if method is not None and (problem := shipping_method_problem(method, new_address)):
+            field = "postal_code" if new_address.country in method.countries else "country"
+            message = f"{problem} To send the order elsewhere, cancel it and order again."
+            raise InvalidOrder(message, fields={field: [message]})
         new_address.customer_id = None
         new_address.save()
         order.shipping_address = new_address

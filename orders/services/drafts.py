@@ -29,6 +29,7 @@ from orders.services.placement import (
     _require_shipping_details,
     _summarise,
     address_problems,
+    shipping_method_problem,
 )
 from orders.services.pricing import _price_order
 from warehouse.models import Product
@@ -53,12 +54,17 @@ def order_save_draft(
     billing_address: Address | None = None,
 ) -> Order:
     """Create or update a draft for a phone, email or in-person order, which staff fill in
-    before placing it. Address values are copied onto the order's own address rows."""
+    before placing it. Address values are copied onto the order's own address rows. A
+    shipping method whose zone does not take the shipping address is refused."""
     if order.channel not in STAFF_CHANNELS:
         raise InvalidOrder(
             "Staff create drafts for phone, email and in-person orders.",
             fields={"channel": ["Choose phone, email or in person."]},
         )
+    if order.shipping_method is not None and shipping_address is not None:
+        problem = shipping_method_problem(order.shipping_method, shipping_address)
+        if problem:
+            raise InvalidOrder(problem, fields={"shipping_method": [problem]})
     with transaction.atomic():
         creating = order.pk is None
         if not creating:

@@ -5,6 +5,7 @@ stock and leave the order `received` for review."""
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from orders import events, lifecycle
 from orders.broker import enqueue
-from orders.countries import country_code_problem
+from orders.countries import country_code_problem, country_name
 from orders.exceptions import InvalidOrder
 from orders.models import (
     STAFF_CHANNELS,
@@ -28,8 +29,13 @@ from orders.models import (
     OrderLine,
 )
 from orders.services.guards import Actor, _save
-from orders.services.pricing import _price_order, _shipping_method, add_working_days
-from warehouse.models import Product
+from orders.services.pricing import (
+    _price_order,
+    _shipping_method,
+    add_working_days,
+    shipping_methods_serving,
+)
+from warehouse.models import Product, ShippingMethod
 from warehouse.services import StockDemand, stock_reserve
 
 logger = logging.getLogger(__name__)
@@ -72,6 +78,20 @@ class AddressInput:
             country=self.country.strip().upper(),
             phone=self.phone.strip(),
         )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What an order would cost, priced as placing it prices it (orders.services.pricing)."""
+
+    currency: str
+    lines_total: Decimal
+    shipping_method: ShippingMethod | None
+    shipping_total: Decimal
+    tax_rate: Decimal
+    tax_total: Decimal
+    grand_total: Decimal
+    prices_include_tax: bool
 
 
 @dataclass
@@ -194,14 +214,53 @@ def _customer_for(*, email: str, name: str, phone: str, user: Any) -> Customer:
     return customer
 
 
+def _either(values: Sequence[str]) -> str:
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+def _where(address: Address | AddressInput) -> str:
+    country = (address.country or "").strip().upper()
+    postal_code = (address.postal_code or "").strip().upper()
+    return f"{country_name(country)} {postal_code}".strip()
+
+
+def shipping_method_problem(method: ShippingMethod, address: Address | AddressInput) -> str:
+    """Why `method` cannot take an order to `address`, in words for whoever chose it; "" when
+    its zone takes the address."""
+    if method.serves(address.country, address.postal_code):
+        return ""
+    country = (address.country or "").strip().upper()
+    if country in method.countries:
+        postal_code = (address.postal_code or "").strip().upper() or "an address without one"
+        return (
+            f"{method.name} delivers in {country_name(country)} only to postal codes starting "
+            f"with {_either(method.postal_code_prefixes)}, not to {postal_code}."
+        )
+    return f"{method.name} does not deliver to {country_name(country)}."
+
+
+def _missing_method_message(address: Address | None) -> str:
+    if address is not None and not shipping_methods_serving(
+        country=address.country, postal_code=address.postal_code
+    ):
+        return f"We have no shipping method that delivers to {_where(address)}."
+    return "Physical goods need a shipping method."
+
+
 def _require_shipping_details(order: Order, products: dict[str, Product]) -> None:
+    """Physical goods need an address and a shipping method whose zone takes that address."""
     if not any(product.needs_shipping for product in products.values()):
         return
     errors: dict[str, list[str]] = {}
-    if order.shipping_address is None:
+    address = order.shipping_address
+    if address is None:
         errors["shipping_address"] = ["Physical goods need a shipping address."]
     if order.shipping_method is None:
-        errors["shipping_method"] = ["Physical goods need a shipping method."]
+        errors["shipping_method"] = [_missing_method_message(address)]
+    elif address is not None:
+        problem = shipping_method_problem(order.shipping_method, address)
+        if problem:
+            errors["shipping_method"] = [f"{problem} Choose another shipping method."]
     if errors:
         raise InvalidOrder("The order cannot be shipped: " + _summarise(errors), fields=errors)
 
@@ -342,6 +401,46 @@ def order_place(
                 return PlacementResult(order=existing, created=False)
         raise
     return PlacementResult(order=order, created=True, shortages=shortages)
+
+
+def order_quote(
+    *,
+    lines: Sequence[LineInput],
+    shipping_address: AddressInput | None = None,
+    billing_address: AddressInput | None = None,
+    shipping_method: str | None = None,
+    currency: str | None = None,
+) -> Quote:
+    """What `order_place` would charge for these lines, destination and shipping method,
+    without placing anything: the same shipping checks and the same pricing, nothing written.
+    The addresses need only their country and postal code (tax and the shipping zone read
+    nothing else). Raises InvalidOrder as placing would."""
+    quantities: dict[str, int] = {}
+    for line in lines:
+        sku = (line.sku or "").strip().upper()
+        quantities[sku] = quantities.get(sku, 0) + line.quantity
+    products = _load_products(sorted(quantities))
+    order = Order(
+        currency=currency or settings.DEFAULT_CURRENCY,
+        shipping_method=_shipping_method(shipping_method),
+    )
+    if shipping_address is not None:
+        order.shipping_address = shipping_address.to_model()
+    if billing_address is not None:
+        order.billing_address = billing_address.to_model()
+    _require_shipping_details(order, products)
+    order_lines = [OrderLine(sku=sku, quantity=qty) for sku, qty in quantities.items()]
+    _price_order(order, order_lines, products)
+    return Quote(
+        currency=order.currency,
+        lines_total=order.lines_total,
+        shipping_method=order.shipping_method,
+        shipping_total=order.shipping_total,
+        tax_rate=order.tax_rate,
+        tax_total=order.tax_total,
+        grand_total=order.grand_total,
+        prices_include_tax=order.prices_include_tax,
+    )
 
 
 def _existing_order(channel: str, source: str, key: str) -> Order | None:

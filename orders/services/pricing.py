@@ -51,6 +51,12 @@ def _shipping_method(code: str | None) -> ShippingMethod | None:
         ) from exc
 
 
+def shipping_methods_serving(*, country: str, postal_code: str = "") -> list[ShippingMethod]:
+    """The active shipping methods whose zone takes this address, cheapest first."""
+    methods = ShippingMethod.objects.filter(is_active=True).order_by("price", "code")
+    return [method for method in methods if method.serves(country, postal_code)]
+
+
 def _tax_rate(country: str) -> Decimal:
     rate = TaxRate.objects.filter(country=country.upper()).values_list("rate", flat=True).first()
     return rate if rate is not None else Decimal("0")

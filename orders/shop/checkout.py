@@ -4,16 +4,17 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orders import selectors
 from orders.exceptions import DomainError
 from orders.models import Customer, Order
 from orders.ratelimit import ratelimit
-from orders.services import LineInput, order_place
+from orders.services import LineInput, Quote, order_place, order_quote
 from orders.shop.forms.addresses import AddressForm
 from orders.shop.forms.checkout import CheckoutForm
 from orders.shop.order_links import order_path, pay_path, register_path
@@ -35,17 +36,17 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if not cart:
         messages.info(request, "Your cart is empty.")
         return redirect("orders:cart")
-    lines = cart.lines()
     customer = selectors.customer_for_user(request.user)
     user = request.user if request.user.is_authenticated else None
-    form_kwargs = {
-        "needs_shipping": cart.needs_shipping(),
-        "invoice_allowed": selectors.customer_has_invoice_terms(customer),
-        "methods": selectors.shipping_methods(),
-        "account_email": user.email if user is not None else "",
-    }
+    form_kwargs = _form_kwargs(cart, customer, user)
     token = cart.checkout_token()
-    if request.method == "POST":
+    if request.method == "POST" and "update_total" in request.POST:
+        # "Update total" (the page without JavaScript): the page again for the address and
+        # delivery as posted, with the total for them; nothing is checked or placed.
+        data = request.POST.copy()
+        data["checkout_token"] = token
+        form = CheckoutForm(data, preview=True, **form_kwargs)
+    elif request.method == "POST":
         form = CheckoutForm(request.POST, **form_kwargs)
         if not cart.is_current_token(request.POST.get("checkout_token", "")):
             # An old tab, or a token that is not ours: show the form again, place nothing.
@@ -68,13 +69,77 @@ def checkout(request: HttpRequest) -> HttpResponse:
         "orders/checkout.html",
         {
             "form": form,
-            "lines": lines,
-            "subtotal": cart.subtotal(),
-            "currency": cart.currency(),
+            **_summary(cart, form),
             "test_gateway": settings.PAYMENT_CARD_PROVIDER == "test",
         },
         status=status,
     )
+
+
+@never_cache
+@require_POST
+def checkout_summary(request: HttpRequest) -> HttpResponse:
+    """The checkout's order summary and delivery options for the address and delivery as
+    they stand on the page (posted by checkout.js as they change; card fields are left out),
+    as HTML to put in place. Reads only: nothing is checked or placed."""
+    cart = Cart(request.session)
+    if not cart:
+        return JsonResponse({"error": "Your cart is empty."}, status=409)
+    customer = selectors.customer_for_user(request.user)
+    user = request.user if request.user.is_authenticated else None
+    form = CheckoutForm(request.POST, preview=True, **_form_kwargs(cart, customer, user))
+    context = {"form": form, **_summary(cart, form)}
+    return JsonResponse(
+        {
+            "summary": render_to_string("orders/_checkout_summary.html", context, request),
+            "delivery": render_to_string("orders/_delivery_options.html", context, request)
+            if form.needs_shipping
+            else None,
+        }
+    )
+
+
+def _form_kwargs(cart: Cart, customer: Customer | None, user: Any) -> dict[str, Any]:
+    return {
+        "needs_shipping": cart.needs_shipping(),
+        "invoice_allowed": selectors.customer_has_invoice_terms(customer),
+        "methods": selectors.shipping_methods(),
+        "account_email": user.email if user is not None else "",
+    }
+
+
+def _summary(cart: Cart, form: CheckoutForm) -> dict[str, Any]:
+    """The order summary: the cart's lines and, once the page names a destination (and a
+    delivery option, when anything is shipped), what placing the order will charge, priced
+    by the placement's own pricing (orders.services.order_quote)."""
+    method = form.chosen_method()
+    destination = form.destination
+    quote: Quote | None = None
+    missing = ""
+    if destination is None:
+        part = "shipping" if form.needs_shipping else "billing"
+        missing = f"Choose the {part} country to see the tax and the total."
+    elif form.needs_shipping and method is None:
+        missing = form.no_delivery_message() or "Choose a delivery option to see the total."
+    else:
+        try:
+            quote = order_quote(
+                lines=[LineInput(line.product.sku, line.quantity) for line in cart.lines()],
+                shipping_address=destination if form.needs_shipping else None,
+                billing_address=None if form.needs_shipping else destination,
+                shipping_method=method.code if method is not None else None,
+            )
+        except DomainError as error:
+            missing = error.message
+    return {
+        "lines": cart.lines(),
+        "subtotal": cart.subtotal(),
+        "currency": cart.currency(),
+        "needs_shipping": form.needs_shipping,
+        "method": method,
+        "quote": quote,
+        "missing": missing,
+    }
 
 
 def _place(cart: Cart, form: CheckoutForm, token: str, user: Any) -> Order | None:

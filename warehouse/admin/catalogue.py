@@ -1,6 +1,7 @@
 """Catalogue, stock (with the goods-in page) and shipping methods in the staff console. Stock
 changes go through the stock services so the movement log stays complete."""
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -221,8 +222,55 @@ class StockMovementAdmin(ReadOnlyAdmin):
     list_select_related = ["stock_item__product", "stock_item__warehouse", "order", "actor"]
 
 
+class CodeListField(forms.CharField):
+    """Codes typed as "DE, AT FR" (any case, commas or spaces), kept as ["DE", "AT", "FR"]:
+    capitals, in the order typed, no repeats. The model's validators check each code."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return list(dict.fromkeys(code for code in re.split(r"[\s,;]+", text.upper()) if code))
+
+
+class ShippingMethodForm(forms.ModelForm):
+    countries = CodeListField(
+        label="Zone: countries",
+        required=False,
+        help_text="ISO codes separated by commas, such as DE, AT, FR. Leave empty to deliver "
+        "everywhere we ship (every country checkout offers).",
+    )
+    postal_code_prefixes = CodeListField(
+        label="Zone: postal-code prefixes",
+        required=False,
+        help_text="Optional, such as 10, 11, 12: only postal codes starting with one of these "
+        "(spaces ignored) in the countries above. Leave empty for every postal code.",
+    )
+
+    class Meta:
+        model = ShippingMethod
+        fields = [
+            "code",
+            "name",
+            "carrier",
+            "price",
+            "currency",
+            "handling_days",
+            "transit_days_min",
+            "transit_days_max",
+            "is_active",
+            "countries",
+            "postal_code_prefixes",
+        ]
+
+
 @admin.register(ShippingMethod)
 class ShippingMethodAdmin(admin.ModelAdmin):
+    """Checkout, the partner API and staff drafts offer and accept a method only for an
+    address inside its zone."""
+
+    form = ShippingMethodForm
     list_display = [
         "code",
         "name",
@@ -231,6 +279,26 @@ class ShippingMethodAdmin(admin.ModelAdmin):
         "currency",
         "handling_days",
         "delivery_estimate",
+        "zone",
         "is_active",
     ]
     list_filter = ["carrier", "is_active"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "code",
+                    "name",
+                    "carrier",
+                    "price",
+                    "currency",
+                    "handling_days",
+                    "transit_days_min",
+                    "transit_days_max",
+                    "is_active",
+                ]
+            },
+        ),
+        ("Zone: where it delivers", {"fields": ["countries", "postal_code_prefixes"]}),
+    ]

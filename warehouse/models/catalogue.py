@@ -1,13 +1,16 @@
 """The catalogue: products, warehouses, carriers and shipping methods."""
 
+import re
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
-from orders.countries import validate_country_code
+from orders.countries import country_code_problem, validate_country_code
 
 
 class ProductKind(models.TextChoices):
@@ -80,6 +83,34 @@ class Carrier(models.TextChoices):
     OWN = "own", "Own delivery"
 
 
+POSTAL_PREFIX = re.compile(r"^[0-9A-Z]{1,10}$")
+
+
+def normalise_postal_code(value: str) -> str:
+    """A postal code as zones compare it: capitals and digits only ("n1 9gu" -> "N19GU")."""
+    return re.sub(r"[^0-9A-Z]", "", (value or "").upper())
+
+
+def validate_zone_countries(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
+        raise ValidationError("List the countries as ISO codes.", code="invalid_zone")
+    problems = [problem for code in value if (problem := country_code_problem(code))]
+    if problems:
+        raise ValidationError(problems, code="invalid_country")
+
+
+def validate_postal_prefixes(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(prefix, str) for prefix in value):
+        raise ValidationError("List the postal-code prefixes.", code="invalid_zone")
+    bad = [prefix for prefix in value if not POSTAL_PREFIX.match(prefix)]
+    if bad:
+        raise ValidationError(
+            f"{', '.join(repr(prefix) for prefix in bad)}: a prefix is 1 to 10 capital letters "
+            "or digits, such as 10 or SW1.",
+            code="invalid_postal_prefix",
+        )
+
+
 class ShippingMethod(models.Model):
     code = models.SlugField(max_length=32, unique=True, help_text="For example standard, express")
     name = models.CharField(max_length=100)
@@ -93,6 +124,23 @@ class ShippingMethod(models.Model):
     )
     transit_days_min = models.PositiveSmallIntegerField(default=2)
     transit_days_max = models.PositiveSmallIntegerField(default=5)
+    # The zone it delivers to. Empty means everywhere we ship (SHIPPING_COUNTRIES), which is
+    # also what a method had before zones existed.
+    countries = models.JSONField(
+        "zone: countries",
+        default=list,
+        blank=True,
+        validators=[validate_zone_countries],
+        help_text="ISO codes of the countries it delivers to. Empty: everywhere we ship.",
+    )
+    postal_code_prefixes = models.JSONField(
+        "zone: postal-code prefixes",
+        default=list,
+        blank=True,
+        validators=[validate_postal_prefixes],
+        help_text="Optional: only postal codes starting with one of these (spaces ignored), "
+        "in the countries above. Empty: every postal code of those countries.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -110,12 +158,43 @@ class ShippingMethod(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.get_carrier_display()})"
 
+    def clean(self) -> None:
+        super().clean()
+        if self.postal_code_prefixes and not self.countries:
+            raise ValidationError(
+                {
+                    "postal_code_prefixes": "Postal-code prefixes narrow the zone's countries: "
+                    "name the countries too (for example DE for prefixes 10 to 14)."
+                }
+            )
+
     @property
     def delivery_estimate(self) -> str:
         if self.transit_days_min == self.transit_days_max:
             days = "day" if self.transit_days_min == 1 else "days"
             return f"{self.transit_days_min} {days} after dispatch"
         return f"{self.transit_days_min}–{self.transit_days_max} days after dispatch"
+
+    def serves(self, country: str, postal_code: str = "") -> bool:
+        """Whether it delivers to an address in `country` with `postal_code`."""
+        if not self.countries:
+            return True
+        if (country or "").strip().upper() not in self.countries:
+            return False
+        if not self.postal_code_prefixes:
+            return True
+        code = normalise_postal_code(postal_code)
+        return any(code.startswith(prefix) for prefix in self.postal_code_prefixes)
+
+    @property
+    def zone(self) -> str:
+        """The zone in a line, for staff: "everywhere", "DE, AT" or "DE: 10, 11"."""
+        if not self.countries:
+            return "everywhere"
+        countries = ", ".join(self.countries)
+        if self.postal_code_prefixes:
+            return f"{countries}: {', '.join(self.postal_code_prefixes)}"
+        return countries
 
 
 # --- locations and bins -------------------------------------------------------------------

@@ -24,7 +24,13 @@ from orders.api.services.errors import (
 )
 from orders.exceptions import TransitionRefused
 from orders.models import Channel, Order, OrderStatus
-from orders.services import AddressInput, LineInput, order_cancel, order_place
+from orders.services import (
+    AddressInput,
+    LineInput,
+    order_cancel,
+    order_place,
+    shipping_methods_serving,
+)
 from payments.models import PaymentMethod
 from payments.providers.base import CardDetails, InvalidPaymentDetails
 from payments.services import PaymentInput, payment_validate
@@ -78,13 +84,18 @@ def _payment_error(exc: InvalidPaymentDetails) -> InvalidPaymentDetails:
     return InvalidPaymentDetails(exc.message, fields=fields)
 
 
-def _cheapest_shipping_method() -> str | None:
-    return (
-        ShippingMethod.objects.filter(is_active=True)
-        .order_by("price", "code")
-        .values_list("code", flat=True)
-        .first()
-    )
+def _cheapest_shipping_method(address: AddressInput | None) -> str | None:
+    """The default when a partner names no method: the cheapest whose zone takes the shipping
+    address (None when none does: placing then says so on `shipping_method`)."""
+    if address is None:
+        return (
+            ShippingMethod.objects.filter(is_active=True)
+            .order_by("price", "code")
+            .values_list("code", flat=True)
+            .first()
+        )
+    serving = shipping_methods_serving(country=address.country, postal_code=address.postal_code)
+    return serving[0].code if serving else None
 
 
 def partner_order_place(
@@ -135,7 +146,7 @@ def partner_order_place(
                 phone=phone,
                 shipping_address=shipping_address,
                 billing_address=billing_address,
-                shipping_method=shipping_method or _cheapest_shipping_method(),
+                shipping_method=shipping_method or _cheapest_shipping_method(shipping_address),
                 customer_note=customer_note,
                 actor=partner.actor_label,
                 payment=payment,

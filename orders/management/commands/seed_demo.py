@@ -69,6 +69,82 @@ PRODUCTS = [
     ("INSTALL-LAMP", "Lamp installation visit", "service", "59.00", 0, "", 0, 0),
 ]
 
+# The member states of the European Union, by ISO code.
+EU = (
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
+    "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+)  # fmt: skip
+
+BERLIN_POSTAL_PREFIXES = ["10", "11", "12", "13", "14"]
+
+SHIPPING_METHODS = [
+    # code, name, carrier, price, handling days, transit days min and max, zone: countries
+    # and postal-code prefixes
+    ("standard", "Standard", "dhl", "4.90", 1, 2, 5, [*EU, "GB"], []),
+    ("express", "Express", "ups", "14.90", 1, 1, 2, [*EU, "GB", "CH", "NO", "US"], []),
+    ("local", "Own delivery (Berlin)", "own", "0.00", 2, 1, 1, ["DE"], BERLIN_POSTAL_PREFIXES),
+]  # fmt: skip
+
+TAX_RATES = [
+    # country, name, rate
+    ("DE", "VAT", "19.00"),
+    ("AT", "VAT", "20.00"),
+    ("FR", "VAT", "20.00"),
+    ("NL", "VAT", "21.00"),
+    ("GB", "VAT", "20.00"),
+    ("US", "Sales tax", "0.00"),
+]
+
+
+def seed_catalogue() -> None:
+    """The demo catalogue: two warehouses with stock, shipping methods with their zones, and
+    tax rates. Safe to run again."""
+    berlin, _ = Warehouse.objects.get_or_create(
+        code="ber",
+        defaults={"name": "Berlin", "country": "DE", "city": "Berlin", "priority": 10},
+    )
+    london, _ = Warehouse.objects.get_or_create(
+        code="lon",
+        defaults={"name": "London", "country": "GB", "city": "London", "priority": 20},
+    )
+    for sku, name, kind, price, weight, barcode, in_ber, in_lon in PRODUCTS:
+        product, _ = Product.objects.get_or_create(
+            sku=sku,
+            defaults={
+                "name": name,
+                "kind": kind,
+                "price": Decimal(price),
+                "weight_grams": weight,
+                "barcode": barcode,
+            },
+        )
+        if kind != "physical":
+            continue
+        for warehouse, units in ((berlin, in_ber), (london, in_lon)):
+            StockItem.objects.get_or_create(
+                product=product, warehouse=warehouse, defaults={"on_hand": units}
+            )
+    for code, name, carrier, price, handling, tmin, tmax, countries, prefixes in SHIPPING_METHODS:
+        method, created = ShippingMethod.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "carrier": carrier,
+                "price": Decimal(price),
+                "handling_days": handling,
+                "transit_days_min": tmin,
+                "transit_days_max": tmax,
+                "countries": countries,
+                "postal_code_prefixes": prefixes,
+            },
+        )
+        if not created and not method.countries:
+            # Seeded before methods had zones: give the demo's methods theirs.
+            method.countries, method.postal_code_prefixes = countries, prefixes
+            method.save(update_fields=["countries", "postal_code_prefixes"])
+    for country, name, rate in TAX_RATES:
+        TaxRate.objects.get_or_create(country=country, defaults={"name": name, "rate": rate})
+
 
 class Command(BaseCommand):
     help = "Create demo data (idempotent) and print the demo logins."
@@ -77,7 +153,7 @@ class Command(BaseCommand):
         groups = ensure_staff_groups()
         with transaction.atomic():
             staff = self._staff(groups)
-            self._catalogue()
+            seed_catalogue()
             self._warehouse_setup()
         self._orders(staff)
         self._fulfilment(staff)
@@ -110,59 +186,6 @@ class Command(BaseCommand):
             users[username] = user
         self._demo_customer()
         return users
-
-    def _catalogue(self) -> None:
-        berlin, _ = Warehouse.objects.get_or_create(
-            code="ber",
-            defaults={"name": "Berlin", "country": "DE", "city": "Berlin", "priority": 10},
-        )
-        london, _ = Warehouse.objects.get_or_create(
-            code="lon",
-            defaults={"name": "London", "country": "GB", "city": "London", "priority": 20},
-        )
-        for sku, name, kind, price, weight, barcode, in_ber, in_lon in PRODUCTS:
-            product, _ = Product.objects.get_or_create(
-                sku=sku,
-                defaults={
-                    "name": name,
-                    "kind": kind,
-                    "price": Decimal(price),
-                    "weight_grams": weight,
-                    "barcode": barcode,
-                },
-            )
-            if kind != "physical":
-                continue
-            for warehouse, units in ((berlin, in_ber), (london, in_lon)):
-                StockItem.objects.get_or_create(
-                    product=product, warehouse=warehouse, defaults={"on_hand": units}
-                )
-        methods = [
-            ("standard", "Standard", "dhl", "4.90", 1, 2, 5),
-            ("express", "Express", "ups", "14.90", 1, 1, 2),
-            ("local", "Own delivery (Berlin)", "own", "0.00", 2, 1, 1),
-        ]
-        for code, name, carrier, price, handling, tmin, tmax in methods:
-            ShippingMethod.objects.get_or_create(
-                code=code,
-                defaults={
-                    "name": name,
-                    "carrier": carrier,
-                    "price": Decimal(price),
-                    "handling_days": handling,
-                    "transit_days_min": tmin,
-                    "transit_days_max": tmax,
-                },
-            )
-        for country, name, rate in [
-            ("DE", "VAT", "19.00"),
-            ("AT", "VAT", "20.00"),
-            ("FR", "VAT", "20.00"),
-            ("NL", "VAT", "21.00"),
-            ("GB", "VAT", "20.00"),
-            ("US", "Sales tax", "0.00"),
-        ]:
-            TaxRate.objects.get_or_create(country=country, defaults={"name": name, "rate": rate})
 
     def _warehouse_setup(self) -> None:
         """Bins (aisle-rack-shelf) holding each warehouse's stock, boxes, the ebook's file."""

@@ -18,8 +18,57 @@
     radio.addEventListener("change", syncPayment);
   });
   syncPayment();
+
+  // The summary (and the delivery options) follow the address and the delivery chosen: the
+  // server prices them as placing the order will and sends the parts back as HTML. Without
+  // this script the "Update total" button does the same with a page load.
+  var summary = document.getElementById("order-summary");
+  var delivery = document.getElementById("delivery-options");
+  var updateRow = document.getElementById("update-total-row");
+  var summaryUrl = form.getAttribute("data-summary-url");
+  var ADDRESS = /^(shipping|billing)-(country|postal_code)$/;
+  var NOT_SENT = ["card_number", "cvc", "exp_month", "exp_year"]; // never needed for a total
+  var asked = 0;
+  function refreshSummary(addressChanged) {
+    var body = new FormData(form);
+    NOT_SENT.forEach(function (name) { body.delete(name); });
+    body.delete("update_total");
+    var ask = ++asked;
+    summary.setAttribute("aria-busy", "true");
+    fetch(summaryUrl, { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("summary: " + response.status);
+        return response.json();
+      })
+      .then(function (parts) {
+        if (ask !== asked) return; // an answer to an older change
+        // The options change only with the address; re-drawing them as a radio is chosen
+        // would take the keyboard focus away from it.
+        if (addressChanged && delivery && typeof parts.delivery === "string") {
+          delivery.innerHTML = parts.delivery;
+        }
+        summary.innerHTML = parts.summary;
+      })
+      .catch(function () {
+        if (updateRow) updateRow.hidden = false; // the button still gets the total
+      })
+      .then(function () {
+        if (ask === asked) summary.removeAttribute("aria-busy");
+      });
+  }
+  if (summary && summaryUrl && window.fetch && window.FormData) {
+    if (updateRow) updateRow.hidden = true;
+    form.addEventListener("change", function (event) {
+      var name = event.target && event.target.name;
+      if (!name) return;
+      if (ADDRESS.test(name)) refreshSummary(true);
+      else if (name === "shipping_method") refreshSummary(false);
+    });
+  }
+
   // One order per click: the server also ignores a second post of the same checkout.
-  form.addEventListener("submit", function () {
+  form.addEventListener("submit", function (event) {
+    if (event.submitter && event.submitter.name === "update_total") return;
     var button = document.getElementById("place-order");
     if (button) {
       window.setTimeout(function () { button.disabled = true; button.textContent = "Placing your order…"; }, 0);
