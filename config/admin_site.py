@@ -1,10 +1,12 @@
 """The staff console: django.contrib.admin, on a site whose login is rate limited, with one
 change made before any ModelAdmin exists.
 
-The login (/admin/login/) is limited as the shop's is (orders.ratelimit, the "login" scope,
-settings.RATE_LIMITS["login"]): per client address and per username, counted together with
-the shop's login page; refused with a 429 page in the console's own style and Retry-After,
-and logged; with the cache (Redis) down it fails closed (RATE_LIMITS_FAIL_CLOSED), 503.
+The login (/admin/login/) is limited as the shop's is (orders.ratelimit), with counters of its
+own (the "staff_login" scope, settings.RATE_LIMITS["staff_login"]): per client address and per
+username; refused with a 429 page in the console's own style and Retry-After, and logged; with
+the cache (Redis) down it fails closed (RATE_LIMITS_FAIL_CLOSED), 503. Its own counters, so
+customers failing to log in to the shop from an office's address never lock staff out of the
+console there.
 
 Every integer column edited in the console (product weights, bin numbers, line quantities,
 package sizes, download limits ...) gets orders.numbers.WholeNumberField, which takes the
@@ -31,7 +33,7 @@ def _console_context(request: HttpRequest) -> dict[str, Any]:
 def _login_limit(key: Any) -> Any:
     return method_decorator(
         ratelimit(
-            "login",
+            "staff_login",
             key=key,
             template_name="admin/ratelimited.html",
             page_context=_console_context,

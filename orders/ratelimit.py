@@ -11,9 +11,9 @@ is logged ("rate limit exceeded": the scope, the client's address, and for a lim
 username or email a short digest of it; never what was posted). Only unsafe methods (POST,
 ...) count by default: browsing a page never locks anyone out.
 
-The two login pages, the shop's (/account/login/) and the staff console's (/admin/login/,
-config/admin_site.py), share the "login" scope: attempts on either count against one limit
-per address and one per username.
+The two login pages are limited the same way, each with its own counters: the shop's
+(/account/login/, the "login" scope) and the staff console's (/admin/login/, "staff_login",
+config/admin_site.py).
 
 When the cache cannot be reached (Redis down), a limit cannot be counted. Each scope says
 what happens then (settings.RATE_LIMITS_FAIL_CLOSED): a scope that guards against guessing

@@ -323,6 +323,7 @@ ORDER_LINK_MAX_AGE_DAYS = env.int("ORDER_LINK_MAX_AGE_DAYS", default=90)
 # set RATE_LIMIT_TRUST_FORWARDED_FOR so the limits count clients, not the proxy.
 RATE_LIMITS = {
     "login": env("RATE_LIMIT_LOGIN", default="10/300"),
+    "staff_login": env("RATE_LIMIT_STAFF_LOGIN", default="10/300"),
     "checkout": env("RATE_LIMIT_CHECKOUT", default="20/600"),
     "register": env("RATE_LIMIT_REGISTER", default="10/3600"),
     "password_reset": env("RATE_LIMIT_PASSWORD_RESET", default="5/900"),
@@ -331,7 +332,7 @@ RATE_LIMITS = {
 # With the cache (Redis) unreachable these scopes refuse (503, try again in a minute) rather
 # than go uncounted; every other scope, and the partner API, lets requests through.
 RATE_LIMITS_FAIL_CLOSED = frozenset(
-    env.list("RATE_LIMITS_FAIL_CLOSED", default=["login", "register", "password_reset"])
+    env.list("RATE_LIMITS_FAIL_CLOSED", default=["login", "staff_login", "register", "password_reset"])
 )
 RATE_LIMIT_TRUST_FORWARDED_FOR = env.bool("RATE_LIMIT_TRUST_FORWARDED_FOR", default=False)
 SHOP_PAGE_SIZE = env.int("SHOP_PAGE_SIZE", default=12)
