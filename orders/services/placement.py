@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from orders import events, lifecycle
 from orders.broker import enqueue
-from orders.countries import country_code_problem
+from orders.countries import country_code_problem, country_name
 from orders.exceptions import InvalidOrder
 from orders.models import (
     STAFF_CHANNELS,
@@ -163,7 +163,7 @@ def address_problems(address: Address, *, deliverable: bool = False) -> list[str
     elif deliverable:
         allowed = settings.SHIPPING_COUNTRIES
         if allowed and country not in allowed:
-            problems.append(f"We do not ship to {country}.")
+            problems.append(f"We do not ship to {country_name(country)}.")
         problem = postal_code_problem(country, address.postal_code or "")
         if problem:
             problems.append(problem)
