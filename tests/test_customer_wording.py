@@ -9,9 +9,20 @@ from django.core import mail
 from django.urls import reverse
 
 from orders.api.tests.conftest import make_partner, order_body
-from orders.models import Order, OrderStatus
+from orders.models import Notification, NotificationChannel, Order, OrderStatus
+from orders.notifications import KIND_LABELS, order_page_url, render_notification
 from orders.shop.order_links import order_path
-from orders.tests.factories import UserFactory, checkout_form, place_order
+from orders.tests.factories import (
+    LONDON,
+    CustomerFactory,
+    UserFactory,
+    checkout_form,
+    place_order,
+)
+from payments.invoices import invoice_pdf
+from payments.models import CreditAccount, Invoice
+from payments.services import PaymentInput
+from payments.tests.pdf_text import pdf_text
 from warehouse.models import ShipmentStatus
 from warehouse.services import shipping, tracking
 from warehouse.tests.test_fulfilment import _pack_all, _pick_all, _ready
@@ -194,6 +205,24 @@ def test_every_email_starts_a_sentence_after_the_greeting_and_links_the_order(
     assert f"Order {order.number}" in opened.content.decode()
 
 
+@pytest.mark.parametrize("kind", sorted(KIND_LABELS))
+def test_each_kind_of_email_reads_as_sentences_and_links_the_order(catalogue, kind):
+    # given: an order, and one email of each kind about it
+    order = place_order(customer_name="Ada Lovelace").order
+    notification = Notification(
+        order=order, kind=kind, channel=NotificationChannel.EMAIL, recipient=order.email
+    )
+
+    # when
+    _subject, text, html = render_notification(notification)
+
+    # then: "Hello Ada Lovelace," and then a sentence; the order's link in both parts
+    assert re.match(r"Hello Ada Lovelace,\n\n[A-Z]", text), text
+    url = order_page_url(order)
+    assert f"View your order: {url}" in text
+    assert f'href="{url}"' in html and f"View your order {order.number}</a>" in html
+
+
 # --- countries -----------------------------------------------------------------------------
 
 
@@ -223,6 +252,24 @@ def test_countries_are_named_where_people_read_them_and_coded_in_the_api(
     api = acme.client.get(f"/api/v1/orders/{order.number}/").json()
     assert api["shipping_address"]["country"] == "GB"
     assert order.shipping_address.country == "GB"
+
+
+def test_the_invoice_names_the_billing_country(catalogue, django_capture_on_commit_callbacks):
+    # given: a business customer on invoice terms, shipping (and so billing) to London
+    customer = CustomerFactory(email="buyer@acme.example", name="Acme Ltd", company="Acme Ltd")
+    CreditAccount.objects.create(customer=customer, terms_days=30, credit_limit=500)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = place_order(
+            email="buyer@acme.example",
+            shipping_address=LONDON,
+            payment=PaymentInput(method="invoice"),
+        ).order
+
+    # when
+    text = pdf_text(invoice_pdf(Invoice.objects.get(payment__order=order)))
+
+    # then
+    assert "N1 9GU London United Kingdom" in text
 
 
 def test_a_postal_code_error_names_the_country(client, catalogue):
