@@ -10,6 +10,7 @@ from django.core import checks
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
+from django.template.defaultfilters import pluralize
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -92,7 +93,8 @@ def check_orders_to_unknown_countries(
         if count:
             messages.append(
                 checks.Warning(
-                    f"{count} order(s) still to ship have a shipping country that is not an "
+                    f"{count} order{pluralize(count)} still to ship "
+                    f"{pluralize(count, 'has,have')} a shipping country that is not an "
                     f"ISO 3166-1 alpha-2 code (database {alias!r}).",
                     hint="Run `python manage.py check_country_codes` to list them and hold them "
                     "as address_invalid.",

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Sum
 
+from orders.countries import country_name
 from orders.lifecycle import CheckResult
 from orders.models import HoldReason, Order, OrderStatus
 from orders.services import address_problems
@@ -46,7 +47,7 @@ def postal_code_problem(country: str, postal_code: str) -> str:
         return "The postal code is missing."
     pattern = POSTAL_CODE_FORMATS.get(country)
     if pattern and not re.match(pattern, code, re.ASCII):  # \d: 0-9, not every script's
-        return f"{postal_code!r} is not a valid postal code for {country}."
+        return f"{postal_code!r} is not a valid postal code for {country_name(country)}."
     return ""
 
 

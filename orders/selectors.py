@@ -5,7 +5,17 @@ takes the same number of queries however many lines and events an order has."""
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, IntegerField, Prefetch, Q, QuerySet, Sum
+from django.db.models import (
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import Coalesce
 
 from orders import signed_links
@@ -13,13 +23,14 @@ from orders.models import (
     Address,
     Channel,
     Customer,
+    EventType,
     Order,
     OrderEvent,
     OrderHold,
     OrderStatus,
 )
 from orders.signed_links import ORDER_LINK, LinkRefused
-from warehouse.models import Product, ProductKind, ShipmentStatus, ShippingMethod
+from warehouse.models import Product, ProductKind, Shipment, ShipmentStatus, ShippingMethod
 
 S = OrderStatus
 
@@ -251,23 +262,6 @@ def order_awaiting_dispatch(order: Order) -> bool:
     return order.status in AWAITING_DISPATCH
 
 
-def customer_status(order: Order) -> str:
-    """The order's status in the customer's words."""
-    return {
-        S.RECEIVED: "Received: we are checking your order",
-        S.ON_HOLD: "Waiting: we are looking into your order",
-        S.CONFIRMED: "Confirmed",
-        S.READY: "Confirmed: waiting for the warehouse",
-        S.PICKING: "Being picked in the warehouse",
-        S.PACKED: "Packed, ready to ship",
-        S.PARTIALLY_SHIPPED: "Partly shipped",
-        S.SHIPPED: "Shipped",
-        S.DELIVERED: "Delivered",
-        S.COMPLETED: "Completed",
-        S.CANCELLED: "Cancelled",
-    }.get(order.status, order.get_status_display())
-
-
 def orders_to_claim(email: str) -> QuerySet[Order]:
     """Placed orders under this email that no account holds and that may join one with the
     claim link emailed to it: every channel but the partner API (a partner's orders never
@@ -298,13 +292,29 @@ def open_holds_prefetch() -> Prefetch:
 
 
 def held_order_queue(orders: QuerySet[Order]) -> QuerySet[Order]:
-    """The held-orders queue: held orders, and shipped ones whose carrier reports a delivery
-    exception, with their open holds."""
-    needs_a_person = Q(status=OrderStatus.ON_HOLD) | Q(shipments__status=ShipmentStatus.EXCEPTION)
+    """The held-orders queue, oldest first: held orders, and shipped ones whose carrier
+    reports a delivery exception, with their open holds. `queued_since` is when the order
+    began to wait for a person: its oldest hold still in force, else the carrier's latest
+    delivery exception."""
+    oldest_open_hold = (
+        OrderHold.objects.filter(order=OuterRef("pk"), released_at__isnull=True)
+        .order_by("created_at", "pk")
+        .values("created_at")[:1]
+    )
+    latest_exception = (
+        OrderEvent.objects.filter(order=OuterRef("pk"), type=EventType.DELIVERY_EXCEPTION)
+        .order_by("-created_at", "-pk")
+        .values("created_at")[:1]
+    )
+    in_exception = Shipment.objects.filter(order=OuterRef("pk"), status=ShipmentStatus.EXCEPTION)
     return (
-        orders.filter(needs_a_person)
-        .distinct()
+        orders.filter(Q(status=OrderStatus.ON_HOLD) | Exists(in_exception))
         .select_related("customer")
         .prefetch_related(open_holds_prefetch())
-        .order_by("updated_at")
+        .annotate(
+            queued_since=Coalesce(
+                Subquery(oldest_open_hold), Subquery(latest_exception), F("placed_at")
+            )
+        )
+        .order_by("queued_since", "pk")
     )

@@ -13,6 +13,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.template.defaultfilters import pluralize
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -322,7 +323,9 @@ class RefundAdmin(ReadOnlyAdmin):
             else:
                 settled += 1
         if settled:
-            self.message_user(request, f"{settled} refund(s) settled.", messages.SUCCESS)
+            self.message_user(
+                request, f"{settled} refund{pluralize(settled)} settled.", messages.SUCCESS
+            )
 
 
 @admin.register(InvoicePayment)

@@ -73,7 +73,7 @@ def test_a_declined_card_holds_the_order_and_the_pay_again_page_takes_a_new_card
     order = Order.objects.get()
     assert order.status == OrderStatus.ON_HOLD
     received = client.get(response["Location"]).content.decode()
-    assert "Your payment did not go through" in received
+    assert f"Your payment for order {order.number} did not go through" in received
     failed = next(m for m in mail.outbox if "did not go through" in m.subject)
     pay = _link_in(failed, r"https?://\S+/orders/pay/\S+/")
     assert "/orders/track/" in failed.body  # and a link to follow the order
@@ -107,6 +107,26 @@ def test_a_declined_card_holds_the_order_and_the_pay_again_page_takes_a_new_card
     # the link takes no second payment
     done = visitor.get(pay).content.decode()
     assert "needs no payment now" in done and "card_number" not in done
+
+
+def test_the_page_after_a_declined_card_leads_with_the_payment_problem(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    # given: a checkout whose card is declined
+    response = _checkout(client, django_capture_on_commit_callbacks, card=DECLINED_CARD)
+    order = Order.objects.get()
+
+    # when: the customer lands on the page after checkout
+    html = client.get(response["Location"]).content.decode()
+
+    # then: no thanks and no tick; the heading is the payment problem, the pay button comes first
+    assert "Thank you" not in html and "✓" not in html
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S).group(1)
+    assert heading == f"Your payment for order {order.number} did not go through"
+    assert f"<title>Payment needed: order {order.number}" in html
+    pay = html.index(f">Pay for order {order.number}</a>")
+    assert pay < html.index(">View your order</a>")
+    assert re.search(r'href="/orders/pay/[^"]+/">Pay for order', html)
 
 
 def test_pay_again_links_that_are_tampered_with_or_expired_are_refused(

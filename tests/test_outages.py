@@ -93,7 +93,7 @@ def test_with_redis_down_the_limits_that_fail_closed_are_a_setting(client, redis
     )
 
     assert response.status_code == 200  # the form again, with its error: not counted, not refused
-    assert "Please enter a correct" in response.content.decode()
+    assert "That email and password do not match an account." in response.content.decode()
 
 
 # --- the database down --------------------------------------------------------------------

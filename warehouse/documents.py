@@ -3,8 +3,10 @@ and per bin, packing slips, and shipping labels in our own layout."""
 
 from io import BytesIO
 from typing import Any
+from xml.sax.saxutils import escape
 
 from django.conf import settings
+from django.template.defaultfilters import pluralize
 from reportlab.graphics.barcode import createBarcodeDrawing
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
@@ -14,6 +16,7 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from orders.countries import country_name
 from warehouse.models import PickList, Shipment
 from warehouse.services.picking import picklist_items_for_walk
 
@@ -34,6 +37,11 @@ def qr(value: str, size: float = 28 * mm) -> Drawing:
     drawing = Drawing(size, size, transform=[size / (x2 - x1), 0, 0, size / (y2 - y1), 0, 0])
     drawing.add(widget)
     return drawing
+
+
+def _lines(lines: list[str]) -> str:
+    """Lines of text for a Paragraph, which reads markup: what people typed is escaped."""
+    return "<br/>".join(escape(line) for line in lines)
 
 
 def _document(title: str, pagesize: Any = A4, margin: float = 15 * mm) -> tuple[BytesIO, Any]:
@@ -74,11 +82,13 @@ def picklist_pdf(pick_list: PickList) -> bytes:
         {item.shipment_line.shipment.order for group in groups for item in group["items"]},
         key=lambda order: order.number,
     )
+    units = sum(g["quantity"] for g in groups)
     story: list[Any] = [
         Paragraph(f"Pick list {pick_list.code} — {pick_list.warehouse.name}", STYLES["Title"]),
         Paragraph(
-            f"Created {pick_list.created_at:%d %b %Y %H:%M}. {len(orders)} orders, "
-            f"{sum(g['quantity'] for g in groups)} units. Walk the bins in this order.",
+            f"Created {pick_list.created_at:%d %b %Y %H:%M}. {len(orders)} "
+            f"order{pluralize(len(orders))}, {units} unit{pluralize(units)}. "
+            "Walk the bins in this order.",
             NORMAL,
         ),
         Spacer(1, 4 * mm),
@@ -133,9 +143,7 @@ def packing_slip_pdf(shipment: Shipment) -> bytes:
             colWidths=[100 * mm, 80 * mm],
         ),
         Spacer(1, 4 * mm),
-        Paragraph(
-            "<b>Ship to</b><br/>" + "<br/>".join(address.as_lines() if address else []), NORMAL
-        ),
+        Paragraph("<b>Ship to</b><br/>" + _lines(address.as_lines() if address else []), NORMAL),
         Spacer(1, 4 * mm),
         Paragraph(
             f"Shipment {shipment.pk} from {shipment.warehouse.name}"
@@ -161,18 +169,18 @@ def shipping_label_pdf(shipment: Shipment) -> bytes:
     order = shipment.order
     address = order.shipping_address
     buffer, doc = _document(f"Label {shipment.tracking_number}", pagesize=A6, margin=6 * mm)
-    sender = "<br/>".join(
-        [settings.SELLER_NAME, shipment.warehouse.name, shipment.warehouse.country]
+    sender = _lines(
+        [settings.SELLER_NAME, shipment.warehouse.name, country_name(shipment.warehouse.country)]
     )
     weight = (
         f"{shipment.package.weight_grams / 1000:.2f} kg" if hasattr(shipment, "package") else ""
     )
     story: list[Any] = [
-        Paragraph(f"<b>{shipment.get_carrier_display()}</b> — {shipment.service_level}", NORMAL),
+        Paragraph(f"<b>{escape(shipment.carrier_and_service)}</b>", NORMAL),
         Paragraph(f"From: {sender}", SMALL),
         Spacer(1, 3 * mm),
         Paragraph(
-            "<b>To:</b><br/>" + "<br/>".join(address.as_lines() if address else []),
+            "<b>To:</b><br/>" + _lines(address.as_lines() if address else []),
             ParagraphStyle("to", parent=NORMAL, fontSize=12, leading=15),
         ),
         Spacer(1, 3 * mm),

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -36,7 +37,9 @@ class HeldOrderAdmin(admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return selectors.held_order_queue(super().get_queryset(request))
+        # Not ModelAdmin's queryset: it is sorted by get_ordering's annotation before the
+        # queue adds it.
+        return selectors.held_order_queue(self.model._default_manager.get_queryset())
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -65,13 +68,14 @@ class HeldOrderAdmin(admin.ModelAdmin):
     total_display = OrderAdmin.total_display
     hold_reasons_display = OrderAdmin.hold_reasons_display
 
-    @admin.display(description="held since")
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        # Oldest first: the order waiting longest for a person (held_order_queue).
+        return ["queued_since", "pk"]
+
+    @admin.display(description="held since", ordering="queued_since")
     def held_since(self, order: Order) -> str:
-        holds = getattr(order, "open_holds", [])
-        if not holds:
-            return "–"
-        since = min(h.created_at for h in holds)
-        return f"{timezone.localtime(since):%Y-%m-%d %H:%M}"
+        since = getattr(order, "queued_since", None)
+        return f"{timezone.localtime(since):%Y-%m-%d %H:%M}" if since else "–"
 
     def _bulk(
         self, request: HttpRequest, queryset: QuerySet, *, verb: str, run: Callable[..., Any]
@@ -79,12 +83,13 @@ class HeldOrderAdmin(admin.ModelAdmin):
         """First a page asking for the note, then `run` for each order; an order that cannot
         be changed is reported and does not stop the others."""
         if "apply" not in request.POST:
+            count = queryset.count()
             return TemplateResponse(
                 request,
                 "admin/orders/heldorder/bulk_action.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": f"{verb.capitalize()} {queryset.count()} held orders",
+                    "title": f"{verb.capitalize()} {count} held order{pluralize(count)}",
                     "orders": queryset,
                     "verb": verb,
                     "action": request.POST.get("action"),

@@ -5,6 +5,7 @@ orders/api/admin/webhooks.py.)"""
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -104,4 +105,4 @@ class NotificationAdmin(ReadOnlyAdmin):
                 self.message_user(request, refusal.message, messages.WARNING)
             else:
                 queued += 1
-        self.message_user(request, f"{queued} notification(s) queued to resend.")
+        self.message_user(request, f"{queued} notification{pluralize(queued)} queued to resend.")

@@ -3,6 +3,7 @@
 from orders.models.customers import ADDRESS_FIELDS, Address, Customer, TaxRate
 from orders.models.orders import (
     CANCELLABLE_STATES,
+    CUSTOMER_STATUS_LABELS,
     HOLDABLE_STATES,
     STAFF_CHANNELS,
     STATUS_PROGRESS,
@@ -21,6 +22,7 @@ from orders.models.timeline import EventType, OrderEvent
 __all__ = [
     "ADDRESS_FIELDS",
     "CANCELLABLE_STATES",
+    "CUSTOMER_STATUS_LABELS",
     "HOLDABLE_STATES",
     "STAFF_CHANNELS",
     "STATUS_PROGRESS",

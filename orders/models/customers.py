@@ -7,7 +7,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from orders.countries import validate_country_code
+from orders.countries import country_name, validate_country_code
 
 
 class Customer(models.Model):
@@ -85,7 +85,12 @@ class Address(models.Model):
             if part
         )
 
+    def get_country_display(self) -> str:
+        """The country's name ("Germany"); the code stays in `country` (and in the API)."""
+        return country_name(self.country)
+
     def as_lines(self) -> list[str]:
+        """The address as people read it (pages, emails, PDFs): the country by its name."""
         city_line = " ".join(part for part in (self.postal_code, self.city) if part)
         return [
             part
@@ -96,7 +101,7 @@ class Address(models.Model):
                 self.line2,
                 city_line,
                 self.region,
-                self.country,
+                self.get_country_display() if self.country else "",
             )
             if part
         ]

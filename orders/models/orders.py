@@ -40,6 +40,24 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Each state in the customer's words: the one label the shop's pages (My orders, the order
+# page) and emails use. Staff see OrderStatus's own labels.
+CUSTOMER_STATUS_LABELS: dict[str, str] = {
+    OrderStatus.DRAFT: "Not placed yet",
+    OrderStatus.RECEIVED: "Received: we are checking your order",
+    OrderStatus.ON_HOLD: "Waiting: we are looking into your order",
+    OrderStatus.CONFIRMED: "Confirmed",
+    OrderStatus.READY: "Confirmed: waiting for the warehouse",
+    OrderStatus.PICKING: "Being picked in the warehouse",
+    OrderStatus.PACKED: "Packed, ready to ship",
+    OrderStatus.PARTIALLY_SHIPPED: "Partly shipped",
+    OrderStatus.SHIPPED: "Shipped",
+    OrderStatus.DELIVERED: "Delivered",
+    OrderStatus.COMPLETED: "Completed",
+    OrderStatus.CANCELLED: "Cancelled",
+}
+
+
 S = OrderStatus
 # The forward order of states, used to decide where a released order goes back to.
 STATUS_PROGRESS = [S.RECEIVED, S.CONFIRMED, S.READY, S.PICKING, S.PACKED]
@@ -220,6 +238,11 @@ class Order(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.number}" if self.number else f"Draft order #{self.pk}"
+
+    @property
+    def customer_status(self) -> str:
+        """The state in the customer's words (CUSTOMER_STATUS_LABELS)."""
+        return CUSTOMER_STATUS_LABELS.get(self.status, self.get_status_display())
 
     # --- predicates ---------------------------------------------------------------------
 

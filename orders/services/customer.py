@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from orders import events
-from orders.countries import country_code_problem
+from orders.countries import country_code_problem, country_name
 from orders.exceptions import InvalidOrder, TransitionRefused
 from orders.models import EventType, Order, OrderStatus
 from orders.selectors import order_link_opens
@@ -138,9 +138,10 @@ def order_change_shipping_address(
         )
         if new_address.country != current.country and not moved_from_no_country:
             raise InvalidOrder(
-                f"Orders cannot move to another country (this one ships to {current.country}). "
-                "To ship elsewhere, cancel the order and order again.",
-                fields={"country": [f"Keep {current.country}."]},
+                "Orders cannot move to another country (this one ships to "
+                f"{country_name(current.country)}). To ship elsewhere, cancel the order and "
+                "order again.",
+                fields={"country": [f"Keep {country_name(current.country)}."]},
             )
         if new_address.as_lines() == current.as_lines() and new_address.phone == current.phone:
             return order

@@ -183,7 +183,7 @@ def address_problems(address: Address, *, deliverable: bool = False) -> list[str
     elif deliverable:
         allowed = settings.SHIPPING_COUNTRIES
         if allowed and country not in allowed:
-            problems.append(f"We do not ship to {country}.")
+            problems.append(f"We do not ship to {country_name(country)}.")
         problem = postal_code_problem(country, address.postal_code or "")
         if problem:
             problems.append(problem)

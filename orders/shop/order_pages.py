@@ -106,7 +106,6 @@ def _order_page(request: HttpRequest, access: OrderAccess) -> HttpResponse:
         {
             "order": order,
             "guest": bool(access.token),
-            "status_text": selectors.customer_status(order),
             "progress": selectors.order_progress(order),
             "events": order.customer_events,
             "payments": order.payment_list,

@@ -3,6 +3,7 @@ by hand, the phone-order flow, the held-orders queue, list filters and search, t
 budget of the order list, the notification log and the timeline."""
 
 import re
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -10,6 +11,7 @@ from django.contrib.messages import constants as message_levels
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from orders import services
 from orders.exceptions import TransitionRefused
@@ -685,6 +687,46 @@ def test_the_held_queue_lists_only_held_orders(
     assert received.number not in html
 
 
+def test_the_held_queue_lists_the_order_held_longest_first(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    # given: three held orders, placed in one order and held in another
+    first, second, third = (
+        _held_order(django_capture_on_commit_callbacks, email=f"{name}@example.com")
+        for name in ("first", "second", "third")
+    )
+    now = timezone.now()
+    held_at = {third: now - timedelta(days=3), first: now - timedelta(days=2), second: now}
+    for order, when in held_at.items():
+        OrderHold.objects.filter(order=order).update(created_at=when)
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+
+    # when
+    response = client.get(reverse("admin:orders_heldorder_changelist"))
+
+    # then: oldest hold first, whatever the placement order; "held since" says when
+    listed = [order.pk for order in response.context["cl"].result_list]
+    assert listed == [third.pk, first.pk, second.pk]
+    html = response.content.decode()
+    since = f"{timezone.localtime(held_at[third]):%Y-%m-%d %H:%M}"
+    assert since in html
+    assert html.index(third.number) < html.index(first.number) < html.index(second.number)
+
+
+def test_a_bulk_action_on_one_held_order_says_order_not_orders(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    order = _held_order(django_capture_on_commit_callbacks)
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+
+    page = client.post(
+        reverse("admin:orders_heldorder_changelist"),
+        {"action": "release_selected", "_selected_action": [order.pk]},
+    )
+
+    assert page.context["title"] == "Release 1 held order"
+
+
 def test_bulk_release_asks_for_a_note_then_releases(
     client, catalogue, django_capture_on_commit_callbacks
 ):
@@ -1068,7 +1110,7 @@ def test_resend_sets_the_row_back_to_pending_and_sends_again(
         )
 
     # then the row is pending again, with a note on the order's timeline
-    assert _messages(response) == [(message_levels.INFO, "1 notification(s) queued to resend.")]
+    assert _messages(response) == [(message_levels.INFO, "1 notification queued to resend.")]
     notification.refresh_from_db()
     assert notification.status == NotificationStatus.PENDING
     assert notification.attempts == 0

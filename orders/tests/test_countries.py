@@ -149,7 +149,7 @@ def test_check_country_codes_holds_orders_still_to_ship_to_no_country(catalogue)
     for order, status in ((fine, "received"), (shipped, "shipped"), (cancelled, "cancelled")):
         assert Order.objects.get(pk=order.pk).status == status
         assert order.number not in out.getvalue()
-    assert "3 order(s) with a country code that is not one." in out.getvalue()
+    assert "3 orders with a country code that is not one." in out.getvalue()
 
     # running it again holds nothing twice
     again = io.StringIO()
@@ -174,7 +174,7 @@ def test_a_database_check_warns_while_such_orders_wait(catalogue):
     _legacy_order("XX", "shipped")
     warnings = check_orders_to_unknown_countries(databases=["default"])
     assert [warning.id for warning in warnings] == ["orders.W001"]
-    assert warnings[0].msg.startswith("1 order(s) still to ship")
+    assert warnings[0].msg.startswith("1 order still to ship has a shipping country")
     assert "check_country_codes" in warnings[0].hint
     # only where a database is asked for: `check --database default`, `migrate`
     assert check_orders_to_unknown_countries() == []

@@ -120,7 +120,7 @@ def test_a_product_weight_in_other_digits_is_a_form_error(admin_client, catalogu
 
 def test_postal_codes_take_ascii_digits_only():
     assert postal_code_problem("DE", "10119") == ""
-    assert postal_code_problem("DE", "١٠١١٩") == "'١٠١١٩' is not a valid postal code for DE."
+    assert postal_code_problem("DE", "١٠١١٩") == "'١٠١١٩' is not a valid postal code for Germany."
 
 
 def test_a_partner_rate_takes_ascii_digits_only():

@@ -88,7 +88,7 @@ def test_an_undeliverable_postal_code_holds_for_address(catalogue):
     order = _reviewed(place_order(shipping_address=address))
     assert order.active_hold_reasons() == [HoldReason.ADDRESS_INVALID]
     hold = OrderHold.objects.get(order=order)
-    assert "'1234' is not a valid postal code for DE" in hold.message
+    assert "'1234' is not a valid postal code for Germany" in hold.message
 
 
 def test_destinations_we_do_not_ship_to_are_held(catalogue, settings):

@@ -242,7 +242,11 @@ def test_log_in_and_out(client):
     assert page.status_code == 200 and "csrfmiddlewaretoken" in page.content.decode()
     bad = client.post(reverse("orders:login"), {"username": "ada@example.com", "password": "x"})
     assert bad.status_code == 200
-    assert "Please enter a correct" in bad.content.decode()
+    error = "That email and password do not match an account."
+    assert error in bad.content.decode()
+    assert bad.context["form"].non_field_errors() == [
+        f"{error} Check both and try again (the password is case-sensitive)."
+    ]
     good = client.post(
         reverse("orders:login"), {"username": "ADA@example.com", "password": PASSWORD}
     )
@@ -462,7 +466,7 @@ def test_a_customer_changes_the_shipping_address_before_picking(client, catalogu
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"postal_code": "1234"}, "is not a valid postal code for DE"),
+        ({"postal_code": "1234"}, "is not a valid postal code for Germany"),
         ({"line1": ""}, "This field is required."),
         ({"country": "GB", "postal_code": "N1 9GU"}, "Select a valid choice."),
     ],

@@ -281,7 +281,7 @@ def test_an_out_of_date_checkout_token_places_nothing(client, catalogue):
         (
             {"shipping-postal_code": "ABC"},
             "id_shipping-postal_code",
-            "&#x27;ABC&#x27; is not a valid postal code for DE.",
+            "&#x27;ABC&#x27; is not a valid postal code for Germany.",
         ),
         ({"shipping-country": "XX"}, "id_shipping-country", "Select a valid choice."),
         ({"shipping_method": "teleport"}, "id_shipping_method", "Select a valid choice."),

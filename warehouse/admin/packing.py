@@ -5,6 +5,7 @@ presses Enter: scan the order, then each item; the page keeps the scans (in the 
 nothing is lost between scans) and says what is missing or too many. Only an exact match can
 be packed."""
 
+import copy
 import csv
 import io
 from typing import Any
@@ -15,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -71,9 +73,26 @@ class TrackingEventInline(ReadOnlyInline):
 
 
 class ShipForm(forms.Form):
-    carrier = forms.ChoiceField(choices=[(c.code, c.name) for c in CARRIERS.values()])
-    service_level = forms.CharField(max_length=50, required=False)
-    tracking_number = forms.CharField(max_length=64)
+    """Hand a packed shipment to the carrier. The carrier starts as the one of the order's
+    shipping method; a refused form comes back with what was typed and the error on its
+    field."""
+
+    carrier = forms.ChoiceField(
+        choices=[("", "Choose the carrier"), *((c.code, c.name) for c in CARRIERS.values())]
+    )
+    service_level = forms.CharField(
+        max_length=50,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "service-levels"}),
+    )
+    tracking_number = forms.CharField(
+        max_length=64, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+    @classmethod
+    def for_shipment(cls, shipment: Shipment) -> "ShipForm":
+        method = shipment.order.shipping_method
+        return cls(initial={"carrier": method.carrier} if method is not None else {})
 
 
 class CsvUploadForm(forms.Form):
@@ -87,7 +106,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
     change_form_template = "admin/warehouse/shipment/change_form.html"
     change_list_template = "admin/warehouse/shipment/change_list.html"
     list_display = [
-        "pk",
+        "shipment_display",
         "order_link",
         "warehouse",
         "status",
@@ -118,6 +137,10 @@ class ShipmentAdmin(ReadOnlyAdmin):
 
     def has_ship_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("warehouse.ship_shipment")
+
+    @admin.display(description="shipment", ordering="pk")
+    def shipment_display(self, shipment: Shipment) -> str:
+        return f"Shipment {shipment.pk}"
 
     @admin.display(description="order", ordering="order__number")
     def order_link(self, shipment: Shipment) -> str:
@@ -157,7 +180,7 @@ class ShipmentAdmin(ReadOnlyAdmin):
             else:
                 messages.warning(request, f"Shipment {shipment.pk}: {result}.")
         if done:
-            messages.success(request, f"{done} shipment(s) marked delivered.")
+            messages.success(request, f"{done} shipment{pluralize(done)} marked delivered.")
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
@@ -182,9 +205,19 @@ class ShipmentAdmin(ReadOnlyAdmin):
             extra_context["can_deliver"] = (
                 self.has_ship_permission(request) and shipment.status in ON_THE_WAY
             )
-            extra_context["ship_form"] = ShipForm()
+            if "ship_form" not in extra_context:
+                extra_context["ship_form"] = ShipForm.for_shipment(shipment)
             extra_context["carriers"] = list(CARRIERS.values())
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _ship_form_refused(
+        self, request: HttpRequest, object_id: int, form: ShipForm
+    ) -> HttpResponse:
+        """The shipment's page again with the ship form as it was sent and its errors. The
+        page is shown as for a GET: the console's shipment page itself changes nothing."""
+        page_request = copy.copy(request)
+        page_request.method = "GET"
+        return self.change_view(page_request, str(object_id), extra_context={"ship_form": form})
 
     def ship_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         back = reverse("admin:warehouse_shipment_change", args=[object_id])
@@ -192,16 +225,19 @@ class ShipmentAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(back)
         form = ShipForm(request.POST)
         if not form.is_valid():
-            for field, errors in form.errors.items():
-                messages.error(request, f"{field}: {' '.join(errors)}")
-            return HttpResponseRedirect(back)
+            return self._ship_form_refused(request, object_id, form)
         try:
             shipment = shipping.shipment_ship(
                 shipment_id=object_id, actor=request.user, **form.cleaned_data
             )
         except DomainError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(back)
+            field = next((name for name in exc.fields if name in form.fields), None)
+            if field is None:
+                # Not about what was typed (the shipment has moved on): say so on its page.
+                messages.error(request, exc.message)
+                return HttpResponseRedirect(back)
+            form.add_error(field, exc.message)
+            return self._ship_form_refused(request, object_id, form)
         messages.success(
             request,
             f"Shipment {shipment.pk} shipped: {shipment.tracking_number}. The customer has been "

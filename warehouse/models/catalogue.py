@@ -156,7 +156,10 @@ class ShippingMethod(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_carrier_display()})"
+        carrier = self.get_carrier_display()
+        if carrier.casefold() in self.name.casefold():
+            return self.name  # "Own delivery (Berlin)", not "... (Own delivery)"
+        return f"{self.name} ({carrier})"
 
     def clean(self) -> None:
         super().clean()

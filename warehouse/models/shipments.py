@@ -24,6 +24,18 @@ class ShipmentStatus(models.TextChoices):
 
 
 SS = ShipmentStatus
+
+
+def carrier_with_service(carrier: str, service_level: str) -> str:
+    """A carrier's name with a service level that may repeat it: "DHL" and "DHL Paket" make
+    "DHL Paket"; "Own delivery" and "Courier" make "Own delivery (Courier)"."""
+    if not service_level or service_level.casefold() == carrier.casefold():
+        return carrier
+    if not carrier or service_level.casefold().startswith(carrier.casefold()):
+        return service_level
+    return f"{carrier} ({service_level})"
+
+
 ON_THE_WAY = [SS.SHIPPED, SS.IN_TRANSIT, SS.OUT_FOR_DELIVERY, SS.EXCEPTION]
 
 
@@ -55,6 +67,12 @@ class Shipment(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"Shipment {self.pk} of {self.order}"
+
+    @property
+    def carrier_and_service(self) -> str:
+        """The carrier and its service level for people to read, the carrier named once:
+        "DHL Paket" (not "DHL (DHL Paket)"), "Own delivery (Courier)"."""
+        return carrier_with_service(self.get_carrier_display(), self.service_level)
 
     @transition(field="status", source=SS.PENDING, target=SS.PICKING)
     def start_picking(self) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import F
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from orders import events, signed_links
@@ -73,7 +74,7 @@ def grant_downloads(*, order: Order, actor: Actor) -> bool:
             order,
             EventType.DOWNLOADS_SENT,
             actor=actor,
-            message=f"Download links sent for {len(grants)} file(s).",
+            message=f"Download links sent for {len(grants)} file{pluralize(len(grants))}.",
             customer_visible=True,
         )
         queue_order_notification(order, "download_links", links=links)

@@ -45,6 +45,20 @@ def shipment_save(shipment: Shipment, fields: Sequence[str]) -> None:
         raise StaleOrder("Someone else changed this shipment; reload and try again.") from exc
 
 
+def parcel_name(shipment: Shipment) -> str:
+    """How the customer's timeline names a shipment: "Your parcel" when the order ships in
+    one, else "Parcel 2 of 3", numbered as on the order page's Delivery panel."""
+    parcels = list(
+        Shipment.objects.filter(order_id=shipment.order_id)
+        .exclude(status=SS.CANCELLED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if len(parcels) <= 1 or shipment.pk not in parcels:
+        return "Your parcel"
+    return f"Parcel {parcels.index(shipment.pk) + 1} of {len(parcels)}"
+
+
 def on_order_ready(*, order: Order, actor: Actor) -> None:
     """The lifecycle's "ready" moment: one shipment per warehouse holding the order's stock;
     digital goods get their download links; an order of only digital goods is delivered."""

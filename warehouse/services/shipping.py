@@ -16,7 +16,7 @@ from orders.services import order_transition
 from warehouse.carriers import carrier as carrier_spec
 from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import ON_THE_WAY, Shipment, ShipmentStatus
-from warehouse.services.shipments import shipment_lock, shipment_save
+from warehouse.services.shipments import parcel_name, shipment_lock, shipment_save
 
 logger = logging.getLogger(__name__)
 SS = ShipmentStatus
@@ -78,7 +78,7 @@ def shipment_ship(
             "ship",
             actor=actor,
             event_type=EventType.SHIPPED,
-            message=f"Shipped with {spec.name} ({shipment.service_level}), tracking {number}.",
+            message=_shipped_message(shipment),
             customer_visible=True,
             publish="order.shipped",
             data={
@@ -95,13 +95,21 @@ def shipment_ship(
             "order_shipped",
             reference=str(shipment.pk),
             shipment_id=shipment.pk,
-            carrier=spec.name,
+            carrier=shipment.carrier_and_service,
             tracking_number=number,
             tracking_url=shipment.tracking_url,
             all_shipped=all_shipped,
         )
     logger.info("shipment shipped", extra={"order": order.number, "shipment": shipment.pk})
     return shipment
+
+
+def _shipped_message(shipment: Shipment) -> str:
+    """The customer's timeline entry: "Shipped with DHL Paket, tracking 3404340001.", or
+    "Parcel 1 of 2 shipped with ..." when the order ships in several."""
+    parcel = parcel_name(shipment)
+    said = "Shipped" if parcel == "Your parcel" else f"{parcel} shipped"
+    return f"{said} with {shipment.carrier_and_service}, tracking {shipment.tracking_number}."
 
 
 @dataclass

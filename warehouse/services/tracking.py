@@ -12,7 +12,12 @@ from orders.models import EventType, Order, OrderStatus
 from orders.notifications import queue_order_notification
 from warehouse.exceptions import FulfilmentRefused
 from warehouse.models import Shipment, ShipmentStatus, TrackingEvent
-from warehouse.services.shipments import order_mark_delivered, shipment_lock, shipment_save
+from warehouse.services.shipments import (
+    order_mark_delivered,
+    parcel_name,
+    shipment_lock,
+    shipment_save,
+)
 
 SS = ShipmentStatus
 
@@ -69,13 +74,12 @@ def shipment_track(
             shipment.delivered_at = occurred_at or timezone.now()
             fields.append("delivered_at")
         shipment_save(shipment, fields)
-        label = shipment.get_status_display()
         if status == SS.EXCEPTION:
             events.record(
                 order,
                 EventType.DELIVERY_EXCEPTION,
                 actor=actor,
-                message=f"Delivery exception for shipment {shipment.pk}: {description or label}.",
+                message=_timeline_message(shipment, status, description=description),
                 data={"shipment": shipment.pk},
                 customer_visible=True,
             )
@@ -94,13 +98,34 @@ def shipment_track(
                 order,
                 EventType.TRACKING,
                 actor=actor,
-                message=f"Shipment {shipment.pk}: {label}"
-                + (f" ({location})" if location else "")
-                + ".",
+                message=_timeline_message(shipment, status, location=location),
                 data={"shipment": shipment.pk, "status": status},
                 customer_visible=True,
             )
     return f"applied: {status}"
+
+
+def _timeline_message(
+    shipment: Shipment, status: str, *, location: str = "", description: str = ""
+) -> str:
+    """A tracking status in the customer's words, on the order's timeline: "Your parcel is
+    on its way with DHL Paket (tracking 3404340001), last seen in Leipzig." or "Parcel 2 of
+    3 has been delivered." """
+    parcel = parcel_name(shipment)
+    seen = f", last seen in {location}" if location else ""
+    if status == SS.IN_TRANSIT:
+        return (
+            f"{parcel} is on its way with {shipment.carrier_and_service} "
+            f"(tracking {shipment.tracking_number}){seen}."
+        )
+    if status == SS.OUT_FOR_DELIVERY:
+        return f"{parcel} is out for delivery{seen}."
+    if status == SS.DELIVERED:
+        return f"{parcel} has been delivered."
+    if status == SS.EXCEPTION:
+        problem = description or "the carrier reports a problem"
+        return f"{parcel} could not be delivered as planned: {problem.rstrip('.')}."
+    return f"{parcel} is on its way back to us{seen}."  # returned to sender
 
 
 def _record_once(event: TrackingEvent) -> bool:
@@ -125,7 +150,7 @@ def _deliver_order_if_complete(order: Order, shipment: Shipment, actor: Actor) -
             order,
             EventType.TRACKING,
             actor=actor,
-            message=f"Shipment {shipment.pk} delivered.",
+            message=_timeline_message(shipment, SS.DELIVERED),
             data={"shipment": shipment.pk},
             customer_visible=True,
         )

@@ -804,6 +804,46 @@ def test_customer_service_cannot_use_the_packing_station(client, to_pack, box):
 # --- shipping one shipment ----------------------------------------------------------------
 
 
+def _ship_form(response):
+    """The ship form as the shipment's page shows it."""
+    return response.context["ship_form"]
+
+
+def test_the_ship_form_starts_with_the_carrier_of_the_orders_shipping_method(
+    client, catalogue, bins, box, django_capture_on_commit_callbacks, warehouse_user
+):
+    # given: the customer chose express, which UPS carries
+    catalogue["express"].carrier = "ups"
+    catalogue["express"].save(update_fields=["carrier"])
+    _order, shipment = _packed(
+        django_capture_on_commit_callbacks, warehouse_user, box, shipping_method="express"
+    )
+    client.force_login(warehouse_user)
+
+    # when
+    page = client.get(reverse("admin:warehouse_shipment_change", args=[shipment.pk]))
+
+    # then: UPS is chosen already, and the page says which method the customer chose
+    html = page.content.decode()
+    assert page.context["can_ship"] is True
+    assert _ship_form(page)["carrier"].value() == "ups"
+    assert '<option value="ups" selected>UPS</option>' in html
+    assert "The customer chose Express (UPS)." in html
+
+
+def test_an_order_without_a_shipping_method_asks_for_the_carrier(
+    client, catalogue, bins, box, django_capture_on_commit_callbacks, warehouse_user
+):
+    _order, shipment = _packed(django_capture_on_commit_callbacks, warehouse_user, box)
+    Order.objects.filter(pk=shipment.order_id).update(shipping_method=None)
+    client.force_login(warehouse_user)
+
+    page = client.get(reverse("admin:warehouse_shipment_change", args=[shipment.pk]))
+
+    assert _ship_form(page)["carrier"].value() in (None, "")
+    assert '<option value="" selected>Choose the carrier</option>' in page.content.decode()
+
+
 def test_a_bad_tracking_number_is_refused_and_changes_nothing(
     client, catalogue, bins, box, django_capture_on_commit_callbacks, warehouse_user
 ):
@@ -818,15 +858,24 @@ def test_a_bad_tracking_number_is_refused_and_changes_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("admin:warehouse_shipment_ship", args=[shipment.pk]),
-            {"carrier": "ups", "service_level": "", "tracking_number": "12345"},
+            {"carrier": "ups", "service_level": "UPS Express", "tracking_number": "12345"},
         )
 
-    # then
-    assert response.status_code == 302
-    assert response.url == reverse("admin:warehouse_shipment_change", args=[shipment.pk])
-    assert _messages(response) == [
-        "'12345' is not a UPS tracking number (1Z followed by 16 letters or digits)."
-    ]
+    # then: the shipment's page again, with what was typed and the error on its field
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/warehouse/shipment/change_form.html"
+    form = _ship_form(response)
+    assert form.errors == {
+        "tracking_number": [
+            "'12345' is not a UPS tracking number (1Z followed by 16 letters or digits)."
+        ]
+    }
+    html = response.content.decode()
+    assert '<option value="ups" selected>UPS</option>' in html
+    assert 'value="UPS Express"' in html and 'value="12345"' in html
+    assert "is not a UPS tracking number" in html
+    assert "Not shipped: please correct the error below." in html
+    assert _messages(response) == []
     shipment.refresh_from_db()
     assert shipment.status == SS.PACKED
     assert (shipment.carrier, shipment.tracking_number, shipment.shipped_at) == ("", "", None)
@@ -845,8 +894,9 @@ def test_an_unknown_carrier_is_refused(
         {"carrier": "pigeon", "tracking_number": "1Z999AA10123456784"},
     )
 
-    assert response.status_code == 302
-    assert len(_messages(response)) == 1 and _messages(response)[0].startswith("carrier: ")
+    assert response.status_code == 200
+    assert list(_ship_form(response).errors) == ["carrier"]
+    assert 'value="1Z999AA10123456784"' in response.content.decode()
     shipment.refresh_from_db()
     assert shipment.status == SS.PACKED
 
@@ -924,12 +974,42 @@ def test_a_tracking_number_used_by_another_shipment_is_refused(
         {"carrier": "dhl", "tracking_number": "JJD0123456789"},
     )
 
-    assert _messages(response) == [
-        "Tracking number JJD0123456789 is already used by another shipment."
-    ]
+    assert response.status_code == 200
+    assert _ship_form(response).errors == {
+        "tracking_number": ["Tracking number JJD0123456789 is already used by another shipment."]
+    }
+    assert 'value="JJD0123456789"' in response.content.decode()
     shipment.refresh_from_db()
     assert (shipment.status, shipment.tracking_number) == (SS.PACKED, "")
     assert Order.objects.get(pk=second.pk).status == OrderStatus.PACKED
+
+
+def test_the_shipments_list_names_shipments_and_counts_in_words(
+    client, catalogue, bins, box, django_capture_on_commit_callbacks, warehouse_user
+):
+    # given: a shipped order
+    _order, shipment = _packed(django_capture_on_commit_callbacks, warehouse_user, box)
+    shipment_ship(
+        shipment_id=shipment.pk, carrier="dhl", tracking_number="1234567890", actor="test"
+    )
+    client.force_login(warehouse_user)
+    url = reverse("admin:warehouse_shipment_changelist")
+
+    # when
+    listing = client.get(url)
+    with django_capture_on_commit_callbacks(execute=True):
+        marked = client.post(
+            url, {"action": "mark_delivered", "_selected_action": [shipment.pk]}, follow=True
+        )
+
+    # then: a "Shipment" column instead of a bare primary key, and a message in the singular
+    html = listing.content.decode()
+    assert "pk" not in listing.context["cl"].list_display
+    header = re.search(r'column-shipment_display[^>]*>.*?<div class="text">(.*?)</div>', html, re.S)
+    assert re.sub(r"<[^>]+>", "", header.group(1)) == "Shipment"
+    assert f">Shipment {shipment.pk}</a>" in html
+    assert "1 shipment marked delivered." in [str(m) for m in marked.context["messages"]]
+    assert Shipment.objects.get(pk=shipment.pk).status == SS.DELIVERED
 
 
 # --- shipping from a CSV ------------------------------------------------------------------
@@ -1137,6 +1217,19 @@ def test_pick_list_pdf_has_the_orders_and_skus(client, wave, warehouse_user):
     for code in ("C-01-01", "A-02-03", "A-03-01"):
         assert code in text
     assert text.index("C-01-01") < text.index("A-02-03") < text.index("A-03-01")
+    assert "2 orders, 6 units." in text
+
+
+def test_a_pick_list_of_one_order_and_one_unit_says_so_in_the_singular(
+    client, catalogue, bins, django_capture_on_commit_callbacks, warehouse_user
+):
+    order = _ready(django_capture_on_commit_callbacks, [("TEE-001", 1)])
+    pick_list = picklist_create(order_ids=[order.pk], actor=warehouse_user).pick_lists[0]
+    client.force_login(warehouse_user)
+
+    text = _pdf(client.get(reverse("admin:warehouse_picklist_pdf", args=[pick_list.pk])))
+
+    assert "1 order, 1 unit." in text
 
 
 def test_packing_slip_and_label_pdfs(
@@ -1159,10 +1252,13 @@ def test_packing_slip_and_label_pdfs(
     label = _pdf(client.get(reverse("admin:warehouse_shipment_label", args=[shipment.pk])))
 
     # then
-    for expected in (order.number, "MUG-001", "TEE-001", "Torstra", "10119 Berlin"):
+    for expected in (order.number, "MUG-001", "TEE-001", "Torstra", "10119 Berlin", "Germany"):
         assert expected in slip
-    for expected in (order.number, "1Z999AA10123456784", "Ada Lovelace", "UPS"):
+    for expected in (order.number, "1Z999AA10123456784", "Ada Lovelace", "UPS Standard"):
         assert expected in label
+    # countries by name for the people who read them, sender and recipient; the carrier once
+    assert "Germany" in label and " DE " not in f" {label} "
+    assert label.count("UPS") == 1
 
 
 def test_pdfs_of_unknown_objects_are_404(client, catalogue, warehouse_user):

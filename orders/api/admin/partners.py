@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -262,9 +263,11 @@ class PartnerAPIKeyAdmin(ServiceWritesAdmin, APIKeyModelAdmin):
 
     @admin.action(description="Revoke selected keys (cannot be undone)", permissions=["revoke"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        revoked = 0
         for api_key in queryset:
             services.partner_api_key_revoke(api_key_id=api_key.pk, actor=request.user)
-        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+            revoked += 1
+        self.message_user(request, f"{revoked} key{pluralize(revoked)} revoked.", messages.SUCCESS)
 
 
 # --- webhooks -----------------------------------------------------------------------------

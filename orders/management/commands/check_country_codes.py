@@ -9,6 +9,7 @@ before codes were checked) and hold them for `address_invalid`, so that nobody s
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from orders.countries import orders_to_unknown_countries
 from orders.exceptions import DomainError
@@ -64,6 +65,9 @@ class Command(BaseCommand):
                     self.stderr.write(f"{label}: not held: {exc.message}")
                 else:
                     self.stdout.write(f"{label}: held (address_invalid)")
-        self.stdout.write(f"{len(orders)} order(s) with a country code that is not one.")
+        found = len(orders)
+        self.stdout.write(f"{found} order{pluralize(found)} with a country code that is not one.")
         if failed:
-            raise CommandError(f"{failed} order(s) could not be held; run the command again.")
+            raise CommandError(
+                f"{failed} order{pluralize(failed)} could not be held; run the command again."
+            )

@@ -10,6 +10,13 @@ from orders.shop.forms.customer_form import CustomerForm
 
 
 class CustomerLoginForm(AuthenticationForm):
+    # Customers log in with their email: Django's message asks for a "username".
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email and password do not match an account. Check both and "
+        "try again (the password is case-sensitive).",
+    }
+
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
