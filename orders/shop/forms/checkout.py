@@ -68,8 +68,9 @@ class CheckoutForm(CardFieldsMixin):
         account_email: str = "",
         initial: dict[str, Any] | None = None,
         shipping_initial: dict[str, Any] | None = None,
+        pays_on_provider_page: bool = False,
     ):
-        super().__init__(data, initial=initial)
+        super().__init__(data, initial=initial, pays_on_provider_page=pays_on_provider_page)
         self.needs_shipping = needs_shipping
         self.invoice_allowed = invoice_allowed
         self.account_email = account_email
@@ -145,7 +146,14 @@ class CheckoutForm(CardFieldsMixin):
     def payment(self) -> PaymentInput:
         if self.cleaned_data["payment_method"] == "invoice":
             return PaymentInput(method="invoice")
+        if self.pays_on_provider_page:
+            return PaymentInput(method="card", hosted=True)
         return PaymentInput(method="card", card=self.card)
+
+    @property
+    def sends_to_provider_page(self) -> bool:
+        """The placed order is paid next, on the card provider's page."""
+        return self.pays_on_provider_page and self.cleaned_data.get("payment_method") == "card"
 
     def placement(self, lines: list[LineInput]) -> dict[str, Any]:
         """The order_place arguments for this checkout (without who and the token)."""
