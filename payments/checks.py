@@ -19,8 +19,7 @@ def check_stripe_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
             errors.append(
                 checks.Error(
                     f"PAYMENT_CARD_PROVIDER is stripe but {name} is not set.",
-                    hint=f"Set {name} from the Stripe dashboard (Developers → API keys, "
-                    "Webhooks).",
+                    hint=f"Set {name} from the Stripe dashboard (Developers → API keys, Webhooks).",
                     id="payments.E001",
                 )
             )

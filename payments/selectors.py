@@ -2,6 +2,7 @@
 terms and what they owe, and what staff may do to a payment now."""
 
 import hmac
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,8 @@ from payments.models import (
 )
 
 MONEY = DecimalField(max_digits=12, decimal_places=2)
+# What secrets.token_urlsafe gives a payment page's return address.
+RETURN_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ZERO = Value(Decimal("0.00"), output_field=MONEY)
 
 
@@ -168,7 +171,7 @@ def checkout_for_return(token: str, *, session_id: str | None = None) -> Checkou
     """The payment page a return address belongs to, with its payment and order; None for a
     token that is not ours, or (when `session_id` is given, as the provider fills it in after
     paying) one whose page is not that session."""
-    if not token or len(token) > 64:
+    if not RETURN_TOKEN.fullmatch(token):
         return None
     checkout = (
         CheckoutSession.objects.select_related("payment__order").filter(return_token=token).first()
@@ -176,7 +179,8 @@ def checkout_for_return(token: str, *, session_id: str | None = None) -> Checkou
     if checkout is None:
         return None
     if session_id is not None and not (
-        checkout.session_id and hmac.compare_digest(checkout.session_id, session_id)
+        checkout.session_id
+        and hmac.compare_digest(checkout.session_id.encode(), session_id.encode())
     ):
         return None
     return checkout

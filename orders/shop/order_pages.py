@@ -41,6 +41,7 @@ from payments.selectors import (
     latest_invoice,
     order_awaiting_payment,
     order_needs_payment,
+    order_paying_on_provider_page,
     order_payment_summary,
 )
 from payments.services import (
@@ -121,6 +122,7 @@ def _order_page(request: HttpRequest, access: OrderAccess) -> HttpResponse:
             "cancel_url": access.url("-cancel", order),
             "address_url": access.url("-address", order),
             "needs_payment": order_awaiting_payment(order),
+            "paying_on_provider_page": order_paying_on_provider_page(order.payment_list),
             "pay_path": pay_path(order),
             "register_path": register_path(order, token=access.token),
         },

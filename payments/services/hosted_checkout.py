@@ -130,9 +130,7 @@ def payment_checkout_start(*, order_id: int, actor: Any) -> Payment:
         ):
             stale.void_unsent()
             stale.save(update_fields=["status", "updated_at"])
-            CheckoutSession.objects.filter(payment=stale).update(
-                status=C.NOT_OPENED, closed_at=now
-            )
+            CheckoutSession.objects.filter(payment=stale).update(status=C.NOT_OPENED, closed_at=now)
         payment = hosted_payment_create(order)
         events.record(
             order,

@@ -6,7 +6,11 @@ can see what the library sent. It listens on 127.0.0.1 only.
 What Stripe's hosted payment page does is played by the test: `pay` (the customer pays with a
 card, or is declined and may try again), `expire` (the page's time ran out), and the
 addresses Stripe sends the customer back to (`success_url`, `cancel_url`). Each returns the
-event Stripe would send, which `deliver` posts, signed, to our webhook."""
+event Stripe would send, which `deliver` posts, signed, to our webhook.
+
+For a real browser the session's `url` is a small page too: "Pay" completes the session,
+posts the signed event to `webhook_url` (when a test sets it) and sends the browser to the
+success address with a 303; "Back to the shop" goes to the cancel address."""
 
 import hashlib
 import hmac
@@ -14,13 +18,15 @@ import itertools
 import json
 import threading
 import time
+import urllib.request
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 DECLINING = {"pm_card_chargeDeclined", "tok_chargeDeclined"}
 WEBHOOK_URL = "/payments/webhooks/stripe/"
-WEBHOOK_SECRET = "whsec_test_secret"  # noqa: S105 - the fixture's
+WEBHOOK_SECRET = "whsec_test_secret"
 
 
 def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -50,6 +56,7 @@ class FakeStripe:
         self.sessions: dict[str, dict] = {}
         self.idempotent: dict[str, tuple[dict, int, dict]] = {}
         self.fail_next = 0  # answer this many requests with HTTP 500
+        self.webhook_url = ""  # where the hosted page's "Pay" posts its event, if anywhere
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -280,17 +287,62 @@ class FakeStripe:
             WEBHOOK_URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(body)
         )
 
+    def _hosted_page(self, session_id: str) -> str:
+        session = self.sessions[session_id]
+        amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+        if session["status"] != "open":
+            return (
+                f"<!doctype html><title>Stripe (fake)</title><p>This page is {session['status']}."
+            )
+        return (
+            "<!doctype html><html lang=en><title>Pay with Stripe (fake)</title>"
+            f"<h1>Pay {escape(amount)}</h1>"
+            f'<form method=post action="/c/pay/{escape(session_id)}/pay">'
+            "<button type=submit>Pay</button></form>"
+            f'<p><a href="{escape(session["cancel_url"])}">Back to the shop</a></p></html>'
+        )
+
+    def _post_webhook(self, event: dict) -> None:
+        body = json.dumps(event).encode()
+        request = urllib.request.Request(  # noqa: S310 - the test's live server
+            self.webhook_url,
+            data=body,
+            headers={"Content-Type": "application/json", "Stripe-Signature": sign(body)},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            answer.read()
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if parts[:2] == ["c", "pay"] and len(parts) == 3 and parts[2] in fake.sessions:
+                    page = fake._hosted_page(parts[2]).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 status, body = fake._handle("GET", self.path, {}, "")
                 self._answer(status, body)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                if parts[:2] == ["c", "pay"] and parts[3:] == ["pay"] and parts[2] in fake.sessions:
+                    # The customer pays on the hosted page: Stripe tells us, then sends them back.
+                    event = fake.pay(parts[2])
+                    if fake.webhook_url:
+                        fake._post_webhook(event)
+                    self.send_response(303)
+                    self.send_header("Location", fake.success_url(parts[2]))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 form = {k: v[0] for k, v in parse_qs(raw).items()}
                 status, body = fake._handle(
                     "POST", self.path, form, self.headers.get("Idempotency-Key", "")

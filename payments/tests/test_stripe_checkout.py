@@ -355,12 +355,18 @@ def test_a_tampered_or_unknown_return_address_shows_a_clear_page_and_no_order(
         f"/checkout/return/{token}/",
         f"/checkout/return/{token[:-2]}xx/?session_id={session_id}",
         f"/checkout/return/{'x' * 500}/?session_id={session_id}",
+        f"/checkout/return/{token}/?session_id=%C3%A9",
+        f"/checkout/return/{token}%00/?session_id={session_id}",
         "/checkout/return/%F0%9F%92%B3/cancelled/",
+        "/checkout/return/%00/cancelled/",
     ):
         response = _return(client, capture, path)
         html = response.content.decode()
-        assert response.status_code == 404, path
-        assert "does not belong to any of our payment pages" in html
+        if "%00" in path:  # refused before any view, as everywhere on the site
+            assert response.status_code == 400, path
+        else:
+            assert response.status_code == 404, path
+            assert "does not belong to any of our payment pages" in html
         assert order.number not in html and other_order.number not in html
     # nothing was asked of Stripe, and nothing recorded
     assert len(fake_stripe.requests) == asked
@@ -413,6 +419,23 @@ def test_a_return_while_stripe_is_down_says_so_and_the_webhook_finishes(
     assert _payment(order).status == P.PENDING
     _deliver(client, capture, fake_stripe, event)
     _assert_paid_and_ready(order, fake_stripe)
+
+
+def test_a_return_in_another_browser_while_stripe_is_down_lands_on_the_order_page(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    order, session_id, _ = _place(client, capture, fake_stripe)
+    fake_stripe.pay(session_id)
+    fake_stripe.fail_next = 1
+    assert _payment(order).status == P.PENDING
+    visitor = client.__class__()  # paid from the emailed link, on another device
+    back = _return(visitor, capture, fake_stripe.success_url(session_id))
+    assert "/orders/track/" in back["Location"]
+    page = visitor.get(back["Location"]).content.decode()
+    assert "Payment not complete yet" in page
+    assert "We could not take the payment" not in page
+    assert "Stripe has not confirmed your payment" in page
 
 
 def test_reconcile_asks_stripe_about_a_page_whose_webhook_was_lost(
