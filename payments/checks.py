@@ -6,8 +6,10 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-# What Stripe accepts for a Checkout Session's expires_at, from its creation.
-CHECKOUT_MINUTES = (30, 1440)
+# Stripe takes a Checkout Session's expires_at 30 minutes to 24 hours after the session is
+# created. Ours is counted from when the payment is written, and its page may be opened up to
+# 5 minutes later (payments.services.hosted_checkout.OPEN_WINDOW): so at least 35.
+CHECKOUT_MINUTES = (35, 1440)
 
 
 def check_stripe_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -28,7 +30,9 @@ def check_stripe_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
         errors.append(
             checks.Error(
                 f"STRIPE_CHECKOUT_EXPIRES_MINUTES is {settings.STRIPE_CHECKOUT_EXPIRES_MINUTES}; "
-                f"Stripe keeps a payment page open {low} to {high} minutes.",
+                f"it must be {low} to {high} minutes.",
+                hint="Stripe keeps a payment page open 30 minutes to 24 hours after it is "
+                "opened, and a page may be opened up to 5 minutes after its payment is written.",
                 id="payments.E002",
             )
         )

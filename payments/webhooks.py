@@ -41,9 +41,9 @@ def webhook_receive(*, provider: str, event: WebhookEvent) -> str:
     return record.result
 
 
-# What a payment page's events tell us; both are recorded the same way as the customer's
+# A payment page's events, each with the one state it reports. Recorded as the customer's
 # return and the reconcile task record the session, whichever comes first.
-CHECKOUT_EVENTS = ("checkout.session.completed", "checkout.session.expired")
+CHECKOUT_EVENTS = {"checkout.session.completed": "complete", "checkout.session.expired": "expired"}
 
 
 def _apply(provider: str, event: WebhookEvent) -> str:
@@ -97,7 +97,7 @@ def _apply_checkout(provider: str, event: WebhookEvent) -> str:
     state = checkout_state(obj) if isinstance(obj, dict) else None
     if state is None:
         return "ignored: not a checkout session"
-    if event.type == "checkout.session.completed" and state.status != "complete":
+    if state.status != CHECKOUT_EVENTS[event.type]:
         return f"ignored: the session is {state.status}"
     return checkout_record(state, actor=provider, event_id=event.event_id)
 

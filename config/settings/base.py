@@ -267,7 +267,7 @@ STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 # With Stripe, shop customers pay on Stripe Checkout's own page (no card number reaches us).
-# The page stays open this long (Stripe allows 30 to 1440 minutes); an order still unpaid then
+# The page stays open this long (35 to 1440 minutes); an order still unpaid then
 # is held for payment and the customer emailed a link to pay again.
 STRIPE_CHECKOUT_EXPIRES_MINUTES = env.int("STRIPE_CHECKOUT_EXPIRES_MINUTES", default=60)
 # The reconcile task asks Stripe about a checkout page still open (or never opened) after this

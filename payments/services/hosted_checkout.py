@@ -434,6 +434,8 @@ def _record_expired(
         data=data,
         customer_visible=True,
     )
+    if not order_needs_payment(order):
+        return "expired: another payment covers the order"
     order_hold_for_payment(
         order, note="The payment page expired unpaid; the customer was sent a link to pay again."
     )

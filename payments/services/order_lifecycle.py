@@ -65,7 +65,7 @@ def payment_prepare_for_order(*, order: Order, payment: PaymentInput | None, act
             currency=order.currency,
         )
         return
-    if payment.method == PaymentMethod.CARD and getattr(payment, "hosted", False):
+    if payment.method == PaymentMethod.CARD and payment.hosted:
         # Paid on the provider's page, where the customer is sent once the order is placed.
         hosted_payment_create(order)
         return

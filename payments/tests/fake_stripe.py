@@ -193,6 +193,16 @@ class FakeStripe:
                         "message": f"Missing required param: {required}.",
                     }
                 }
+        expires_at = int(form.get("expires_at") or time.time() + 86400)
+        if not time.time() + 30 * 60 <= expires_at <= time.time() + 24 * 3600:
+            return 400, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "param": "expires_at",
+                    "message": "The Checkout Session must expire 30 minutes to 24 hours "
+                    "after it is created.",
+                }
+            }
         session_id = f"cs_test_{next(self._ids)}"
         amount = int(form["line_items[0][price_data][unit_amount]"]) * int(
             form["line_items[0][quantity]"]
@@ -211,7 +221,7 @@ class FakeStripe:
             "payment_intent": None,
             "success_url": form["success_url"],
             "cancel_url": form["cancel_url"],
-            "expires_at": int(form["expires_at"]) if "expires_at" in form else None,
+            "expires_at": expires_at,
             "url": f"{self.url}/c/pay/{session_id}",
             # what the PaymentIntent will be made with (not a field of Stripe's session)
             "_capture_method": form.get("payment_intent_data[capture_method]", "automatic"),

@@ -240,11 +240,15 @@ def test_the_same_webhook_twice_or_two_events_for_one_page_record_it_once(
     capture = django_capture_on_commit_callbacks
     order, session_id, _ = _place(client, capture, fake_stripe)
     event = fake_stripe.pay(session_id)
+    # an event of one type carrying the other's state is not taken
+    mislabelled = fake_stripe.event("checkout.session.expired", fake_stripe.sessions[session_id])
+    answer = _deliver(client, capture, fake_stripe, mislabelled)
+    assert answer.json()["result"] == "ignored: the session is complete"
     answers = [_deliver(client, capture, fake_stripe, event) for _ in range(2)]
     resent = fake_stripe.event("checkout.session.completed", fake_stripe.sessions[session_id])
     answers.append(_deliver(client, capture, fake_stripe, resent))
     assert [a.json()["result"] for a in answers] == ["authorised", "duplicate", "already recorded"]
-    assert ProviderEvent.objects.count() == 2
+    assert ProviderEvent.objects.count() == 3
     _assert_paid_and_ready(order, fake_stripe)
 
 
@@ -328,6 +332,27 @@ def test_an_expired_page_holds_the_order_for_payment_and_emails_the_pay_again_li
     # and a second expiry report of the first page changes nothing
     late = fake_stripe.event("checkout.session.expired", fake_stripe.sessions[session_id])
     assert _deliver(client, capture, fake_stripe, late).json()["result"] == "already recorded"
+
+
+def test_a_page_about_to_expire_is_not_offered_again_and_its_expiry_then_changes_nothing(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    order, session_id, _ = _place(client, capture, fake_stripe)
+    CheckoutSession.objects.update(expires_at=timezone.now() + timedelta(minutes=5))
+    # when: the customer asks to pay again with minutes left on the first page
+    with capture(execute=True):
+        out = client.post(reverse("orders:pay-again", args=[pay_link_token(order)]))
+    # then: a fresh page, which they pay on
+    fresh = CheckoutSession.objects.exclude(session_id=session_id).get().session_id
+    assert out["Location"] == fake_stripe.sessions[fresh]["url"]
+    _deliver(client, capture, fake_stripe, fake_stripe.pay(fresh))
+    _assert_paid_and_ready(order, fake_stripe)
+    # and the first page's expiry fails its payment quietly: the order is paid
+    answer = _deliver(client, capture, fake_stripe, fake_stripe.expire(session_id))
+    assert answer.json()["result"] == "expired: another payment covers the order"
+    assert not [m for m in mail.outbox if "did not go through" in m.subject]
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
 
 
 # --- return addresses that are not ours -----------------------------------------------------
@@ -523,6 +548,32 @@ def test_a_paid_page_for_another_amount_is_not_taken_as_payment(
     assert _payment(order).status == P.PENDING
 
 
+@pytest.mark.parametrize(
+    "session",
+    [
+        {},
+        {"id": "pi_1", "status": "complete"},
+        {"id": "cs_test_x", "status": "paid"},
+        {"id": "cs_test_x", "status": "complete", "payment_intent": ["pi_1"]},
+        {"id": "cs_test_x", "status": "complete", "payment_intent": "pi_1", "amount_total": "9"},
+        {"id": "cs_test_x", "status": "open"},
+        {"id": ["cs_test_x"], "status": "expired"},
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("type_", ["checkout.session.completed", "checkout.session.expired"])
+def test_odd_checkout_events_are_recorded_as_ignored(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, type_, session
+):
+    order, session_id, _ = _place(client, django_capture_on_commit_callbacks, fake_stripe)
+    if session.get("id") == "cs_test_x":
+        session = {**session, "id": session_id}
+    answer = fake_stripe.deliver(client, fake_stripe.event(type_, session))
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["result"].startswith("ignored: ")
+    assert _payment(order).status == P.PENDING
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 
@@ -531,7 +582,7 @@ def test_a_paid_page_for_another_amount_is_not_taken_as_payment(
     [
         ("STRIPE_SECRET_KEY", "", "payments.E001"),
         ("STRIPE_WEBHOOK_SECRET", "", "payments.E001"),
-        ("STRIPE_CHECKOUT_EXPIRES_MINUTES", 10, "payments.E002"),
+        ("STRIPE_CHECKOUT_EXPIRES_MINUTES", 30, "payments.E002"),
         ("STRIPE_CHECKOUT_EXPIRES_MINUTES", 2000, "payments.E002"),
         ("STRIPE_CHECKOUT_CHECK_MINUTES", 0, "payments.E003"),
     ],
