@@ -15,8 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from orders.models import EventType, HoldReason, Order, OrderStatus
+from orders.permissions import CUSTOMER_SERVICE
 from orders.services import order_cancel
-from orders.tests.factories import CHECKOUT_FORM, checkout_form
+from orders.tests.factories import CHECKOUT_FORM, checkout_form, staff_user
 from payments import services
 from payments.models import (
     CheckoutSession,
@@ -572,6 +573,22 @@ def test_odd_checkout_events_are_recorded_as_ignored(
     assert answer.status_code == 200, answer.content
     assert answer.json()["result"].startswith("ignored: ")
     assert _payment(order).status == P.PENDING
+
+
+def test_staff_find_a_payment_by_its_stripe_session_and_see_its_page(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    order, session_id, _ = _place(client, django_capture_on_commit_callbacks, fake_stripe)
+    staff = client.__class__()
+    staff.force_login(staff_user(CUSTOMER_SERVICE, "agent"))
+    found = staff.get(reverse("admin:payments_payment_changelist"), {"q": session_id})
+    payment = _payment(order)
+    assert found.status_code == 200
+    assert list(found.context["cl"].result_list) == [payment]
+    page = staff.get(reverse("admin:payments_payment_change", args=[payment.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert session_id in html and "Open: the customer is paying" in html
 
 
 # --- settings ---------------------------------------------------------------------------------
