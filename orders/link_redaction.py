@@ -1,7 +1,8 @@
 """Signed-link tokens kept out of logs.
 
-A guest's order link, a pay-again link, an account-claim link, a download link and a password
-reset link carry their secret in the URL path, and the sign-up page carries an order link in
+A guest's order link, a pay-again link, the return address from the card provider's payment
+page, an account-claim link, a download link and a password reset link carry their secret in
+the URL path, and the sign-up page carries an order link in
 `?link=`; anyone who reads a log line with one could open it. `redact_tokens` replaces each
 such token in any text (a request line, a path, a Referer, an error message) with
 "[redacted]" and leaves everything else as it was. gunicorn's access and error logs
@@ -23,6 +24,7 @@ _SEGMENT = r"[^/?#&\s\"'<>]+"
 _BEFORE_TOKEN = (
     r"orders/track/",
     r"orders/pay/",
+    r"checkout/return/",
     r"downloads/",
     r"account/claim/(?!send(?:[/?#\s\"']|$))",
     r"account/password-reset/[^/?#\s\"']+/(?!set-password(?:[/?#\s\"']|$))",

@@ -24,6 +24,7 @@ _VIEW_ORDERS = [
     "warehouse.view_shippingmethod",
     "payments.view_payment",
     "payments.view_paymentoperation",
+    "payments.view_checkoutsession",
     "payments.view_refund",
     "payments.view_invoice",
     "payments.view_invoicepayment",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orders.shop import account, cart, catalogue, checkout, order_pages
+from orders.shop import account, cart, catalogue, checkout, hosted_payment, order_pages
 
 app_name = "orders"
 urlpatterns = [
@@ -15,6 +15,13 @@ urlpatterns = [
     path("checkout/", checkout.checkout, name="checkout"),
     path("checkout/summary/", checkout.checkout_summary, name="checkout-summary"),
     path("checkout/received/<str:number>/", checkout.order_received, name="order-received"),
+    # back from the card provider's payment page (Stripe Checkout)
+    path("checkout/return/<str:token>/", hosted_payment.checkout_return, name="checkout-return"),
+    path(
+        "checkout/return/<str:token>/cancelled/",
+        hosted_payment.checkout_cancelled,
+        name="checkout-cancelled",
+    ),
     # guest links from emails, and paying again after a declined card
     path("orders/track/<str:token>/", order_pages.order_link, name="order-link"),
     path(

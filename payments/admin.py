@@ -22,6 +22,7 @@ from orders.exceptions import DomainError
 from payments import services
 from payments.invoices import invoice_pdf
 from payments.models import (
+    CheckoutSession,
     CreditAccount,
     Invoice,
     InvoicePayment,
@@ -45,6 +46,23 @@ class OperationInline(ReadOnlyInline):
         "error_code",
         "error_message",
         "idempotency_key",
+    ]
+    readonly_fields = fields
+
+
+class CheckoutInline(ReadOnlyInline):
+    """The card provider's payment page the customer paid (or did not pay) on."""
+
+    model = CheckoutSession
+    verbose_name = "payment page"
+    fields = [
+        "created_at",
+        "status",
+        "session_id",
+        "expires_at",
+        "opened_at",
+        "checked_at",
+        "closed_at",
     ]
     readonly_fields = fields
 
@@ -76,11 +94,16 @@ class PaymentAdmin(admin.ModelAdmin):
         "provider_reference",
     ]
     list_filter = ["status", "provider", "method", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["=order__number", "provider_reference", "=invoice_record__number"]
-    search_help_text = "Order number, provider reference or invoice number."
+    search_fields = [
+        "=order__number",
+        "provider_reference",
+        "=invoice_record__number",
+        "=checkout__session_id",
+    ]
+    search_help_text = "Order number, provider reference, invoice number or Stripe session id."
     list_select_related = ["order"]
     date_hierarchy = "created_at"
-    inlines = [OperationInline, RefundInline]
+    inlines = [CheckoutInline, OperationInline, RefundInline]
     fields = [
         "order_link",
         "method",

@@ -18,20 +18,50 @@ from django.core.exceptions import ImproperlyConfigured
 #: card provider).
 CARD_PROVIDERS = ("test", "stripe")
 
+# Stripe takes a Checkout Session's expires_at 30 minutes to 24 hours after the session is
+# created. Ours is counted from when the payment is written, and its page may be opened up to
+# 5 minutes later (payments.services.hosted_checkout.OPEN_WINDOW): so at least 35.
+CHECKOUT_MINUTES = (35, 1440)
+
 
 def check_card_provider(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """A system check (every command): the card provider is one we have."""
+    """A system check (every command): the card provider is one we have, and its Stripe
+    Checkout timings are ones Stripe takes."""
     provider = settings.PAYMENT_CARD_PROVIDER
-    if provider in CARD_PROVIDERS:
+    if provider not in CARD_PROVIDERS:
+        return [
+            Error(
+                f"PAYMENT_CARD_PROVIDER is {provider!r}, which is not a card provider.",
+                hint='Set PAYMENT_CARD_PROVIDER to "stripe", or to "test" for the test gateway.',
+                obj="settings.PAYMENT_CARD_PROVIDER",
+                id="payments.E003",
+            )
+        ]
+    if provider != "stripe":
         return []
-    return [
-        Error(
-            f"PAYMENT_CARD_PROVIDER is {provider!r}, which is not a card provider.",
-            hint='Set PAYMENT_CARD_PROVIDER to "stripe", or to "test" for the test gateway.',
-            obj="settings.PAYMENT_CARD_PROVIDER",
-            id="payments.E003",
+    errors: list[CheckMessage] = []
+    low, high = CHECKOUT_MINUTES
+    if not low <= settings.STRIPE_CHECKOUT_EXPIRES_MINUTES <= high:
+        errors.append(
+            Error(
+                f"STRIPE_CHECKOUT_EXPIRES_MINUTES is {settings.STRIPE_CHECKOUT_EXPIRES_MINUTES}; "
+                f"it must be {low} to {high} minutes.",
+                hint="Stripe keeps a payment page open 30 minutes to 24 hours after it is "
+                "opened, and a page may be opened up to 5 minutes after its payment is written.",
+                obj="settings.STRIPE_CHECKOUT_EXPIRES_MINUTES",
+                id="payments.E004",
+            )
         )
-    ]
+    if settings.STRIPE_CHECKOUT_CHECK_MINUTES < 1:
+        errors.append(
+            Error(
+                "STRIPE_CHECKOUT_CHECK_MINUTES must be 1 or more.",
+                hint="The reconcile task asks Stripe about a payment page left open this often.",
+                obj="settings.STRIPE_CHECKOUT_CHECK_MINUTES",
+                id="payments.E005",
+            )
+        )
+    return errors
 
 
 def unbidden_test_gateway() -> list[CheckMessage]:

@@ -356,3 +356,54 @@ class InvoiceSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last_number}"
+
+
+class CheckoutStatus(models.TextChoices):
+    NEW = "new", "Not opened yet"
+    OPEN = "open", "Open: the customer is paying"
+    COMPLETE = "complete", "Complete: the card is authorised"
+    EXPIRED = "expired", "Expired unpaid"
+    NOT_OPENED = "not_opened", "Never opened"
+
+
+class CheckoutSession(models.Model):
+    """A card payment made on the provider's own payment page (Stripe Checkout), so that no
+    card number ever reaches this server. Written with its payment (pending), opened at the
+    provider when the customer is sent there, and closed by whichever comes first: the
+    provider's webhook, the customer's return, or the reconcile task asking the provider."""
+
+    payment = models.OneToOneField(Payment, on_delete=models.CASCADE, related_name="checkout")
+    status = models.CharField(
+        max_length=16, choices=CheckoutStatus.choices, default=CheckoutStatus.NEW
+    )
+    # The provider's session id (cs_...), once opened.
+    session_id = models.CharField(max_length=255, blank=True)
+    url = models.URLField(max_length=2048, blank=True)
+    # A random secret in our return addresses: it finds this row, and only this row.
+    return_token = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    # When the reconcile task (or a return) last asked the provider about the session.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session_id"],
+                condition=~Q(session_id=""),
+                name="checkout_session_id_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=CheckoutStatus.NEW)
+                | Q(status=CheckoutStatus.NOT_OPENED)
+                | ~Q(session_id=""),
+                name="checkout_opened_has_session_id",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="checkout_open_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id or 'checkout'} ({self.status})"

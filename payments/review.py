@@ -2,7 +2,7 @@
 
 from orders.lifecycle import CheckResult
 from orders.models import HoldReason, Order
-from payments.models import PaymentMethod, PaymentStatus
+from payments.models import CheckoutSession, PaymentMethod, PaymentStatus
 from payments.selectors import credit_account_for, credit_exposure
 
 P = PaymentStatus
@@ -35,6 +35,15 @@ def payment_secured(order: Order) -> CheckResult:
             message=f"The card was declined: {payment.failure_message}",
             hold_reason=HoldReason.PAYMENT_FAILED,
             data={"payment": payment.pk, "code": payment.failure_code},
+        )
+    if CheckoutSession.objects.filter(payment=payment).exists():
+        return CheckResult(
+            "payment",
+            passed=False,
+            message="Awaiting payment on the card provider's payment page: the order goes on "
+            "by itself once the customer has paid.",
+            hold_reason=HoldReason.PAYMENT_FAILED,
+            data={"payment": payment.pk},
         )
     return CheckResult(
         "payment",

@@ -1,6 +1,8 @@
 """Reads for payments: what is paid and due, whether an order still needs paying, invoice
 terms and what they owe, and what staff may do to a payment now."""
 
+import hmac
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -11,6 +13,8 @@ from django.db.models.functions import Coalesce
 from orders.models import Order, OrderStatus
 from payments.models import (
     PAID_OR_PROMISED,
+    CheckoutSession,
+    CheckoutStatus,
     CreditAccount,
     Invoice,
     Payment,
@@ -19,6 +23,8 @@ from payments.models import (
 )
 
 MONEY = DecimalField(max_digits=12, decimal_places=2)
+# What secrets.token_urlsafe gives a payment page's return address.
+RETURN_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ZERO = Value(Decimal("0.00"), output_field=MONEY)
 
 
@@ -159,3 +165,33 @@ def order_awaiting_payment(order: Order) -> bool:
     """A held order that still needs paying (the card was declined, or no payment was made):
     its pages offer the customer the pay-again link."""
     return order.status == OrderStatus.ON_HOLD and order_needs_payment(order)
+
+
+def checkout_for_return(token: str, *, session_id: str | None = None) -> CheckoutSession | None:
+    """The payment page a return address belongs to, with its payment and order; None for a
+    token that is not ours, or (when `session_id` is given, as the provider fills it in after
+    paying) one whose page is not that session."""
+    if not RETURN_TOKEN.fullmatch(token):
+        return None
+    checkout = (
+        CheckoutSession.objects.select_related("payment__order").filter(return_token=token).first()
+    )
+    if checkout is None:
+        return None
+    if session_id is not None and not (
+        checkout.session_id
+        and hmac.compare_digest(checkout.session_id.encode(), session_id.encode())
+    ):
+        return None
+    return checkout
+
+
+def order_paying_on_provider_page(payments: Sequence[Payment]) -> bool:
+    """Whether the newest of the order's payments (loaded oldest first) waits for the
+    customer on the card provider's payment page."""
+    latest = payments[-1] if payments else None
+    if latest is None or latest.status != PaymentStatus.PENDING:
+        return False
+    return CheckoutSession.objects.filter(
+        payment=latest, status__in=[CheckoutStatus.NEW, CheckoutStatus.OPEN]
+    ).exists()

@@ -11,7 +11,9 @@ from django.utils import timezone
 from orders.services import lock_order
 from payments.models import Payment, ProviderEvent
 from payments.providers.base import WebhookEvent
+from payments.providers.stripe import checkout_state
 from payments.services import (
+    checkout_record,
     payment_fail_reported_by_provider,
     payment_void_reported_by_provider,
     refund_record_from_provider,
@@ -39,7 +41,17 @@ def webhook_receive(*, provider: str, event: WebhookEvent) -> str:
     return record.result
 
 
+# A payment page's events, each with the one state it reports. Recorded as the customer's
+# return and the reconcile task record the session, whichever comes first.
+CHECKOUT_EVENTS = {"checkout.session.completed": "complete", "checkout.session.expired": "expired"}
+
+
 def _apply(provider: str, event: WebhookEvent) -> str:
+    if event.type in CHECKOUT_EVENTS:
+        return _apply_checkout(provider, event)
+    # A card declined on the provider's payment page (payment_intent.payment_failed) finds no
+    # payment here: the customer may still pay on that page with another card, and the page's
+    # payment is known by its intent only once the page is complete.
     payment = _lock_payment(provider, event.reference)
     if payment is None:
         return "ignored: no payment with this reference"
@@ -77,6 +89,17 @@ def _apply(provider: str, event: WebhookEvent) -> str:
         ):
             return "failed"
     return "ignored: nothing to change"
+
+
+def _apply_checkout(provider: str, event: WebhookEvent) -> str:
+    data = event.payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    state = checkout_state(obj) if isinstance(obj, dict) else None
+    if state is None:
+        return "ignored: not a checkout session"
+    if state.status != CHECKOUT_EVENTS[event.type]:
+        return f"ignored: the session is {state.status}"
+    return checkout_record(state, actor=provider, event_id=event.event_id)
 
 
 def _whole_cents(value: Any) -> int | None:

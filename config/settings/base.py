@@ -275,6 +275,13 @@ PAYMENT_ALLOW_TEST_GATEWAY = env.bool("PAYMENT_ALLOW_TEST_GATEWAY", default=Fals
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+# With Stripe, shop customers pay on Stripe Checkout's own page (no card number reaches us).
+# The page stays open this long (35 to 1440 minutes); an order still unpaid then
+# is held for payment and the customer emailed a link to pay again.
+STRIPE_CHECKOUT_EXPIRES_MINUTES = env.int("STRIPE_CHECKOUT_EXPIRES_MINUTES", default=60)
+# The reconcile task asks Stripe about a checkout page still open (or never opened) after this
+# long, and again this long after each answer, in case a webhook was lost.
+STRIPE_CHECKOUT_CHECK_MINUTES = env.int("STRIPE_CHECKOUT_CHECK_MINUTES", default=15)
 # Provider calls that failed for a transport reason are repeated by the reconcile task.
 PAYMENT_RECONCILE_AFTER = timedelta(seconds=env.int("PAYMENT_RECONCILE_SECONDS", default=60))
 # The wait before an unanswered provider call is tried again, doubled after each try up to

@@ -17,10 +17,16 @@ from orders.ratelimit import ratelimit
 from orders.services import LineInput, Quote, order_place, order_quote
 from orders.shop.forms.addresses import AddressForm
 from orders.shop.forms.checkout import CheckoutForm
+from orders.shop.hosted_payment import payment_page_url, see_other
 from orders.shop.order_links import order_path, pay_path, register_path
 from orders.shop.private_pages import private
 from orders.shop.session_cart import Cart
-from payments.selectors import order_awaiting_payment
+from payments.providers import card_payments_hosted
+from payments.selectors import (
+    order_awaiting_payment,
+    order_needs_payment,
+    order_paying_on_provider_page,
+)
 
 
 @never_cache
@@ -58,6 +64,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
             form = CheckoutForm(data, **form_kwargs)
         elif form.is_valid():
             order = _place(cart, form, token, user)
+            if order is not None and form.sends_to_provider_page:
+                return _to_payment_page(request, order, user)
             if order is not None:
                 return redirect("orders:order-received", number=order.number)
     else:
@@ -105,6 +113,7 @@ def _form_kwargs(cart: Cart, customer: Customer | None, user: Any) -> dict[str, 
         "invoice_allowed": selectors.customer_has_invoice_terms(customer),
         "methods": selectors.shipping_methods(),
         "account_email": user.email if user is not None else "",
+        "pays_on_provider_page": card_payments_hosted(),
     }
 
 
@@ -160,6 +169,19 @@ def _place(cart: Cart, form: CheckoutForm, token: str, user: Any) -> Order | Non
     return result.order
 
 
+def _to_payment_page(request: HttpRequest, order: Order, user: Any) -> HttpResponse:
+    """The order is placed: now to the card provider's page to pay for it. Should the page
+    not open, the order stays placed and unpaid, and the page after checkout offers to pay."""
+    if not order_needs_payment(order):
+        return redirect("orders:order-received", number=order.number)
+    try:
+        url = payment_page_url(request, order, actor=user if user is not None else "customer")
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("orders:order-received", number=order.number)
+    return see_other(url)
+
+
 def _checkout_initial(
     customer: Customer | None, user: Any, token: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -202,6 +224,7 @@ def order_received(request: HttpRequest, number: str) -> HttpResponse:
             "order_path": order_path(order),
             "payment": payment,
             "needs_payment": order_awaiting_payment(order),
+            "paying_on_provider_page": order_paying_on_provider_page(order.payment_list),
             "pay_path": pay_path(order),
             "register_path": register_path(order),
         },

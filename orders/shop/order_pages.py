@@ -31,14 +31,17 @@ from orders.services import (
 from orders.shop.forms.addresses import AddressForm
 from orders.shop.forms.customer_form import apply_domain_error
 from orders.shop.forms.order_actions import CancelOrderForm, PayAgainForm
+from orders.shop.hosted_payment import payment_page_url, see_other
 from orders.shop.order_links import order_path, pay_path, register_path
 from orders.shop.private_pages import link_refused, private
 from orders.signed_links import LinkRefused
 from payments.invoices import invoice_pdf
+from payments.providers import card_payments_hosted
 from payments.selectors import (
     latest_invoice,
     order_awaiting_payment,
     order_needs_payment,
+    order_paying_on_provider_page,
     order_payment_summary,
 )
 from payments.services import (
@@ -118,6 +121,7 @@ def _order_page(request: HttpRequest, access: OrderAccess) -> HttpResponse:
             "cancel_url": access.url("-cancel", order),
             "address_url": access.url("-address", order),
             "needs_payment": order_awaiting_payment(order),
+            "paying_on_provider_page": order_paying_on_provider_page(order.payment_list),
             "pay_path": pay_path(order),
             "register_path": register_path(order, token=access.token),
         },
@@ -236,6 +240,28 @@ order_link_invoice = require_GET(order_view(guest=True)(_order_invoice))
 # --- pay again -----------------------------------------------------------------------------
 
 
+def _pay_with_card(request: HttpRequest, order: Order, form: PayAgainForm) -> HttpResponse | None:
+    """The card typed on the page (the test gateway): to the order when it went through."""
+    try:
+        payment = payment_pay_again(order_id=order.pk, card=form.card, actor="customer")
+    except DomainError as error:
+        form.add_error(None, error.message)
+        return None
+    if payment.card_went_through:
+        messages.success(
+            request,
+            f"Thank you: your payment for order {order.number} went through. "
+            "We will let you know when your order ships.",
+        )
+        return redirect(order_path(order))
+    form.add_error(
+        None,
+        f"The card was declined: {payment.failure_message or 'no reason given'} "
+        "Please try another card.",
+    )
+    return None
+
+
 @private
 @ratelimit("checkout")
 @require_http_methods(["GET", "POST"])
@@ -252,25 +278,21 @@ def pay_again(request: HttpRequest, token: str) -> HttpResponse:
             "orders/pay_again.html",
             {"order": order, "form": None, "order_path": order_path(order)},
         )
-    form = PayAgainForm(request.POST if request.method == "POST" else None)
+    hosted = card_payments_hosted()
+    form = PayAgainForm(
+        request.POST if request.method == "POST" else None, pays_on_provider_page=hosted
+    )
     if request.method == "POST" and form.is_valid():
-        try:
-            payment = payment_pay_again(order_id=order.pk, card=form.card, actor="customer")
-        except DomainError as error:
-            form.add_error(None, error.message)
+        if hosted:
+            # To the card provider's page; card fields posted anyway are never read.
+            try:
+                return see_other(payment_page_url(request, order, actor="customer"))
+            except DomainError as error:
+                form.add_error(None, error.message)
         else:
-            if payment.card_went_through:
-                messages.success(
-                    request,
-                    f"Thank you: your payment for order {order.number} went through. "
-                    "We will let you know when your order ships.",
-                )
-                return redirect(order_path(order))
-            form.add_error(
-                None,
-                f"The card was declined: {payment.failure_message or 'no reason given'} "
-                "Please try another card.",
-            )
+            response = _pay_with_card(request, order, form)
+            if response is not None:
+                return response
     return render(
         request,
         "orders/pay_again.html",

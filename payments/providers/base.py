@@ -63,6 +63,21 @@ class ProviderResult:
 
 
 @dataclass(frozen=True)
+class HostedCheckoutState:
+    """A provider's payment page (a Stripe Checkout Session) as the provider reports it:
+    `status` is "open" (the customer may still pay), "complete" (paid: with manual capture,
+    the card is authorised and `payment_intent` names the authorisation) or "expired"."""
+
+    session_id: str
+    status: str
+    url: str = ""
+    payment_intent: str = ""
+    amount_total: int | None = None
+    currency: str = ""
+    client_reference_id: str = ""
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     event_id: str
     type: str

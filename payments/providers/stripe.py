@@ -1,10 +1,14 @@
 """Stripe: PaymentIntents with manual capture, through the official library.
 
-Cards never reach this server: the browser (Stripe.js) or a partner turns them into a payment
-method id (`pm_...`) or a token (`tok_...`), which is what we pass on. Every call carries our
+Cards never reach this server. Shop customers pay on Stripe Checkout's own page (a Checkout
+Session in payment mode, manual capture): we send them there and Stripe sends them back, and
+tells us by webhook. Partners turn cards into a payment method id (`pm_...`) or a token
+(`tok_...`), which is what we pass on. Every call that changes something carries our
 idempotency key, so a retried call is the same call at Stripe.
 """
 
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +20,7 @@ from orders.webhook_signing import SignatureInvalid, verify
 from payments.providers.base import (
     PROVIDER_CONNECT_TIMEOUT_SECONDS,
     CardDetails,
+    HostedCheckoutState,
     InvalidPaymentDetails,
     PreparedCard,
     ProviderResult,
@@ -65,10 +70,45 @@ def _call(func: Any, *args: Any, **kwargs: Any) -> ProviderResult | Any:
             code=str(exc.code or "invalid_request"),
             message=str(exc.user_message or exc),
         )
+    except stripe.StripeError as exc:
+        # A key Stripe does not take (authentication, permission) or an answer the library
+        # cannot read: nothing the customer can change; the call is retried later.
+        raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _short_text(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 128
+
+
+def checkout_state(session: Mapping[str, Any]) -> HostedCheckoutState | None:
+    """A Checkout Session (from the API, or from a verified event's `data.object`) as we read
+    it; None when it is not one (no `cs_` id, or an unknown status)."""
+    session_id = session.get("id")
+    status = session.get("status")
+    if not (_short_text(session_id) and str(session_id).startswith("cs_")):
+        return None
+    if status not in ("open", "complete", "expired"):
+        return None
+    intent = session.get("payment_intent")
+    if isinstance(intent, Mapping):  # expanded
+        intent = intent.get("id")
+    amount = session.get("amount_total")
+    return HostedCheckoutState(
+        session_id=str(session_id),
+        status=str(status),
+        url=str(session.get("url") or ""),
+        payment_intent=str(intent) if _short_text(intent) else "",
+        amount_total=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+        currency=str(session.get("currency") or ""),
+        client_reference_id=str(session.get("client_reference_id") or ""),
+    )
+
+
+def _session_state(result: Any) -> HostedCheckoutState:
+    state = checkout_state(result.to_dict())
+    if state is None:
+        raise ProviderUnavailable("Stripe answered with something that is not a Checkout Session.")
+    return state
 
 
 class StripeGateway:
@@ -154,6 +194,84 @@ class StripeGateway:
         return ProviderResult(
             success=result.status in ("succeeded", "pending"), reference=result.id
         )
+
+    # --- Stripe Checkout: the hosted payment page ---
+
+    def checkout_open(
+        self,
+        *,
+        amount: Decimal,
+        currency: str,
+        description: str,
+        customer_email: str,
+        client_reference_id: str,
+        metadata: dict[str, str],
+        success_url: str,
+        cancel_url: str,
+        expires_at: datetime,
+        idempotency_key: str,
+    ) -> HostedCheckoutState:
+        """Open a payment page for `amount`, cards only, authorised and not captured (our
+        review decides, then we capture). `success_url` carries {CHECKOUT_SESSION_ID}, which
+        Stripe fills in. Raises ProviderUnavailable, or InvalidPaymentDetails when Stripe
+        refuses the request."""
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency.lower(),
+                        "unit_amount": minor_units(amount),
+                        "product_data": {"name": description},
+                    },
+                }
+            ],
+            # Cards answer at once: a complete session is an authorised card.
+            "payment_method_types": ["card"],
+            "payment_intent_data": {
+                "capture_method": "manual",
+                "description": description,
+                "metadata": metadata,
+            },
+            "client_reference_id": client_reference_id,
+            "metadata": metadata,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": int(expires_at.timestamp()),
+        }
+        if customer_email:
+            params["customer_email"] = customer_email
+        result = _call(
+            _client().v1.checkout.sessions.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+        if isinstance(result, ProviderResult):
+            raise InvalidPaymentDetails(f"Stripe refused the payment page: {result.message}")
+        return _session_state(result)
+
+    def checkout_retrieve(self, session_id: str) -> HostedCheckoutState | None:
+        """The session as Stripe has it now; None when Stripe has no such session."""
+        result = _call(_client().v1.checkout.sessions.retrieve, session_id)
+        if isinstance(result, ProviderResult):
+            return None
+        return _session_state(result)
+
+    def checkout_expire(self, session_id: str, *, idempotency_key: str) -> HostedCheckoutState:
+        """Close an open payment page, so that nobody can pay on it any more. Stripe refuses
+        for a session no longer open: then its state as it is."""
+        result = _call(
+            _client().v1.checkout.sessions.expire,
+            session_id,
+            options={"idempotency_key": idempotency_key},
+        )
+        if isinstance(result, ProviderResult):
+            current = self.checkout_retrieve(session_id)
+            if current is None:
+                raise ProviderUnavailable(f"Stripe knows no session {session_id}.")
+            return current
+        return _session_state(result)
 
     def parse_webhook(self, *, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
         """A verified event. Stripe-Signature is our own webhook scheme (t, v1 = HMAC-SHA256

@@ -7,6 +7,7 @@
 - declines: a payment the provider refused;
 - invoices: invoice terms;
 - pay_links, pay_again: the customer's link to pay, and paying again with it;
+- hosted_checkout: paying on the card provider's own page (Stripe Checkout);
 - order_lifecycle: the payments phase's moments (placing, releasing, confirmed, cancelled)
   and securing a confirmed order's payment;
 - reconcile: repeating what a provider did not answer.
@@ -19,6 +20,13 @@ from payments.services.capture_void import (
     payment_void_reported_by_provider,
 )
 from payments.services.declines import payment_fail_reported_by_provider
+from payments.services.hosted_checkout import (
+    CheckoutUnavailable,
+    checkout_open,
+    checkout_record,
+    checkout_sync,
+    payment_checkout_start,
+)
 from payments.services.inputs import PaymentInput, PaymentNotSecured, PaymentRefused
 from payments.services.invoices import invoice_flag_overdue, invoice_issue, invoice_record_payment
 from payments.services.order_lifecycle import (
@@ -40,9 +48,13 @@ from payments.services.refunds import (
 )
 
 __all__ = [
+    "CheckoutUnavailable",
     "PaymentInput",
     "PaymentNotSecured",
     "PaymentRefused",
+    "checkout_open",
+    "checkout_record",
+    "checkout_sync",
     "invoice_flag_overdue",
     "invoice_issue",
     "invoice_record_payment",
@@ -53,6 +65,7 @@ __all__ = [
     "payment_authorize",
     "payment_capture",
     "payment_capture_and_secure",
+    "payment_checkout_start",
     "payment_collect_for_order",
     "payment_fail_reported_by_provider",
     "payment_on_order_cancelled",

@@ -64,7 +64,7 @@ def payment_authorize(*, payment_id: int) -> Payment:
         return Payment.objects.get(pk=payment_id)
     payment, release = outcome
     if release:
-        _release_payment_hold(payment.order_id)
+        release_payment_hold(payment.order_id)
     return payment
 
 
@@ -125,7 +125,7 @@ def _record_authorisation(payment: Payment, result: ProviderResult) -> tuple[Pay
     return payment, order.status == OrderStatus.ON_HOLD
 
 
-def _release_payment_hold(order_id: int) -> None:
+def release_payment_hold(order_id: int) -> None:
     """An order held only for payment goes on once a payment is authorised."""
     order = Order.objects.prefetch_related("holds").get(pk=order_id)
     reasons = set(order.active_hold_reasons())

@@ -25,10 +25,12 @@ class PaymentNotSecured(DomainError):
 
 @dataclass(frozen=True)
 class PaymentInput:
-    """How the customer pays: "card" (with card details or a token) or "invoice" terms."""
+    """How the customer pays: "card" (with card details or a token, or `hosted`: on the card
+    provider's own payment page, after placing the order) or "invoice" terms."""
 
     method: str
     card: CardDetails | None = None
+    hosted: bool = False
 
 
 def parse_amount(value: Decimal | str | int) -> Decimal:

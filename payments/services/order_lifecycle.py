@@ -15,6 +15,8 @@ from orders.notifications import queue_order_notification
 from orders.services import order_secure_payment
 from payments.models import (
     PAID_OR_PROMISED,
+    CheckoutSession,
+    CheckoutStatus,
     Invoice,
     Payment,
     PaymentMethod,
@@ -26,6 +28,7 @@ from payments.review import payment_secured
 from payments.selectors import credit_account_for
 from payments.services.authorisation import card_payment_create, payment_authorize
 from payments.services.capture_void import payment_capture, void_queue
+from payments.services.hosted_checkout import checkout_close, hosted_payment_create
 from payments.services.inputs import PaymentInput, PaymentNotSecured
 from payments.services.invoices import invoice_issue
 from payments.services.operations import call_after_commit
@@ -61,6 +64,10 @@ def payment_prepare_for_order(*, order: Order, payment: PaymentInput | None, act
             amount=order.grand_total,
             currency=order.currency,
         )
+        return
+    if payment.method == PaymentMethod.CARD and payment.hosted:
+        # Paid on the provider's page, where the customer is sent once the order is placed.
+        hosted_payment_create(order)
         return
     if payment.method != PaymentMethod.CARD or payment.card is None:
         raise InvalidPaymentDetails(
@@ -168,6 +175,10 @@ def payment_on_order_cancelled(*, order: Order, actor: Any) -> None:
         if payment.status == P.PENDING:
             payment.void_unsent()
             payment.save(update_fields=["status", "updated_at"])
+            open_page = CheckoutSession.objects.filter(payment=payment, status=CheckoutStatus.OPEN)
+            for checkout_id in open_page.values_list("pk", flat=True):
+                # Nobody should pay on its page any more.
+                call_after_commit(checkout_close, checkout_id=checkout_id)
         elif payment.status == P.AUTHORIZED:
             void_queue(payment)
         elif payment.status in (P.CAPTURED, P.PARTIALLY_REFUNDED):

@@ -1,6 +1,6 @@
 """The safety net: provider calls left pending are sent again with their own key, card
-authorisations that never started are started, and confirmed orders whose securing task was
-lost are secured."""
+authorisations that never started are started, confirmed orders whose securing task was
+lost are secured, and the provider is asked about payment pages left open (a lost webhook)."""
 
 import logging
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from payments.models import (
 )
 from payments.services.authorisation import payment_authorize
 from payments.services.capture_void import payment_capture, payment_void
+from payments.services.hosted_checkout import checkout_reconcile, checkouts_to_check
 from payments.services.order_lifecycle import payment_collect_for_order
 from payments.services.refunds import refund_execute
 
@@ -46,8 +47,8 @@ def operation_execute(*, operation_id: int) -> None:
 
 
 def reconcile(*, limit: int = 200) -> dict[str, int]:
-    """Repeat provider calls left pending, start card authorisations that never started, and
-    secure confirmed orders whose task was lost."""
+    """Repeat provider calls left pending, start card authorisations that never started,
+    secure confirmed orders whose task was lost, and ask about payment pages left open."""
     now = timezone.now()
     due = list(
         PaymentOperation.objects.filter(status=OperationStatus.PENDING, next_attempt_at__lte=now)
@@ -69,7 +70,19 @@ def reconcile(*, limit: int = 200) -> dict[str, int]:
         "securing payment failed",
         "order_id",
     )
-    return {"operations": len(due), "authorisations": len(unstarted), "orders": len(stalled)}
+    pages = checkouts_to_check(now, limit)
+    _each(
+        pages,
+        lambda pk: checkout_reconcile(checkout_id=pk),
+        "checking a payment page failed",
+        "checkout",
+    )
+    return {
+        "operations": len(due),
+        "authorisations": len(unstarted),
+        "orders": len(stalled),
+        "checkouts": len(pages),
+    }
 
 
 def _each(ids: list[int], call: Callable[[int], object], failure: str, name: str) -> None:
@@ -85,10 +98,14 @@ def _each(ids: list[int], call: Callable[[int], object], failure: str, name: str
 def _authorisations_never_started(placed_before, limit: int) -> list[int]:
     """Card payments still pending with no authorisation on record: the after-commit call
     that starts it never ran (the connection dropped or the process died first). Review holds
-    their orders for payment; authorising releases them."""
+    their orders for payment; authorising releases them. A payment made on the provider's page
+    is not one: only the customer can authorise it (`checkouts_to_check` looks after those)."""
     return list(
         Payment.objects.filter(
-            method=PaymentMethod.CARD, status=PaymentStatus.PENDING, created_at__lte=placed_before
+            method=PaymentMethod.CARD,
+            status=PaymentStatus.PENDING,
+            created_at__lte=placed_before,
+            checkout__isnull=True,
         )
         .exclude(operations__kind=OperationKind.AUTHORIZE)
         .order_by("created_at")

@@ -1,4 +1,6 @@
-"""Card details, typed at checkout and when paying again; checked by the payment provider."""
+"""Card details, typed at checkout and when paying again; checked by the payment provider.
+With a provider whose customers pay on its own page (Stripe Checkout), the forms have no
+card fields at all: a card number posted anyway is never read."""
 
 from typing import Any
 
@@ -68,13 +70,21 @@ class CardFieldsMixin(CustomerForm):
         "token": "card_number",
     }
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, pays_on_provider_page: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["exp_year"].choices = _year_choices()
+        self.pays_on_provider_page = pays_on_provider_page
+        if pays_on_provider_page:
+            for name in ("card_number", "exp_month", "exp_year", "cvc"):
+                del self.fields[name]
+        else:
+            self.fields["exp_year"].choices = _year_choices()
 
     def clean_card(self) -> CardDetails | None:
         """Card details checked by the payment provider (number, expiry, code), with the
-        provider's messages on each field."""
+        provider's messages on each field. None when the card is given on the provider's
+        page instead."""
+        if self.pays_on_provider_page:
+            return None
         data = self.cleaned_data
         missing = False
         for name, label in (

@@ -96,11 +96,14 @@ class CheckoutForm(CardFieldsMixin):
         initial: dict[str, Any] | None = None,
         shipping_initial: dict[str, Any] | None = None,
         preview: bool = False,
+        pays_on_provider_page: bool = False,
     ):
         """`methods`: the active shipping methods; the form offers those whose zone takes the
         address. `preview`: show the posted values again without checking them ("Update
-        total"), with the delivery option moved to one the address has when it has no more."""
-        super().__init__(data, initial=initial)
+        total"), with the delivery option moved to one the address has when it has no more.
+        `pays_on_provider_page`: cards are paid on the provider's page (Stripe Checkout), so
+        the form has no card fields."""
+        super().__init__(data, initial=initial, pays_on_provider_page=pays_on_provider_page)
         self.needs_shipping = needs_shipping
         self.invoice_allowed = invoice_allowed
         self.account_email = account_email
@@ -263,7 +266,14 @@ class CheckoutForm(CardFieldsMixin):
     def payment(self) -> PaymentInput:
         if self.cleaned_data["payment_method"] == "invoice":
             return PaymentInput(method="invoice")
+        if self.pays_on_provider_page:
+            return PaymentInput(method="card", hosted=True)
         return PaymentInput(method="card", card=self.card)
+
+    @property
+    def sends_to_provider_page(self) -> bool:
+        """The placed order is paid next, on the card provider's page."""
+        return self.pays_on_provider_page and self.cleaned_data.get("payment_method") == "card"
 
     def placement(self, lines: list[LineInput]) -> dict[str, Any]:
         """The order_place arguments for this checkout (without who and the token)."""
