@@ -339,7 +339,9 @@ RATE_LIMITS = {
 # With the cache (Redis) unreachable these scopes refuse (503, try again in a minute) rather
 # than go uncounted; every other scope, and the partner API, lets requests through.
 RATE_LIMITS_FAIL_CLOSED = frozenset(
-    env.list("RATE_LIMITS_FAIL_CLOSED", default=["login", "staff_login", "register", "password_reset"])
+    env.list(
+        "RATE_LIMITS_FAIL_CLOSED", default=["login", "staff_login", "register", "password_reset"]
+    )
 )
 RATE_LIMIT_TRUST_FORWARDED_FOR = env.bool("RATE_LIMIT_TRUST_FORWARDED_FOR", default=False)
 SHOP_PAGE_SIZE = env.int("SHOP_PAGE_SIZE", default=12)
