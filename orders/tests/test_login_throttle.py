@@ -1,7 +1,7 @@
 """Both logins, the shop's (/account/login/) and the staff console's (/admin/login/), are
 rate limited the same way (orders.ratelimit; the "login" and "staff_login" scopes, each with
-its own counters): per address and per username, a 429 page with Retry-After, closed while the counter (Redis) is down; and each
-refusal is logged without anything that was posted."""
+its own counters): per address and per username, a 429 page with Retry-After, closed while
+the counter (Redis) is down; and each refusal is logged without anything that was posted."""
 
 import json
 import logging
