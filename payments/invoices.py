@@ -132,7 +132,8 @@ def _issued_on(invoice: Invoice) -> date:
 def _card(payment: Payment) -> str:
     if not payment.card_last4:
         return "card"
-    return f"card ({payment.card_brand or 'card'} ending {payment.card_last4})"
+    brand = payment.card_brand or "card"
+    return f"card ({brand[:1].upper()}{brand[1:]} ending {payment.card_last4})"
 
 
 def _terms_line(invoice: Invoice) -> str:

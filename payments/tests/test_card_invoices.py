@@ -78,7 +78,14 @@ def test_a_card_order_gets_a_paid_invoice_when_the_card_is_captured(
     assert issued.message == f"Invoice {invoice.number} issued: 25.00 EUR, paid by card."
     # and its PDF (the same one as on terms) says it is paid, not what to pay
     text = pdf_text(invoice_pdf(invoice))
-    for expected in (invoice.number, order.number, "MUG-001", "25.00 EUR", "Paid in full by card"):
+    for expected in (
+        invoice.number,
+        order.number,
+        "MUG-001",
+        "25.00 EUR",
+        "Paid in full by card (Visa ending 4242)",
+        "Nothing is left to pay",
+    ):
         assert expected in text, expected
     assert "Please pay" not in text
     assert "Due date" not in text
@@ -300,6 +307,9 @@ def test_the_order_payment_panel_links_to_the_invoice_pdf(
     pdf = client.get(pdf_url)
     assert pdf.status_code == 200
     assert invoice.number in pdf_text(pdf.content)
+    # and Payments → Invoices lists it with the others
+    listed = client.get(reverse("admin:payments_invoice_changelist")).content.decode()
+    assert invoice.number in listed
 
 
 def test_the_payment_page_shows_the_card_invoice(

@@ -335,3 +335,22 @@ def test_the_button_reports_a_refusal_and_is_absent_without_links(
         client.post(reverse("admin:warehouse_downloadgrant_resend", args=[999999])).status_code
         == 404
     )
+
+
+def test_a_cancelled_order_shows_its_revoked_links_and_no_button(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    _attach_file(catalogue["ebook"])
+    order = _ebook_order(
+        django_capture_on_commit_callbacks, lines=[("MUG-001", 1), ("EBOOK-001", 1)]
+    )
+    order_cancel(order_id=order.pk, actor="test", reason="Changed my mind")
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+    resend_url = reverse("admin:warehouse_downloadgrant_resend", args=[order.pk])
+
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert "book.pdf" in page and "revoked" in page
+    assert resend_url not in page
+    response = client.post(resend_url, follow=True)
+    assert any("is cancelled" in m for m in _messages(response))
+    assert len(_download_mails()) == 1
