@@ -6,11 +6,12 @@ overrides the moments it cares about. The phases are registered explicitly, in l
 order, in one place: `config/lifecycle.py`. That order is the order in which every moment
 calls them, and so the order in which they take row locks across apps.
 
-The moments that change an order (placing, releasing, confirmed, ready, delivered,
-cancelled, completed, the order-event feed) and `open_items` run inside the transaction of the order
-service that reached them, with the order row locked (DESIGN.md rule 2). A phase writes its
-own rows and registers its own after-commit work (`transaction.on_commit`); it never makes a
-network call there. A phase raising in one of them rolls the whole change back.
+The moments that change an order (placing, releasing, released, confirmed, ready,
+delivered, cancelled, completed, the order-event feed) and `open_items` run inside the
+transaction of the order service that reached them, with the order row locked (DESIGN.md
+rule 2). A phase writes its own rows and registers its own after-commit work
+(`transaction.on_commit`); it never makes a network call there. A phase raising in one of
+them rolls the whole change back.
 `review_checks` only names the checks (the review then runs them under its lock), and
 `staff_panel` renders a part of the console's order page: neither changes anything.
 """
@@ -75,6 +76,11 @@ class OrderPhase:
         release while what this phase needs is missing: nothing changes, and the message is
         what the person releasing is told."""
 
+    def released(self, *, order: Order, reasons: Sequence[str], actor: Actor) -> None:
+        """The held order was released from its hold `reasons`, to `confirmed` or back to the
+        later state it was held from (not called when it goes back to the review). A phase
+        that held an order from `ready` or later does here what it waited for."""
+
     def confirmed(self, *, order: Order, actor: Actor) -> None:
         """The order passed review (or was released) and is `confirmed`."""
 
@@ -130,6 +136,10 @@ def placing(*, order: Order, payment: PaymentChoice | None, actor: Actor) -> Non
 
 def releasing(*, order: Order, reasons: Sequence[str], actor: Actor) -> None:
     _each("releasing", order=order, reasons=reasons, actor=actor)
+
+
+def released(*, order: Order, reasons: Sequence[str], actor: Actor) -> None:
+    _each("released", order=order, reasons=reasons, actor=actor)
 
 
 def confirmed(*, order: Order, actor: Actor) -> None:

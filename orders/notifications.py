@@ -123,6 +123,19 @@ def order_page_url(order: Order) -> str:
     return site + reverse("orders:order-link", args=[order_link_token(order)])
 
 
+def order_invoice_url(order: Order) -> str:
+    """The order's invoice PDF, behind the same door as its page (order_page_url): the
+    account's invoice link (the customer logs in), or the signed guest link's."""
+    from django.urls import reverse
+
+    from orders.selectors import order_link_token
+
+    site = settings.SITE_URL.rstrip("/")
+    if order.account_id:
+        return site + reverse("orders:account-order-invoice", args=[order.number])
+    return site + reverse("orders:order-link-invoice", args=[order_link_token(order)])
+
+
 def render_notification(notification: Notification) -> tuple[str, str, str]:
     """(subject, plain text, HTML) for a row, from templates/emails/<kind>.* or
     templates/sms/<kind>.txt."""
@@ -135,6 +148,9 @@ def render_notification(notification: Notification) -> tuple[str, str, str]:
         "notification": notification,
         **notification.context,
     }
+    if order is not None and order.number and notification.context.get("invoice_number"):
+        # A message about an invoice (the card receipt) links to its PDF.
+        context["invoice_url"] = order_invoice_url(order)
     if notification.channel == NotificationChannel.SMS:
         body = render_to_string(f"sms/{notification.kind}.txt", context).strip()
         return "", body, ""

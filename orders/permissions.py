@@ -58,6 +58,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "warehouse.schedule_appointment",
         "warehouse.add_appointment",
         "warehouse.change_downloadgrant",
+        "warehouse.resend_download_links",
         "partner_api.view_partner",
         "partner_api.view_partnerapikey",
         "partner_api.view_webhookendpoint",

@@ -148,6 +148,13 @@ class PaymentAdmin(admin.ModelAdmin):
         invoice = Invoice.objects.filter(payment=payment).first()
         if invoice is None:
             return "–"
+        if invoice.due_date is None:
+            return format_html(
+                "{} (paid by card, {} {})",
+                _invoice_pdf_link(invoice),
+                invoice.paid_amount,
+                invoice.currency,
+            )
         return format_html(
             "{} (due {}, paid {} of {})",
             _invoice_pdf_link(invoice),

@@ -1,15 +1,17 @@
 """Invoice numbers and the invoice PDF (reportlab: pure Python, nothing to install)."""
 
+from datetime import date
 from io import BytesIO
 
 from django.conf import settings
+from django.utils import timezone
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from payments.models import Invoice, InvoiceSequence
+from payments.models import Invoice, InvoiceSequence, Payment
 
 
 def next_invoice_number(year: int) -> str:
@@ -68,8 +70,8 @@ def invoice_pdf(invoice: Invoice) -> bytes:
                 [
                     Paragraph(buyer, small),
                     Paragraph(
-                        f"Invoice date: {invoice.issued_at:%d %B %Y}<br/>"
-                        f"Due date: {invoice.due_date:%d %B %Y}<br/>"
+                        f"Invoice date: {_issued_on(invoice):%d %B %Y}<br/>"
+                        f"{_terms_line(invoice)}<br/>"
                         f"Order: {order.number}<br/>"
                         f"VAT ID: {settings.SELLER_VAT_ID}",
                         small,
@@ -117,14 +119,43 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     story += [
         table,
         Spacer(1, 10 * mm),
-        Paragraph(
-            f"Please pay {invoice.balance} {invoice.currency} by {invoice.due_date:%d %B %Y} to "
-            f"{settings.SELLER_BANK_DETAILS}, quoting {invoice.number}.",
-            small,
-        ),
+        Paragraph(_closing_line(invoice), small),
     ]
     doc.build(story)
     return buffer.getvalue()
+
+
+def _issued_on(invoice: Invoice) -> date:
+    return timezone.localtime(invoice.issued_at).date()
+
+
+def _card(payment: Payment) -> str:
+    if not payment.card_last4:
+        return "card"
+    brand = payment.card_brand or "card"
+    return f"card ({brand[:1].upper()}{brand[1:]} ending {payment.card_last4})"
+
+
+def _terms_line(invoice: Invoice) -> str:
+    """Under the invoice date: when it is due, or that the card paid it."""
+    if invoice.due_date is None:
+        return f"Paid by {_card(invoice.payment)} on {_issued_on(invoice):%d %B %Y}"
+    return f"Due date: {invoice.due_date:%d %B %Y}"
+
+
+def _closing_line(invoice: Invoice) -> str:
+    """What the customer has to do: pay by the due date, or nothing."""
+    if invoice.balance == 0:
+        if invoice.due_date is None:
+            return (
+                f"Paid in full by {_card(invoice.payment)} on {_issued_on(invoice):%d %B %Y}. "
+                "Nothing is left to pay. Thank you."
+            )
+        return "Paid in full. Nothing is left to pay. Thank you."
+    return (
+        f"Please pay {invoice.balance} {invoice.currency} by {invoice.due_date:%d %B %Y} to "
+        f"{settings.SELLER_BANK_DETAILS}, quoting {invoice.number}."
+    )
 
 
 def invoice_attachment(*, invoice_id: int) -> tuple[str, bytes, str]:

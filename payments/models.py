@@ -279,10 +279,16 @@ class Refund(models.Model):
 
 
 class Invoice(models.Model):
+    """A numbered invoice: one per paid order. An order on invoice terms gets it when the
+    order is secured, with a due date; a card order gets it when the card is captured, paid
+    in full and with no due date. Both take their number from the one gapless sequence."""
+
     payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="invoice_record")
     number = models.CharField(max_length=32, unique=True)
     issued_at = models.DateTimeField(default=timezone.now)
-    due_date = models.DateField()
+    due_date = models.DateField(
+        null=True, blank=True, help_text="Invoice terms only: a card invoice is paid when issued."
+    )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     paid_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
@@ -303,6 +309,10 @@ class Invoice(models.Model):
     @property
     def balance(self) -> Decimal:
         return self.amount - self.paid_amount
+
+    @property
+    def paid_by_card(self) -> bool:
+        return self.payment.method == PaymentMethod.CARD
 
 
 class InvoicePayment(models.Model):

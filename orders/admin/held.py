@@ -11,7 +11,8 @@ from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from orders import selectors, services
 from orders.admin.orders import HoldReasonFilter, OrderAdmin
@@ -66,7 +67,19 @@ class HeldOrderAdmin(admin.ModelAdmin):
 
     customer_display = OrderAdmin.customer_display
     total_display = OrderAdmin.total_display
-    hold_reasons_display = OrderAdmin.hold_reasons_display
+
+    @admin.display(description="hold reasons")
+    def hold_reasons_display(self, order: Order) -> str:
+        """Each open hold's reason with its note: what staff must put right before releasing
+        ("Download file missing: The product EBOOK-001 has no file to download. ...")."""
+        return format_html_join(
+            mark_safe("<br>"),
+            "<strong>{}</strong>{}",
+            (
+                (hold.get_reason_display(), f": {hold.message}" if hold.message else "")
+                for hold in getattr(order, "open_holds", [])
+            ),
+        )
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
         # Oldest first: the order waiting longest for a person (held_order_queue).

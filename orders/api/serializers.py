@@ -272,8 +272,16 @@ class PaymentSummarySerializer(serializers.Serializer):
     paid = serializers.DecimalField(12, 2)
     refunded = serializers.DecimalField(12, 2)
     balance_due = serializers.DecimalField(12, 2)
-    invoice_number = serializers.CharField(allow_null=True)
-    invoice_due_date = serializers.DateField(allow_null=True)
+    invoice_number = serializers.CharField(
+        allow_null=True,
+        help_text="The order's invoice: on your invoice terms, or a card order's (issued when "
+        "the card is captured); null while there is none.",
+    )
+    invoice_due_date = serializers.DateField(
+        allow_null=True,
+        help_text="When an invoice on terms is due; null for a card invoice (paid when "
+        "issued) and while there is no invoice.",
+    )
 
 
 def payment_summary(order: Order) -> dict[str, Any]:

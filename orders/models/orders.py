@@ -90,6 +90,8 @@ class HoldReason(models.TextChoices):
     OUT_OF_STOCK = "out_of_stock", "Out of stock"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     MANUAL = "manual", "Manual review"
+    # The warehouse holds an order it cannot deliver: a digital product without its file.
+    DOWNLOAD_MISSING = "download_missing", "Download file missing"
 
 
 def _new_public_token() -> str:

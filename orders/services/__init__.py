@@ -31,7 +31,7 @@ from orders.services.drafts import (
     order_save_draft_lines,
 )
 from orders.services.guards import Actor, NotPermitted
-from orders.services.holds import order_hold, order_release
+from orders.services.holds import order_hold, order_hold_locked, order_release
 from orders.services.notes import order_add_note
 from orders.services.placement import (
     MAX_LINES,
@@ -75,6 +75,7 @@ __all__ = [
     "order_change_shipping_address",
     "order_complete",
     "order_hold",
+    "order_hold_locked",
     "order_place",
     "order_place_draft",
     "order_quote",

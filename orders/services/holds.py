@@ -19,24 +19,30 @@ def order_hold(
     *, order_id: int, actor: Actor, reason: str = HoldReason.MANUAL, note: str = ""
 ) -> Order:
     """Hold an order (or add a further reason to one already held)."""
-    if reason not in HoldReason.values:
-        raise InvalidOrder(f"Unknown hold reason {reason!r}.", fields={"reason": ["Unknown."]})
     with transaction.atomic():
         order = _lock_order(order_id)
-        if order.status != OrderStatus.ON_HOLD:
-            _check_transition(order, "hold", actor, "held")
-            order.hold()
-            _save(order, ["status", "held_from"])
-        elif isinstance(actor, AbstractBaseUser) and not actor.has_perm("orders.hold_order"):
-            raise NotPermitted("You do not have permission to hold orders.")
-        OrderHold.objects.create(
-            order=order,
-            reason=reason,
-            message=note,
-            created_by=acting_user(actor),
-        )
-        events.order_held(order, actor=actor, reasons=[reason], note=note)
+        order_hold_locked(order, actor=actor, reason=reason, note=note)
     return order
+
+
+def order_hold_locked(order: Order, *, actor: Actor, reason: str, note: str = "") -> None:
+    """`order_hold` for an order its caller has locked, inside the caller's transaction (a
+    phase's lifecycle moment), so the caller's `order` follows the change."""
+    if reason not in HoldReason.values:
+        raise InvalidOrder(f"Unknown hold reason {reason!r}.", fields={"reason": ["Unknown."]})
+    if order.status != OrderStatus.ON_HOLD:
+        _check_transition(order, "hold", actor, "held")
+        order.hold()
+        _save(order, ["status", "held_from"])
+    elif isinstance(actor, AbstractBaseUser) and not actor.has_perm("orders.hold_order"):
+        raise NotPermitted("You do not have permission to hold orders.")
+    OrderHold.objects.create(
+        order=order,
+        reason=reason,
+        message=note,
+        created_by=acting_user(actor),
+    )
+    events.order_held(order, actor=actor, reasons=[reason], note=note)
 
 
 def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
@@ -80,6 +86,7 @@ def order_release(*, order_id: int, actor: Actor, note: str = "") -> Order:
             # The automatic review, as after placement: it runs under the system's name.
             return order_review(order_id=order.pk)
         events.order_released(order, actor=actor, note=note, reasons=reasons)
+        lifecycle.released(order=order, reasons=reasons, actor=actor)
         if not was_confirmed:
             events.order_confirmed(order, actor=actor)
             queue_order_notification(order, "order_confirmation")

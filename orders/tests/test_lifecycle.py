@@ -80,6 +80,9 @@ class RecordingPhase(OrderPhase):
     def releasing(self, *, order: Order, reasons: Sequence[str], actor: Any) -> None:
         self._hear("releasing", order)
 
+    def released(self, *, order: Order, reasons: Sequence[str], actor: Any) -> None:
+        self._hear("released", order)
+
     def confirmed(self, *, order: Order, actor: Any) -> None:
         self._hear("confirmed", order)
 
@@ -231,6 +234,7 @@ MOMENTS: list[tuple[str, Reach]] = [
     ("confirmed", reach_review),
     ("order_event order.confirmed", reach_review),
     ("releasing", reach_confirmed_by_release),
+    ("released", reach_confirmed_by_release),
     ("confirmed", reach_confirmed_by_release),
     ("order_event order.on_hold", reach_held),
     ("ready", reach_ready),

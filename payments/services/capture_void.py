@@ -13,6 +13,7 @@ from payments.services.declines import (
     payment_ask_to_pay_again,
     payment_record_decline,
 )
+from payments.services.invoices import invoice_issue_for_captured_card
 from payments.services.operations import (
     call_after_commit,
     payment_operation_key,
@@ -100,7 +101,12 @@ def _record_capture(
         data={"payment": payment.pk},
         customer_visible=True,
     )
-    queue_order_notification(order, "payment_receipt", reference=str(payment.pk))
+    # The money is taken: the order's invoice, paid (none for an order cancelled meanwhile,
+    # above, whose money goes straight back). The receipt links to it.
+    invoice = invoice_issue_for_captured_card(payment)
+    queue_order_notification(
+        order, "payment_receipt", reference=str(payment.pk), invoice_number=invoice.number
+    )
     return payment, False
 
 

@@ -1,5 +1,7 @@
-"""Invoice terms: the invoice is issued when the order is secured, Finance records what is
-received against it, and an invoice past its due date is flagged once with a reminder."""
+"""Invoices. On invoice terms the invoice is issued when the order is secured, Finance
+records what is received against it, and an invoice past its due date is flagged once with a
+reminder. A card payment gets its invoice, already paid, when the money is captured. Both
+take their numbers from the one gapless sequence (payments.invoices.next_invoice_number)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -55,6 +57,35 @@ def invoice_issue(*, payment_id: int) -> Payment:
         )
         _queue_invoice_mail(order, "invoice_issued", invoice)
     return payment
+
+
+def invoice_issue_for_captured_card(payment: Payment) -> Invoice:
+    """The invoice of a card payment just captured, paid in full (no due date), in the same
+    number sequence as invoices on terms. The caller holds the order and then the payment
+    locked, in the transaction that records the capture: a capture that rolls back takes its
+    number back with it. A payment that has its invoice already keeps it (a capture recorded
+    again by reconcile or a retried task issues no second one)."""
+    existing = Invoice.objects.filter(payment=payment).first()
+    if existing is not None:
+        return existing
+    invoice = Invoice.objects.create(
+        payment=payment,
+        number=next_invoice_number(timezone.localdate().year),
+        due_date=None,
+        amount=payment.amount_captured,
+        paid_amount=payment.amount_captured,
+        currency=payment.currency,
+    )
+    events.record(
+        payment.order,
+        EventType.INVOICE_ISSUED,
+        actor="payments",
+        message=f"Invoice {invoice.number} issued: {invoice.amount} {invoice.currency}, "
+        "paid by card.",
+        data={"invoice": invoice.pk},
+        customer_visible=True,
+    )
+    return invoice
 
 
 def _queue_invoice_mail(order: Order, kind: str, invoice: Invoice) -> None:

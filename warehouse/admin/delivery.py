@@ -4,12 +4,19 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import path, reverse
 
 from orders.exceptions import DomainError
-from orders.models import OrderLine, OrderStatus
+from orders.models import Order, OrderLine, OrderStatus
 from warehouse.models import (
     Appointment,
     AppointmentStatus,
@@ -19,7 +26,7 @@ from warehouse.models import (
     Location,
     PackageType,
 )
-from warehouse.services import appointments
+from warehouse.services import appointments, downloads
 
 
 class BinStockInline(admin.TabularInline):
@@ -71,6 +78,46 @@ class DownloadGrantAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "resend/<int:order_id>/",
+                self.admin_site.admin_view(self.resend_view),
+                name="warehouse_downloadgrant_resend",
+            ),
+            *super().get_urls(),
+        ]
+
+    def resend_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        """The order page's **Resend download links** button."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm(downloads.RESEND_PERMISSION):
+            raise PermissionDenied
+        order = Order.objects.filter(pk=order_id).only("pk", "number").first()
+        if order is None:
+            raise Http404("No such order.")
+        back = HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+        try:
+            sent = downloads.download_links_resend(order_id=order.pk, actor=request.user)
+        except DomainError as exc:
+            self.message_user(request, f"Resend download links: {exc.message}", messages.ERROR)
+            return back
+        outcome = f"Download links for {sent.files} file(s) of order {order.number} sent again"
+        if sent.extended:
+            outcome += f"; {sent.extended} expired link(s) extended"
+        self.message_user(request, outcome + ".", messages.SUCCESS)
+        if sent.used_up:
+            self.message_user(
+                request,
+                "Already downloaded as often as allowed, so its link will not open: "
+                + ", ".join(sent.used_up)
+                + ". Raise its maximum downloads under Warehouse → Download grants to let "
+                "the customer download it again.",
+                messages.WARNING,
+            )
+        return back
 
 
 class AppointmentForm(forms.ModelForm):

@@ -30,6 +30,7 @@ class DownloadGrant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [("resend_download_links", "Can resend download links")]
         constraints = [
             models.UniqueConstraint(fields=["order_line", "asset"], name="download_grant_once"),
             models.CheckConstraint(

@@ -1,23 +1,32 @@
 """Delivery without a parcel for digital goods: download links.
 
 Download links are signed (tampering is detected without a database lookup), expire, and
-count downloads with a conditional UPDATE so two clicks at once cannot pass the limit.
+count downloads with a conditional UPDATE so two clicks at once cannot pass the limit. An
+order whose product has no file is held until staff upload it and release the order; staff
+can send an order's links again (extending expired ones).
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import F
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from orders import events, signed_links
 from orders.actors import Actor
-from orders.models import EventType, Order
+from orders.models import EventType, HoldReason, Notification, Order, OrderStatus
 from orders.notifications import queue_order_notification
+from orders.services import NotPermitted, lock_order, order_hold_locked
 from orders.signed_links import DOWNLOAD_LINK, LinkRefused
-from warehouse.exceptions import DownloadRefused
+from warehouse.exceptions import DownloadRefused, FulfilmentRefused
 from warehouse.models import DigitalAsset, DownloadGrant
+
+RESEND_PERMISSION = "warehouse.resend_download_links"
 
 
 def download_token(grant: DownloadGrant) -> str:
@@ -28,14 +37,49 @@ def download_url(grant: DownloadGrant) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/downloads/{download_token(grant)}/"
 
 
+def products_without_file(order: Order) -> list[str]:
+    """The SKUs of the order's digital lines whose product has no file to download."""
+    lines = order.lines.filter(product_kind="digital")
+    missing = lines.exclude(product__digital_assets__isnull=False)
+    return sorted(set(missing.values_list("sku", flat=True)))
+
+
+def _which_have(skus: Sequence[str]) -> str:
+    if len(skus) == 1:
+        return f"the product {skus[0]} has"
+    return f"the products {', '.join(skus)} have"
+
+
+def downloads_missing_note(skus: Sequence[str]) -> str:
+    """What staff read on the hold (and in the held-orders queue)."""
+    which = _which_have(skus)
+    return (
+        f"{which[0].upper()}{which[1:]} no file to download. Upload it under Warehouse → "
+        "Digital assets, then release the order: the download links go out when it is released."
+    )
+
+
 def grant_downloads(*, order: Order, actor: Actor) -> bool:
-    """Give the order's digital lines their links and email them. True when it has digital
-    lines and every one got its links (a line whose product has no file yet gets none).
-    Safe to call twice."""
+    """Give the order's digital lines their links and email them, once every digital line's
+    product has its file. True when it has digital lines and every one got its links. An
+    order (locked by the caller, `ready`) with a line whose product has no file yet gets no
+    links at all: it is held (`download_missing`) with a note naming the products, and the
+    links go out, all in one email, when staff release it (`downloads_on_order_released`).
+    A line gets one link per file however often this runs."""
     lines = list(order.lines.filter(product_kind="digital").select_related("product"))
     if not lines:
         return False
-    assets = {}
+    missing = products_without_file(order)
+    if missing:
+        if order.status == OrderStatus.READY:
+            order_hold_locked(
+                order,
+                actor="warehouse",
+                reason=HoldReason.DOWNLOAD_MISSING,
+                note=downloads_missing_note(missing),
+            )
+        return False
+    assets: dict[int, list[DigitalAsset]] = {}
     for asset in DigitalAsset.objects.filter(product_id__in=[line.product_id for line in lines]):
         assets.setdefault(asset.product_id, []).append(asset)
     now = timezone.now()
@@ -51,34 +95,117 @@ def grant_downloads(*, order: Order, actor: Actor) -> bool:
                 },
             )
             grants.append(grant)
-    missing = [line.sku for line in lines if line.product_id not in assets]
+    _send_links(
+        order,
+        grants,
+        actor=actor,
+        message=f"Download links sent for {len(grants)} file{pluralize(len(grants))}.",
+        # An order's first email keeps the outbox's one-per-order key, so a repeat sends
+        # nothing; an order emailed before (part of its links, sent before an order with a
+        # file missing was held) gets a new email with them all.
+        again=Notification.objects.filter(order=order, kind="download_links").exists(),
+    )
+    return True
+
+
+def _send_links(
+    order: Order, grants: Sequence[DownloadGrant], *, actor: Actor, message: str, again: bool
+) -> None:
+    """The timeline entry and the download email (an outbox row) with `grants`' links. An
+    email sent `again` is a new row; otherwise the order's first one, written at most once."""
+    links = [
+        {
+            "grant": g.pk,
+            "name": g.asset.filename,
+            "url": download_url(g),
+            "expires": g.expires_at.isoformat(),
+            "downloads": max(g.max_downloads - g.download_count, 0),
+        }
+        for g in grants
+    ]
+    reference = ""
+    if again:
+        sent = Notification.objects.filter(order=order, kind="download_links").count()
+        reference = f"send-{sent + 1}"
+    events.record(
+        order,
+        EventType.DOWNLOADS_SENT,
+        actor=actor,
+        message=message,
+        data={"grants": [g.pk for g in grants], "reference": reference},
+        customer_visible=True,
+    )
+    queue_order_notification(order, "download_links", reference=reference, links=links)
+
+
+def downloads_on_order_released(*, order: Order, reasons: Sequence[str]) -> None:
+    """The `released` moment: an order held because a product had no file, released back to
+    `ready` (the warehouse phase refused the release while the file was still missing), gets
+    its links now; one of only digital goods is then delivered."""
+    if HoldReason.DOWNLOAD_MISSING not in reasons or order.status != OrderStatus.READY:
+        return
+    from warehouse.services.shipments import fulfil_if_nothing_to_ship
+
+    # The warehouse's own work, as when the order first became ready: whoever released it
+    # (Customer service, say) need not be allowed to fulfil orders themselves.
+    if grant_downloads(order=order, actor="warehouse"):
+        fulfil_if_nothing_to_ship(order, actor="warehouse")
+
+
+def downloads_check_release(*, order: Order, reasons: Sequence[str]) -> None:
+    """The `releasing` moment: an order held because a product had no file is not released
+    while that product still has none."""
+    if HoldReason.DOWNLOAD_MISSING not in reasons:
+        return
+    missing = products_without_file(order)
     if missing:
-        events.record(
-            order,
-            EventType.NOTE,
-            actor="warehouse",
-            message="No file is attached to " + ", ".join(missing) + "; add one in the "
-            "Digital assets admin, then resend the download links.",
+        raise FulfilmentRefused(
+            f"Order {order.number} cannot be released yet: there is still no file to "
+            f"download for {', '.join(missing)}. Upload it under Warehouse → Digital assets, "
+            "then release the order again.",
+            fields={"hold": [f"No file to download for {', '.join(missing)}."]},
         )
-    if grants:
-        links = [
-            {
-                "name": g.asset.filename,
-                "url": download_url(g),
-                "expires": g.expires_at.isoformat(),
-                "downloads": g.max_downloads,
-            }
-            for g in grants
-        ]
-        events.record(
-            order,
-            EventType.DOWNLOADS_SENT,
-            actor=actor,
-            message=f"Download links sent for {len(grants)} file{pluralize(len(grants))}.",
-            customer_visible=True,
+
+
+@dataclass(frozen=True)
+class LinksResent:
+    files: int
+    extended: int
+    used_up: list[str]
+
+
+def download_links_resend(*, order_id: int, actor: Actor) -> LinksResent:
+    """Staff send the customer the order's download links again, in a new email. Links past
+    their expiry date are extended by their file's `link_valid_days` from now; the number of
+    downloads left is not reset (a link used up stays used up: `used_up` names its files)."""
+    if isinstance(actor, AbstractBaseUser) and not actor.has_perm(RESEND_PERMISSION):
+        raise NotPermitted("You do not have permission to resend download links.")
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.status == OrderStatus.CANCELLED:
+            raise FulfilmentRefused(
+                f"Order {order.number} is cancelled: its download links are revoked, so "
+                "there is nothing to resend."
+            )
+        grants = list(
+            DownloadGrant.objects.select_for_update(of=("self",), no_key=True)
+            .filter(order_line__order=order, revoked_at__isnull=True)
+            .select_related("asset")
+            .order_by("pk")
         )
-        queue_order_notification(order, "download_links", links=links)
-    return not missing
+        if not grants:
+            raise FulfilmentRefused(f"Order {order.number} has no download links to resend.")
+        now = timezone.now()
+        extended = [g for g in grants if g.expires_at <= now]
+        for grant in extended:
+            grant.expires_at = now + timedelta(days=grant.asset.link_valid_days)
+        DownloadGrant.objects.bulk_update(extended, ["expires_at"])
+        used_up = [g.asset.filename for g in grants if g.download_count >= g.max_downloads]
+        message = f"Download links sent again for {len(grants)} file{pluralize(len(grants))}"
+        if extended:
+            message += f"; {len(extended)} expired link{pluralize(len(extended))} extended"
+        _send_links(order, grants, actor=actor, message=message + ".", again=True)
+    return LinksResent(files=len(grants), extended=len(extended), used_up=used_up)
 
 
 def revoke_downloads(*, order: Order) -> int:

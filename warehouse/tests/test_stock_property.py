@@ -10,6 +10,7 @@ from the `catalogue` fixture's stock (which is why the function-scoped fixtures 
 import itertools
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Sum
 from django.test import TestCase
@@ -23,6 +24,7 @@ from orders.tests.factories import LONDON, place_order, staff_user
 from warehouse.exceptions import OutOfStock
 from warehouse.models import (
     BinStock,
+    DigitalAsset,
     Location,
     PackageType,
     PickList,
@@ -51,7 +53,11 @@ _tracking = itertools.count(1)
 
 @pytest.fixture
 def shelves(catalogue):
-    """Every stock row's units on one shelf of its warehouse, and a box to pack into."""
+    """Every stock row's units on one shelf of its warehouse, a box to pack into, and the
+    ebook's file (so an order with the ebook is not held for a missing download)."""
+    ebook = DigitalAsset(product=catalogue["ebook"], filename="book.pdf")
+    ebook.file.save("book.pdf", ContentFile(b"%PDF-1.4 the book"), save=False)
+    ebook.save()
     locations = {}
     for item in StockItem.objects.select_related("warehouse"):
         location = locations.get(item.warehouse_id)
