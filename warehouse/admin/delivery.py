@@ -13,6 +13,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
+from django.template.defaultfilters import pluralize
 from django.urls import path, reverse
 
 from orders.exceptions import DomainError
@@ -104,9 +105,10 @@ class DownloadGrantAdmin(admin.ModelAdmin):
         except DomainError as exc:
             self.message_user(request, f"Resend download links: {exc.message}", messages.ERROR)
             return back
-        outcome = f"Download links for {sent.files} file(s) of order {order.number} sent again"
+        files = f"{sent.files} file{pluralize(sent.files)}"
+        outcome = f"Download links for {files} of order {order.number} sent again"
         if sent.extended:
-            outcome += f"; {sent.extended} expired link(s) extended"
+            outcome += f"; {sent.extended} expired link{pluralize(sent.extended)} extended"
         self.message_user(request, outcome + ".", messages.SUCCESS)
         if sent.used_up:
             self.message_user(

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('warehouse', '0004_warehouse_country_code_from_iso_3166'),
+        ('warehouse', '0005_shipping_method_zone'),
     ]
 
     operations = [
