@@ -3,7 +3,12 @@
 from orders.lifecycle import CheckResult
 from orders.models import HoldReason, Order
 from payments.models import CheckoutSession, PaymentMethod, PaymentStatus
-from payments.selectors import credit_account_for, credit_exposure
+from payments.selectors import (
+    covering_card_payment,
+    credit_account_for,
+    credit_exposure,
+    order_payments_in_play,
+)
 
 P = PaymentStatus
 
@@ -11,7 +16,10 @@ P = PaymentStatus
 def payment_secured(order: Order) -> CheckResult:
     if order.grand_total == 0:
         return CheckResult("payment", passed=True, message="Nothing to pay.")
-    payment = order.payments.exclude(status=P.VOIDED).order_by("-created_at", "-pk").first()
+    in_play = order_payments_in_play(order)
+    # The card that pays for the order, if any, whichever page or try it came from; else the
+    # newest payment says what the order waits for.
+    payment = covering_card_payment(in_play) or next(iter(in_play), None)
     if payment is None:
         return CheckResult(
             "payment",

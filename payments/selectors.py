@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from orders.models import Order, OrderStatus
@@ -17,8 +27,10 @@ from payments.models import (
     CheckoutStatus,
     CreditAccount,
     Invoice,
+    OperationKind,
     Payment,
     PaymentMethod,
+    PaymentOperation,
     PaymentStatus,
 )
 
@@ -92,6 +104,34 @@ def order_needs_payment(order: Order) -> bool:
     if order.grand_total == 0:
         return False
     return not order.payments.filter(status__in=PAID_OR_PROMISED).exists()
+
+
+def order_payments_in_play(order: Order) -> list[Payment]:
+    """The order's payments that may still pay for it, newest first: neither voided nor being
+    given back (a void on record: a second authorisation for an order another payment
+    already covered, say). One query."""
+    giving_back = PaymentOperation.objects.filter(payment=OuterRef("pk"), kind=OperationKind.VOID)
+    return list(
+        order.payments.exclude(status=PaymentStatus.VOIDED)
+        .exclude(Exists(giving_back))
+        .order_by("-created_at", "-pk")
+    )
+
+
+def covering_card_payment(payments: Sequence[Payment]) -> Payment | None:
+    """Among payments in play (newest first), the card that pays for the order: authorised or
+    captured. Not necessarily the newest payment: the customer may have paid on an older
+    payment page while a newer one was open, or an older card's authorisation may have come
+    back after they tried another."""
+    return next(
+        (
+            p
+            for p in payments
+            if p.method == PaymentMethod.CARD
+            and p.status in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED)
+        ),
+        None,
+    )
 
 
 def credit_account_for(order: Order) -> CreditAccount | None:

@@ -30,6 +30,7 @@ def stripe_page(settings, live_server):
     settings.STRIPE_API_BASE = server.url
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test_secret"
     server.webhook_url = f"{live_server.url}/payments/webhooks/stripe/"
+    settings.SITE_URL = live_server.url  # where Stripe's page sends the customer back
     yield server
     server.stop()
 

@@ -175,7 +175,7 @@ def _to_payment_page(request: HttpRequest, order: Order, user: Any) -> HttpRespo
     if not order_needs_payment(order):
         return redirect("orders:order-received", number=order.number)
     try:
-        url = payment_page_url(request, order, actor=user if user is not None else "customer")
+        url = payment_page_url(order, actor=user if user is not None else "customer")
     except DomainError as error:
         messages.error(request, error.message)
         return redirect("orders:order-received", number=order.number)

@@ -10,30 +10,37 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from orders.ratelimit import ratelimit
 from orders.shop.order_links import order_path, pay_path
 from orders.shop.private_pages import link_refused, private
 from orders.shop.session_cart import Cart
-from payments.models import CheckoutStatus, Payment
+from payments.models import CheckoutStatus, PaymentStatus
 from payments.providers.base import ProviderUnavailable
-from payments.selectors import checkout_for_return
+from payments.selectors import checkout_for_return, order_needs_payment, order_payments_in_play
 from payments.services import checkout_open, checkout_sync, payment_checkout_start
 
 logger = logging.getLogger(__name__)
 
+# The page's payment went through: authorised, and perhaps captured (and refunded) since.
+CARD_TAKEN = (
+    PaymentStatus.AUTHORIZED,
+    PaymentStatus.CAPTURED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+)
 UNKNOWN_RETURN = (
     "This address does not belong to any of our payment pages, so nothing was changed. If you "
     "paid, we email you as soon as the payment reaches us."
 )
 
 
-def payment_page_url(request: HttpRequest, order: Order, *, actor: Any) -> str:
+def payment_page_url(order: Order, *, actor: Any) -> str:
     """The provider's payment page for the order, opened now if need be. Raises a DomainError
     (the order needs no payment, or the provider did not open the page) with the customer's
     message."""
     payment = payment_checkout_start(order_id=order.pk, actor=actor)
-    return checkout_open(payment_id=payment.pk, base_url=request.build_absolute_uri("/"))
+    return checkout_open(payment_id=payment.pk)
 
 
 def see_other(url: str) -> HttpResponse:
@@ -63,16 +70,30 @@ def checkout_return(request: HttpRequest, token: str) -> HttpResponse:
         checkout = checkout_sync(checkout_id=checkout.pk)
     except ProviderUnavailable:
         logger.warning("payment page not confirmed on return", extra={"checkout": checkout.pk})
-    order = checkout.payment.order
-    payment = Payment.objects.get(pk=checkout.payment_id)
+    order = Order.objects.get(pk=checkout.payment.order_id)
     received_page = _placed_here(request, order)
-    if payment.card_went_through:
+    # The page's payment, unless it was closed or is being given back.
+    payment = next((p for p in order_payments_in_play(order) if p.pk == checkout.payment_id), None)
+    if order.status == OrderStatus.CANCELLED:
+        messages.info(
+            request,
+            f"Order {order.number} was cancelled, so nothing is taken for it: any hold on "
+            "your card is released.",
+        )
+    elif payment is not None and payment.status in CARD_TAKEN:
         if not received_page:
             messages.success(
                 request,
                 f"Thank you: your payment for order {order.number} went through. "
                 "We will let you know when your order ships.",
             )
+    elif not order_needs_payment(order):
+        # Paid on another page (two tabs): this payment is not taken.
+        messages.info(
+            request,
+            f"Order {order.number} is already paid, so this payment is not taken: any hold "
+            "on your card is released.",
+        )
     elif checkout.status == CheckoutStatus.OPEN:
         messages.info(
             request,

@@ -286,7 +286,7 @@ def pay_again(request: HttpRequest, token: str) -> HttpResponse:
         if hosted:
             # To the card provider's page; card fields posted anyway are never read.
             try:
-                return see_other(payment_page_url(request, order, actor="customer"))
+                return see_other(payment_page_url(order, actor="customer"))
             except DomainError as error:
                 form.add_error(None, error.message)
         else:

@@ -21,10 +21,12 @@ def payment_record_decline(
     timeline: str,
     data: dict[str, Any],
     customer_visible: bool = False,
+    ask_to_pay_again: bool = True,
 ) -> None:
     """Fail a payment the caller holds locked (the order first, then the payment). `timeline`
     is the event's text; the customer's email (one per payment, however often this runs, and
-    none when another payment covers the order) gives `message`."""
+    none when another payment covers the order, or `ask_to_pay_again` is false) gives
+    `message`."""
     payment.fail()
     payment.failure_code = code
     payment.failure_message = message[:255]
@@ -38,7 +40,8 @@ def payment_record_decline(
         data=data,
         customer_visible=customer_visible,
     )
-    payment_ask_to_pay_again(payment, reason=message)
+    if ask_to_pay_again:
+        payment_ask_to_pay_again(payment, reason=message)
 
 
 def payment_ask_to_pay_again(payment: Payment, *, reason: str) -> None:

@@ -12,8 +12,12 @@ this server:
 
 A complete page is an authorised card (manual capture): the payment is authorised and an order
 held only for payment is released, so review, capture and the warehouse go on as with any
-card. A page that expired unpaid is a decline: the payment fails, the order is held for
-payment, and the customer is emailed the link to pay again.
+card; the order's other pages are closed. A page that expired unpaid (or that the provider
+does not know, well past its closing time) is a decline: the payment fails, the order is held
+for payment, and the customer is emailed the link to pay again; but a page closed because a
+fresh one replaced it fails quietly while the customer pays on the fresh one. A page paid on
+for a payment that no longer waits for it (closed, failed, or for another amount) has its
+authorisation given back.
 
 Opening a page and asking about one are not PaymentOperations: neither moves money, and an
 open that was not answered cannot usefully be repeated without the customer, who pays again
@@ -33,7 +37,7 @@ from django.utils import timezone
 
 from orders import events
 from orders.exceptions import DomainError
-from orders.models import EventType, Order
+from orders.models import EventType, Order, OrderStatus
 from orders.services import lock_order
 from payments.models import (
     PAID_OR_PROMISED,
@@ -55,6 +59,7 @@ from payments.services.authorisation import release_payment_hold
 from payments.services.capture_void import void_queue
 from payments.services.declines import order_hold_for_payment, payment_record_decline
 from payments.services.inputs import PaymentRefused
+from payments.services.operations import call_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +70,16 @@ NEAR_EXPIRY = timedelta(minutes=10)
 # A page not opened yet is opened (with the same idempotency key) within this long; an older
 # one was never opened and is given up.
 OPEN_WINDOW = timedelta(minutes=5)
+# A page the provider does not know (a 404: its keys were switched, say) counts as expired
+# once its closing time is this long past: nobody can pay on it any more, and the provider
+# has had time to report it.
+UNKNOWN_PAGE_GRACE = timedelta(hours=1)
 EXPIRED_MESSAGE = "The payment page closed before you paid."
 NOT_OPENED_MESSAGE = "The payment page could not be opened."
+AMOUNT_DIFFERS_MESSAGE = (
+    "The payment on the payment page was not for your order's total, so we did not take it; "
+    "the hold on your card is released."
+)
 
 
 class CheckoutUnavailable(DomainError):
@@ -125,6 +138,15 @@ def payment_checkout_start(*, order_id: int, actor: Any) -> Payment:
         )
         if waiting is not None:
             return waiting.payment
+        # Pages still open are about to close: each is closed at the provider once the fresh
+        # one is written, so that the customer pays on one page only. Their payments stay
+        # pending until the provider reports the page closed (or paid: a payment made on
+        # one meanwhile is taken, and the fresh page closed in turn).
+        superseded = list(
+            CheckoutSession.objects.filter(
+                payment__order=order, payment__status=P.PENDING, status=C.OPEN
+            ).values_list("pk", flat=True)
+        )
         for stale in Payment.objects.select_for_update(of=("self",), no_key=True).filter(
             order=order, status=P.PENDING, checkout__status=C.NEW
         ):
@@ -139,21 +161,24 @@ def payment_checkout_start(*, order_id: int, actor: Any) -> Payment:
             message="The customer went to the payment page to pay again.",
             data={"payment": payment.pk},
         )
+        for checkout_id in superseded:
+            call_after_commit(checkout_close, checkout_id=checkout_id)
     return payment
 
 
-def checkout_return_urls(checkout: CheckoutSession, base_url: str) -> tuple[str, str]:
+def checkout_return_urls(checkout: CheckoutSession) -> tuple[str, str]:
     """Where the provider sends the customer back: after paying (the provider fills in the
-    session's id) and after leaving the page without paying."""
-    base = base_url.rstrip("/")
+    session's id) and after leaving the page without paying. On the site's own address
+    (SITE_URL), never the host a request came in on: the page is opened with a fixed
+    idempotency key, and a retry from another host must send the provider the same request."""
+    base = settings.SITE_URL.rstrip("/")
     success = base + reverse("orders:checkout-return", args=[checkout.return_token])
     cancel = base + reverse("orders:checkout-cancelled", args=[checkout.return_token])
     return f"{success}?session_id={{CHECKOUT_SESSION_ID}}", cancel
 
 
-def checkout_open(*, payment_id: int, base_url: str) -> str:
+def checkout_open(*, payment_id: int) -> str:
     """The address of the payment's page, opened at the provider now if it is not open yet.
-    `base_url` is this site's address as the customer reached it (they come back to it).
     CheckoutUnavailable when the provider does not open it; PaymentRefused when the page is
     closed, or the order no longer waits for this payment."""
     checkout = CheckoutSession.objects.select_related("payment__order").get(payment_id=payment_id)
@@ -163,7 +188,7 @@ def checkout_open(*, payment_id: int, base_url: str) -> str:
         raise PaymentRefused("This payment page is closed. Please start the payment again.")
     payment = checkout.payment
     order = payment.order
-    success_url, cancel_url = checkout_return_urls(checkout, base_url)
+    success_url, cancel_url = checkout_return_urls(checkout)
     metadata = {"order": str(order.number), "payment": str(payment.pk)}
     try:
         state = get_provider(payment.provider).checkout_open(
@@ -208,9 +233,10 @@ def checkout_open(*, payment_id: int, base_url: str) -> str:
 
 
 def checkout_close(*, checkout_id: int) -> None:
-    """Close an open page nobody should pay on any more (its order was cancelled). If the
-    provider does not answer, the page closes by itself when it expires, and a payment made
-    on it meanwhile is given back when it is recorded."""
+    """Close an open page nobody should pay on any more (its order was cancelled or paid on
+    another page, or a fresh page replaces it). If the provider does not answer, the page
+    closes by itself when it expires; a payment made on it meanwhile is recorded as any
+    (given back when its payment was closed here)."""
     checkout = CheckoutSession.objects.select_related("payment").get(pk=checkout_id)
     if checkout.status != C.OPEN:
         return
@@ -233,12 +259,38 @@ def checkout_sync(*, checkout_id: int) -> CheckoutSession:
     # Stamped first: a provider that does not answer is not asked again at every sweep.
     CheckoutSession.objects.filter(pk=checkout.pk).update(checked_at=timezone.now())
     state = get_provider(checkout.payment.provider).checkout_retrieve(checkout.session_id)
-    if state is None or state.session_id != checkout.session_id:
+    if state is not None and state.session_id == checkout.session_id:
+        checkout_record(state, actor="payments")
+    elif timezone.now() < checkout.expires_at + UNKNOWN_PAGE_GRACE:
+        # Asked again at a later sweep: until its closing time it could still be paid on.
         logger.warning("payment page unknown at the provider", extra={"checkout": checkout.pk})
     else:
-        checkout_record(state, actor="payments")
+        _record_unknown_page(checkout)
     checkout.refresh_from_db()
     return checkout
+
+
+def _record_unknown_page(checkout: CheckoutSession) -> None:
+    """A page the provider does not know, well past its closing time: nobody can pay on it,
+    so it counts as expired (a decline: the customer is sent the link to pay again), rather
+    than being asked about at every sweep with its order held for good. Should the provider
+    report it paid after all, that payment is given back when it is recorded."""
+    logger.warning("payment page unknown at the provider: expired", extra={"checkout": checkout.pk})
+    with transaction.atomic():
+        order = lock_order(checkout.payment.order_id)
+        payment = _lock_payment(checkout.payment_id, order)
+        checkout = CheckoutSession.objects.select_for_update(no_key=True).get(pk=checkout.pk)
+        if checkout.status != C.OPEN:
+            return
+        _record_expired(
+            order,
+            payment,
+            checkout,
+            actor="payments",
+            event_id="",
+            why=f"The card provider does not know the payment page ({checkout.session_id}) "
+            "and its closing time is past: it counts as expired.",
+        )
 
 
 def checkout_reconcile(*, checkout_id: int) -> None:
@@ -264,12 +316,17 @@ def _give_up_unopened(checkout: CheckoutSession) -> None:
         checkout.save(update_fields=["status", "closed_at"])
         if payment.status != P.PENDING:
             return
+        then = (
+            "The customer was sent a link to pay."
+            if order_needs_payment(order)
+            else "Another payment covers the order."
+        )
         payment_record_decline(
             payment,
             code="checkout_not_opened",
             message=NOT_OPENED_MESSAGE,
             actor="payments",
-            timeline=f"{NOT_OPENED_MESSAGE} The customer was sent a link to pay.",
+            timeline=f"{NOT_OPENED_MESSAGE} {then}",
             data={"payment": payment.pk},
             customer_visible=True,
         )
@@ -342,38 +399,21 @@ def _record_complete(
         data["event"] = event_id
     if not state.payment_intent:
         return "ignored: the session names no payment"
-    if state.amount_total != minor_units(payment.amount) or (
-        state.currency.upper() != payment.currency.upper()
-    ):
-        logger.error("checkout amount differs", extra=data)
-        events.record(
-            order,
-            EventType.PAYMENT_FAILED,
-            actor=actor,
-            message=f"The provider reports a payment of {state.amount_total} (cents) "
-            f"{state.currency.upper()} on the page for {payment.amount} {payment.currency}: not "
-            f"recorded. Finance must check {state.payment_intent} with the provider.",
-            data=data,
-        )
-        return "ignored: the amount differs from the payment's"
+    if state.amount_total is None or not state.currency:
+        # Not a session as the provider sends it: asking the provider about the page (the
+        # return, the reconcile task) gets it whole.
+        return "ignored: the session has no amount"
+    # Recorded once, whatever happens below: the webhook, the return and the reconcile task
+    # find it closed and change nothing.
     _close(checkout, C.COMPLETE)
     if payment.status != P.PENDING:
         if payment.provider_reference == state.payment_intent:
             return "already recorded"
-        if payment.status == P.VOIDED:
-            # The order was cancelled while the customer was paying: give the hold back.
-            void_queue(payment, reference=state.payment_intent)
-            return "given back: the order was cancelled"
-        events.record(
-            order,
-            EventType.PAYMENT_FAILED,
-            actor=actor,
-            message=f"The provider reports a card authorised ({state.payment_intent}) for a "
-            f"payment that is {payment.get_status_display().lower()}. Finance must cancel "
-            "that authorisation with the provider.",
-            data=data,
-        )
-        return f"ignored: the payment is {payment.status}"
+        return _give_back(order, payment, state, actor=actor, data=data)
+    if state.amount_total != minor_units(payment.amount) or (
+        state.currency.upper() != payment.currency.upper()
+    ):
+        return _refuse_other_amount(order, payment, state, actor=actor, data=data)
     payment.authorize()
     payment.provider_reference = state.payment_intent
     payment.save(update_fields=["status", "provider_reference", "updated_at"])
@@ -389,8 +429,110 @@ def _record_complete(
         "provider's payment page.",
         data=data,
     )
+    _close_other_pages(order, payment, actor=actor)
     _release_held_for_payment(order)
     return "authorised"
+
+
+def _give_back(
+    order: Order,
+    payment: Payment,
+    state: HostedCheckoutState,
+    *,
+    actor: Any,
+    data: dict[str, Any],
+) -> str:
+    """A page paid on for a payment that no longer waits for it: the authorisation is given
+    back to the card at once (a void, sent after the commit and by reconcile until it goes
+    through), and the timeline says why."""
+    if payment.status not in (P.VOIDED, P.FAILED):
+        # Authorised or captured by another authorisation: nothing here makes that happen.
+        events.record(
+            order,
+            EventType.PAYMENT_FAILED,
+            actor=actor,
+            message=f"The provider reports a card authorised ({state.payment_intent}) for a "
+            f"payment that is {payment.get_status_display().lower()}. Finance must cancel "
+            "that authorisation with the provider.",
+            data=data,
+        )
+        return f"ignored: the payment is {payment.status}"
+    if order.status == OrderStatus.CANCELLED:
+        reason = "the order was cancelled"
+    elif payment.status == P.FAILED:
+        reason = "the payment had failed"
+    elif order.payments.filter(status__in=PAID_OR_PROMISED).exists():
+        reason = "another payment covers the order"
+    else:
+        reason = "the payment page was closed"
+    void_queue(payment, reference=state.payment_intent)
+    events.record(
+        order,
+        EventType.PAYMENT_VOIDED,
+        actor=actor,
+        message=f"The customer paid {payment.amount} {payment.currency} on the payment page "
+        f"({state.payment_intent}), but {reason}: the authorisation is given back to the card.",
+        data=data,
+    )
+    return f"given back: {reason}"
+
+
+def _refuse_other_amount(
+    order: Order,
+    payment: Payment,
+    state: HostedCheckoutState,
+    *,
+    actor: Any,
+    data: dict[str, Any],
+) -> str:
+    """A page paid for another amount or currency than its payment's: not taken as payment.
+    The authorisation is given back, and the payment fails as a declined card does (the
+    customer is sent the link to pay again)."""
+    logger.error("checkout amount differs", extra=data)
+    asks = order_needs_payment(order)
+    payment_record_decline(
+        payment,
+        code="checkout_amount_differs",
+        message=AMOUNT_DIFFERS_MESSAGE,
+        actor=actor,
+        timeline=f"The provider reports a payment of {state.amount_total} (cents) "
+        f"{state.currency.upper()} on the page for {payment.amount} {payment.currency}: not "
+        f"taken as payment, and the authorisation {state.payment_intent} is given back. "
+        + ("The customer was sent a link to pay again." if asks else ""),
+        data=data,
+        customer_visible=False,
+    )
+    void_queue(payment, reference=state.payment_intent)
+    order_hold_for_payment(
+        order, note="The payment page was paid for another amount; the customer was sent a link."
+    )
+    return "given back: the amount differs from the payment's"
+
+
+def _close_other_pages(order: Order, paid: Payment, *, actor: Any) -> None:
+    """The order is paid on one page: its other pages (a fresh one opened beside one about to
+    close) must not take a second payment. Their payments are closed now and their pages
+    closed at the provider after the commit; one paid on meanwhile is given back when
+    recorded (`_give_back`)."""
+    others = (
+        Payment.objects.select_for_update(of=("self",), no_key=True)
+        .filter(order=order, status=P.PENDING, checkout__isnull=False)
+        .exclude(pk=paid.pk)
+        .order_by("pk")
+    )
+    for other in others:
+        other.void_unsent()
+        other.save(update_fields=["status", "updated_at"])
+        events.record(
+            order,
+            EventType.NOTE,
+            actor=actor,
+            message="The order is paid on another payment page: this one is closed.",
+            data={"payment": other.pk, "paid_with": paid.pk},
+        )
+        open_pages = CheckoutSession.objects.filter(payment=other, status=C.OPEN)
+        for checkout_id in open_pages.values_list("pk", flat=True):
+            call_after_commit(checkout_close, checkout_id=checkout_id)
 
 
 def _release_held_for_payment(order: Order) -> None:
@@ -416,6 +558,7 @@ def _record_expired(
     *,
     actor: Any,
     event_id: str,
+    why: str = EXPIRED_MESSAGE,
 ) -> str:
     if checkout.status in (C.EXPIRED, C.COMPLETE):
         return "already recorded"
@@ -425,21 +568,55 @@ def _record_expired(
     data = {"payment": payment.pk, "session": checkout.session_id}
     if event_id:
         data["event"] = event_id
+    if _paying_on_another_page(order, payment):
+        # Closed as a fresh page was opened beside it: no "did not go through" email while
+        # the customer pays there, and the order is left as it is.
+        payment_record_decline(
+            payment,
+            code="checkout_expired",
+            message=EXPIRED_MESSAGE,
+            actor=actor,
+            timeline=f"{why} The customer is paying on another payment page for this order, "
+            "so no link was sent.",
+            data=data,
+            ask_to_pay_again=False,
+        )
+        return "expired: the customer is paying on another page"
+    asks = order_needs_payment(order)
     payment_record_decline(
         payment,
         code="checkout_expired",
         message=EXPIRED_MESSAGE,
         actor=actor,
-        timeline=f"{EXPIRED_MESSAGE} The customer was sent a link to pay again.",
+        timeline=f"{why} "
+        + (
+            "The customer was sent a link to pay again."
+            if asks
+            else "Another payment covers the order."
+        ),
         data=data,
         customer_visible=True,
     )
-    if not order_needs_payment(order):
+    if not asks:
         return "expired: another payment covers the order"
     order_hold_for_payment(
         order, note="The payment page expired unpaid; the customer was sent a link to pay again."
     )
     return "expired: the customer was sent a link to pay again"
+
+
+def _paying_on_another_page(order: Order, payment: Payment) -> bool:
+    """Whether another of the order's payments waits on a page that can still be paid on
+    (open, or being opened)."""
+    now = timezone.now()
+    return (
+        CheckoutSession.objects.filter(payment__order=order, payment__status=P.PENDING)
+        .exclude(payment=payment)
+        .filter(
+            Q(status=C.OPEN, expires_at__gt=now) | Q(status=C.NEW, created_at__gt=now - OPEN_WINDOW)
+        )
+        .exists()
+    )
 
 
 def checkouts_to_check(now: datetime, limit: int) -> list[int]:

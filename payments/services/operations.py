@@ -49,7 +49,8 @@ Recorded = TypeVar("Recorded")
 
 # The payment states each call is still wanted in. A payment that has moved on (cancelled,
 # captured meanwhile...) has its pending call closed instead of sent. A void is also sent
-# for a payment voided here first (an order cancelled before its authorisation came back).
+# for a payment voided here first (an order cancelled before its authorisation came back),
+# and for one that failed here first (a payment page paid on after its payment failed).
 # The error code of an operation closed because the provider never answered.
 GAVE_UP = "gave_up"
 # Tries of a step across a database blip: 0.4 and 0.8 s apart.
@@ -58,7 +59,7 @@ DATABASE_TRIES = 3
 SENT_FROM: dict[str, tuple[str, ...]] = {
     OperationKind.AUTHORIZE: (P.PENDING,),
     OperationKind.CAPTURE: (P.AUTHORIZED,),
-    OperationKind.VOID: (P.AUTHORIZED, P.VOIDED),
+    OperationKind.VOID: (P.AUTHORIZED, P.VOIDED, P.FAILED),
     OperationKind.REFUND: (P.CAPTURED, P.PARTIALLY_REFUNDED),
 }
 

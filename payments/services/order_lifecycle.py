@@ -25,7 +25,7 @@ from payments.models import (
 )
 from payments.providers.base import InvalidPaymentDetails
 from payments.review import payment_secured
-from payments.selectors import credit_account_for
+from payments.selectors import credit_account_for, order_payments_in_play
 from payments.services.authorisation import card_payment_create, payment_authorize
 from payments.services.capture_void import payment_capture, void_queue
 from payments.services.hosted_checkout import checkout_close, hosted_payment_create
@@ -140,10 +140,14 @@ def payment_collect_for_order(*, order_id: int) -> Order:
         return order
     if order.grand_total == 0:
         return order_secure_payment(order_id=order.pk, actor="payments", message="Nothing to pay.")
-    payment = (
-        order.payments.filter(status__in=[*PAID_OR_PROMISED, P.PENDING])
-        .order_by("-created_at", "-pk")
-        .first()
+    # What pays for the order (a card authorised or captured, an invoice), newest first,
+    # else an invoice still to issue. Not merely the newest payment: a newer card still
+    # pending (a second payment page, a second try) must not hide an older card that is
+    # authorised, and a card being given back is never captured.
+    in_play = order_payments_in_play(order)
+    payment = next((p for p in in_play if p.status in PAID_OR_PROMISED), None) or next(
+        (p for p in in_play if p.method == PaymentMethod.INVOICE and p.status == P.PENDING),
+        None,
     )
     if payment is None:
         return order

@@ -56,6 +56,10 @@ class FakeStripe:
         self.sessions: dict[str, dict] = {}
         self.idempotent: dict[str, tuple[dict, int, dict]] = {}
         self.fail_next = 0  # answer this many requests with HTTP 500
+        # path fragment -> answer this many requests whose path holds it with HTTP 500
+        self.fail_paths: dict[str, int] = {}
+        # do this many requests, then lose the answer (HTTP 500): Stripe acted, we never heard
+        self.lose_next = 0
         self.webhook_url = ""  # where the hosted page's "Pay" posts its event, if anywhere
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -86,6 +90,10 @@ class FakeStripe:
             if self.fail_next:
                 self.fail_next -= 1
                 return 500, {"error": {"type": "api_error", "message": "Stripe is down"}}
+            for fragment, count in self.fail_paths.items():
+                if count and fragment in path:
+                    self.fail_paths[fragment] = count - 1
+                    return 500, {"error": {"type": "api_error", "message": "Stripe is down"}}
             if key and key in self.idempotent:
                 first_form, status, body = self.idempotent[key]
                 if first_form != form:
@@ -100,6 +108,9 @@ class FakeStripe:
             status, body = self._route(method, path, form)
             if key:
                 self.idempotent[key] = (form, status, body)
+            if self.lose_next:
+                self.lose_next -= 1
+                return 500, {"error": {"type": "api_error", "message": "The answer was lost"}}
             return status, body
 
     def _route(self, method: str, path: str, form: dict) -> tuple[int, dict]:

@@ -393,6 +393,65 @@ def test_an_outage_at_authorisation_is_reconciled_and_the_order_released(
     assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
 
 
+def test_an_older_card_authorised_after_a_newer_one_was_tried_is_the_one_kept(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given: the card's authorisation got no answer, and the customer paid again with
+    # another card, which got none either: both wait for the reconcile task
+    down = mock.patch.object(TestGateway, "authorize", side_effect=ProviderUnavailable("down"))
+    with down:
+        order = _paid_order(django_capture_on_commit_callbacks)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.payment_pay_again(
+                order_id=order.pk, card=CardDetails(token="tok_visa"), actor="customer"
+            )
+    first, second = Payment.objects.filter(order=order).order_by("pk")
+    assert (first.status, second.status) == (P.PENDING, P.PENDING)
+    # when: the provider answers again, the older card's authorisation first
+    now = timezone.now()
+    for seconds, payment in ((2, first), (1, second)):
+        PaymentOperation.objects.filter(payment=payment).update(
+            next_attempt_at=now - timedelta(seconds=seconds)
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reconcile()
+    # then: the older card covers the order, which goes on and is captured on it; the
+    # newer one, authorised after it, is given back
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.amount_captured) == (P.CAPTURED, order.grand_total)
+    assert second.status == P.VOIDED
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.READY
+    assert order.active_hold_reasons() == []
+    assert order.events.filter(type=EventType.PAYMENT_AUTHORIZED).count() == 1
+
+
+def test_the_review_and_the_release_count_an_older_authorised_card_beside_a_newer_try(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given: a held order whose older card is authorised while a newer one is still pending
+    declined = PaymentInput(method="card", card=CardDetails(token="tok_chargeDeclined"))
+    order = _paid_order(django_capture_on_commit_callbacks, payment=declined)
+    Payment.objects.filter(order=order).update(status=P.AUTHORIZED, provider_reference="ch_1")
+    Payment.objects.create(
+        order=order,
+        method="card",
+        provider="test",
+        amount=order.grand_total,
+        currency=order.currency,
+        payment_token="tok_visa",
+    )
+    # when: staff release its hold
+    with django_capture_on_commit_callbacks(execute=True):
+        order_services.order_release(order_id=order.pk, actor="finance", note="Paid.")
+    # then: it is released, and the authorised card is the one captured
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.READY
+    older = Payment.objects.filter(order=order).order_by("pk").first()
+    assert (older.status, older.amount_captured) == (P.CAPTURED, order.grand_total)
+
+
 def test_an_authorisation_that_never_started_is_started_by_reconcile(
     catalogue, django_capture_on_commit_callbacks, settings
 ):

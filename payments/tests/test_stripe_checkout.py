@@ -26,7 +26,9 @@ from payments.models import (
     PaymentStatus,
     ProviderEvent,
 )
+from payments.selectors import order_needs_payment
 from payments.services import pay_link_token
+from payments.services.hosted_checkout import UNKNOWN_PAGE_GRACE
 
 pytestmark = pytest.mark.django_db
 P = PaymentStatus
@@ -148,8 +150,9 @@ def test_card_fields_posted_anyway_are_never_read(
 
 
 def test_out_to_stripe_with_a_303_to_a_page_for_the_total_with_manual_capture(
-    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, settings
 ):
+    settings.SITE_URL = "https://shop.example.com/"
     order, session_id, response = _place(client, django_capture_on_commit_callbacks, fake_stripe)
     assert response.status_code == 303
     assert response["Location"] == fake_stripe.sessions[session_id]["url"]
@@ -166,10 +169,12 @@ def test_out_to_stripe_with_a_303_to_a_page_for_the_total_with_manual_capture(
     assert created["customer_email"] == "guest@example.com"
     checkout = CheckoutSession.objects.get(payment=payment)
     assert created["success_url"] == (
-        f"http://testserver/checkout/return/{checkout.return_token}/"
+        f"https://shop.example.com/checkout/return/{checkout.return_token}/"
         "?session_id={CHECKOUT_SESSION_ID}"
     )
-    assert created["cancel_url"].endswith(f"/checkout/return/{checkout.return_token}/cancelled/")
+    assert created["cancel_url"] == (
+        f"https://shop.example.com/checkout/return/{checkout.return_token}/cancelled/"
+    )
     assert fake_stripe.calls("/v1/checkout/sessions")[0]["key"] == f"payment-{payment.pk}-checkout"
     # while the customer is on Stripe's page, the order waits for payment: nothing is
     # authorised by us, and no "payment failed" email goes out
@@ -316,7 +321,8 @@ def test_an_expired_page_holds_the_order_for_payment_and_emails_the_pay_again_li
     pay = _path(re.search(r"https?://\S+/orders/pay/\S+/", failed[0].body).group(0))
     # the order page says so
     received = client.get(reverse("orders:order-received", args=[order.number])).content
-    assert "Your payment did not go through" in received.decode()
+    assert f"Your payment for order {order.number} did not go through" in received.decode()
+    assert "The payment page closed before you paid." in received.decode()
     # when: the customer follows the link and pays on a new page
     visitor = client.__class__()
     with capture(execute=True):
@@ -335,25 +341,134 @@ def test_an_expired_page_holds_the_order_for_payment_and_emails_the_pay_again_li
     assert _deliver(client, capture, fake_stripe, late).json()["result"] == "already recorded"
 
 
-def test_a_page_about_to_expire_is_not_offered_again_and_its_expiry_then_changes_nothing(
+def _pay_again(client, capture, order: Order):
+    with capture(execute=True):
+        return client.post(reverse("orders:pay-again", args=[pay_link_token(order)]))
+
+
+def _no_pay_again_email() -> bool:
+    return not [m for m in mail.outbox if "did not go through" in m.subject]
+
+
+def test_a_page_about_to_expire_is_closed_at_stripe_when_a_fresh_one_is_opened(
     client, catalogue, fake_stripe, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
     order, session_id, _ = _place(client, capture, fake_stripe)
     CheckoutSession.objects.update(expires_at=timezone.now() + timedelta(minutes=5))
     # when: the customer asks to pay again with minutes left on the first page
-    with capture(execute=True):
-        out = client.post(reverse("orders:pay-again", args=[pay_link_token(order)]))
-    # then: a fresh page, which they pay on
+    out = _pay_again(client, capture, order)
+    # then: a fresh page; the old one is closed at Stripe, so nobody can pay on it any more,
+    # and its payment fails quietly: no "did not go through" email while they pay
     fresh = CheckoutSession.objects.exclude(session_id=session_id).get().session_id
     assert out["Location"] == fake_stripe.sessions[fresh]["url"]
+    assert fake_stripe.sessions[session_id]["status"] == "expired"
+    old = CheckoutSession.objects.select_related("payment").get(session_id=session_id)
+    assert (old.status, old.payment.status) == (CheckoutStatus.EXPIRED, P.FAILED)
+    assert _no_pay_again_email()
+    closed = order.events.get(type=EventType.PAYMENT_FAILED)
+    assert "paying on another payment page" in closed.message
+    assert not closed.customer_visible
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    # and Stripe's expiry event for the old page changes nothing
+    late = fake_stripe.event("checkout.session.expired", fake_stripe.sessions[session_id])
+    assert _deliver(client, capture, fake_stripe, late).json()["result"] == "already recorded"
     _deliver(client, capture, fake_stripe, fake_stripe.pay(fresh))
     _assert_paid_and_ready(order, fake_stripe)
-    # and the first page's expiry fails its payment quietly: the order is paid
+    assert _no_pay_again_email()
+
+
+def test_paying_on_the_older_of_two_open_pages_releases_the_order(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, settings
+):
+    capture = django_capture_on_commit_callbacks
+    order, first, _ = _place(client, capture, fake_stripe)
+    CheckoutSession.objects.update(expires_at=timezone.now() + timedelta(minutes=5))
+    fake_stripe.fail_paths["/expire"] = 2  # Stripe closes neither page we ask it to close
+    _pay_again(client, capture, order)
+    fresh = CheckoutSession.objects.exclude(session_id=first).get().session_id
+    assert fake_stripe.sessions[first]["status"] == "open"
+    # when: the customer pays in the old tab; the fresh page expires unpaid, its webhook lost
+    answer = _deliver(client, capture, fake_stripe, fake_stripe.pay(first))
+    assert answer.json()["result"] == "authorised"
+    fake_stripe.expire(fresh)
+    wait = timedelta(minutes=settings.STRIPE_CHECKOUT_CHECK_MINUTES)
+    CheckoutSession.objects.update(created_at=timezone.now() - wait)
+    with capture(execute=True):
+        services.reconcile()
+    # then: the order went on with the old page's payment; the fresh page's is closed
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.status == OrderStatus.READY
+    assert order.active_hold_reasons() == []
+    kept = Payment.objects.get(checkout__session_id=first)
+    closed = Payment.objects.get(checkout__session_id=fresh)
+    assert (kept.status, kept.amount_captured) == (P.CAPTURED, order.grand_total)
+    assert fake_stripe.intents[kept.provider_reference]["status"] == "succeeded"
+    assert closed.status == P.VOIDED
+    assert CheckoutSession.objects.get(session_id=fresh).status == CheckoutStatus.EXPIRED
+    assert order.events.filter(type=EventType.PAYMENT_AUTHORIZED).count() == 1
+    assert order.events.filter(type=EventType.PAYMENT_CAPTURED).count() == 1
+    assert _no_pay_again_email()
+
+
+@pytest.mark.parametrize("paid_first", ["old", "fresh"])
+def test_paid_on_both_pages_one_payment_is_kept_and_the_other_given_back(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, paid_first
+):
+    capture = django_capture_on_commit_callbacks
+    order, old, _ = _place(client, capture, fake_stripe)
+    CheckoutSession.objects.update(expires_at=timezone.now() + timedelta(minutes=5))
+    fake_stripe.fail_paths["/expire"] = 1  # the old page stays open at Stripe
+    _pay_again(client, capture, order)
+    fresh = CheckoutSession.objects.exclude(session_id=old).get().session_id
+    pages = {"old": old, "fresh": fresh}
+    paid_second = "fresh" if paid_first == "old" else "old"
+    # when: the customer pays in both tabs before either webhook arrives
+    events_ = [fake_stripe.pay(pages[paid_first]), fake_stripe.pay(pages[paid_second])]
+    answers = [_deliver(client, capture, fake_stripe, e).json()["result"] for e in events_]
+    # then: the first recorded is kept and captured; closing the other page finds it paid,
+    # so its authorisation is given back at once, and its own webhook changes nothing
+    assert answers == ["authorised", "already recorded"]
+    order = Order.objects.get(pk=order.pk)
+    assert order.status == OrderStatus.READY
+    kept = Payment.objects.get(checkout__session_id=pages[paid_first])
+    given_back = Payment.objects.get(checkout__session_id=pages[paid_second])
+    assert (kept.status, kept.amount_captured) == (P.CAPTURED, order.grand_total)
+    assert given_back.status == P.VOIDED
+    assert fake_stripe.intents[given_back.provider_reference]["status"] == "canceled"
+    assert order.events.filter(type=EventType.PAYMENT_AUTHORIZED).count() == 1
+    assert _no_pay_again_email()
+    # and a customer back from the page whose payment was given back is told the truth
+    visitor = client.__class__()
+    back = _return(visitor, capture, fake_stripe.success_url(pages[paid_second]))
+    page = visitor.get(back["Location"]).content.decode()
+    assert f"Order {order.number} is already paid" in page
+    assert "did not go through" not in page
+
+
+def test_a_page_expiring_when_another_payment_covers_the_order_sends_no_link(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    order, session_id, _ = _place(client, capture, fake_stripe)
+    # given: meanwhile the order is paid another way (Finance put it on invoice terms)
+    Payment.objects.create(
+        order=order,
+        method="invoice",
+        provider="invoice",
+        status=P.INVOICED,
+        amount=order.grand_total,
+        currency=order.currency,
+    )
+    # when: the page expires unpaid
     answer = _deliver(client, capture, fake_stripe, fake_stripe.expire(session_id))
+    # then: no link is sent, and the timeline does not claim one was
     assert answer.json()["result"] == "expired: another payment covers the order"
-    assert not [m for m in mail.outbox if "did not go through" in m.subject]
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
+    assert _no_pay_again_email()
+    expired = order.events.get(type=EventType.PAYMENT_FAILED)
+    assert "link" not in expired.message
+    assert "Another payment covers the order." in expired.message
 
 
 # --- return addresses that are not ours -----------------------------------------------------
@@ -441,7 +556,8 @@ def test_a_return_while_stripe_is_down_says_so_and_the_webhook_finishes(
     back = _return(client, capture, fake_stripe.success_url(session_id))
     page = client.get(back["Location"]).content.decode()
     assert "Stripe has not confirmed your payment" in page
-    assert "Your payment is not complete yet" in page
+    assert f"Your payment for order {order.number} is not complete yet" in page
+    assert "did not go through" not in page
     assert _payment(order).status == P.PENDING
     _deliver(client, capture, fake_stripe, event)
     _assert_paid_and_ready(order, fake_stripe)
@@ -518,7 +634,8 @@ def test_a_page_stripe_would_not_open_leaves_the_order_placed_and_payable(
     assert response["Location"] == reverse("orders:order-received", args=[order.number])
     page = client.get(response["Location"]).content.decode()
     assert "could not open the payment page" in page
-    assert "Your payment is not complete yet" in page
+    assert f"Your payment for order {order.number} is not complete yet" in page
+    assert "did not go through" not in page
     # a reconcile after a while gives the unopened page up, and emails the pay link
     wait = timedelta(minutes=settings.STRIPE_CHECKOUT_CHECK_MINUTES)
     CheckoutSession.objects.update(created_at=timezone.now() - wait)
@@ -537,16 +654,149 @@ def test_a_page_stripe_would_not_open_leaves_the_order_placed_and_payable(
     _assert_paid_and_ready(order, fake_stripe)
 
 
-def test_a_paid_page_for_another_amount_is_not_taken_as_payment(
-    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+def test_a_paid_page_for_another_amount_is_given_back_once_and_the_customer_asked_again(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, settings
 ):
     capture = django_capture_on_commit_callbacks
     order, session_id, _ = _place(client, capture, fake_stripe)
     event = fake_stripe.pay(session_id)
     event["data"]["object"]["amount_total"] = 1
+    intent = event["data"]["object"]["payment_intent"]
+    # when: Stripe reports a payment of another amount than the order's
     answer = _deliver(client, capture, fake_stripe, event)
-    assert answer.json()["result"] == "ignored: the amount differs from the payment's"
+    # then: it is not taken as payment, and the money is not left held on the card
+    assert answer.json()["result"] == "given back: the amount differs from the payment's"
+    payment = _payment(order)
+    assert (payment.status, payment.provider_reference) == (P.FAILED, intent)
+    assert fake_stripe.intents[intent]["status"] == "canceled"
+    assert CheckoutSession.objects.get().status == CheckoutStatus.COMPLETE
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    assert len([m for m in mail.outbox if "did not go through" in m.subject]) == 1
+    # and reported again (a resent event), and swept by reconcile, it is recorded once
+    again = dict(event, id="evt_resent")
+    assert _deliver(client, capture, fake_stripe, again).json()["result"] == "already recorded"
+    wait = timedelta(minutes=settings.STRIPE_CHECKOUT_CHECK_MINUTES)
+    CheckoutSession.objects.update(created_at=timezone.now() - wait)
+    with capture(execute=True):
+        assert services.reconcile()["checkouts"] == 0
+    failed = order.events.filter(type=EventType.PAYMENT_FAILED)
+    assert failed.count() == 1
+    assert "1 (cents) EUR" in failed.get().message
+    assert len(fake_stripe.calls(f"/v1/payment_intents/{intent}/cancel")) == 1
+    assert len([m for m in mail.outbox if "did not go through" in m.subject]) == 1
+
+
+def _forget_the_page(fake_stripe, session_id: str, settings, capture) -> dict:
+    """Stripe answers 404 for the page (its keys were switched, say), and the page's closing
+    time and the grace period are over: the reconcile task's next look. The forgotten
+    session, as Stripe had it."""
+    forgotten = fake_stripe.sessions.pop(session_id)
+    wait = timedelta(minutes=settings.STRIPE_CHECKOUT_CHECK_MINUTES)
+    CheckoutSession.objects.update(created_at=timezone.now() - wait)
+    # while the page could still be paid on, it is only asked about again later
+    with capture(execute=True):
+        assert services.reconcile()["checkouts"] == 1
+    assert CheckoutSession.objects.get().status == CheckoutStatus.OPEN
+    past = timezone.now() - UNKNOWN_PAGE_GRACE - timedelta(minutes=1)
+    CheckoutSession.objects.update(expires_at=past, checked_at=timezone.now() - wait)
+    with capture(execute=True):
+        assert services.reconcile()["checkouts"] == 1
+    return forgotten
+
+
+def test_a_page_stripe_does_not_know_counts_as_expired_once_past_its_closing_time(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, settings
+):
+    capture = django_capture_on_commit_callbacks
+    order, session_id, _ = _place(client, capture, fake_stripe)
     assert _payment(order).status == P.PENDING
+    _forget_the_page(fake_stripe, session_id, settings, capture)
+    # then: as an expired page: the payment fails, the order is held, the customer emailed
+    payment = _payment(order)
+    assert (payment.status, payment.failure_code) == (P.FAILED, "checkout_expired")
+    assert CheckoutSession.objects.get().status == CheckoutStatus.EXPIRED
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    failed = [m for m in mail.outbox if "did not go through" in m.subject]
+    assert len(failed) == 1 and "/orders/pay/" in failed[0].body
+    assert (
+        "does not know the payment page" in order.events.get(type=EventType.PAYMENT_FAILED).message
+    )
+    # and it is not asked about again
+    wait = timedelta(minutes=settings.STRIPE_CHECKOUT_CHECK_MINUTES)
+    CheckoutSession.objects.update(checked_at=timezone.now() - wait)
+    with capture(execute=True):
+        assert services.reconcile()["checkouts"] == 0
+
+
+def test_a_page_paid_after_its_payment_failed_is_given_back(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, settings
+):
+    capture = django_capture_on_commit_callbacks
+    order, session_id, _ = _place(client, capture, fake_stripe)
+    forgotten = _forget_the_page(fake_stripe, session_id, settings, capture)
+    assert _payment(order).status == P.FAILED
+    # when: Stripe knows the page after all (the old keys are back), and it was paid on
+    fake_stripe.sessions[session_id] = forgotten
+    event = fake_stripe.pay(session_id)
+    intent = event["data"]["object"]["payment_intent"]
+    answer = _deliver(client, capture, fake_stripe, event)
+    # then: the authorisation is given back at once, with a word on the timeline
+    assert answer.json()["result"] == "given back: the payment had failed"
+    payment = _payment(order)
+    assert (payment.status, payment.provider_reference) == (P.FAILED, intent)
+    assert fake_stripe.intents[intent]["status"] == "canceled"
+    given_back = order.events.filter(type=EventType.PAYMENT_VOIDED)
+    assert given_back.count() == 2  # the page's record, and the void's
+    assert intent in given_back.order_by("pk").first().message
+    # and the customer may still pay for the order
+    order = Order.objects.prefetch_related("holds").get(pk=order.pk)
+    assert order.active_hold_reasons() == [HoldReason.PAYMENT_FAILED]
+    assert order_needs_payment(order)
+
+
+def test_a_customer_back_from_a_page_paid_as_the_order_was_cancelled_is_told_so(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    order, session_id, _ = _place(client, capture, fake_stripe)
+    fake_stripe.pay(session_id)  # paid; the webhook is not here yet
+    with capture(execute=True):
+        order_cancel(order_id=order.pk, actor="support")
+    for browser in (client, client.__class__()):  # the one that placed it, and another
+        back = _return(browser, capture, fake_stripe.success_url(session_id))
+        page = browser.get(back["Location"]).content.decode()
+        assert f"Order {order.number} was cancelled" in page
+        assert "did not go through" not in page and "pay again" not in page
+        assert "We will email you when it ships" not in page
+
+
+def test_return_addresses_come_from_site_url_so_a_retry_from_another_host_opens_the_page(
+    client, catalogue, fake_stripe, django_capture_on_commit_callbacks, settings
+):
+    capture = django_capture_on_commit_callbacks
+    settings.SITE_URL = "https://shop.example.com"
+    # given: Stripe opened the page, but its answer was lost on the way back
+    fake_stripe.lose_next = 1
+    data = _without_card(checkout_form(client, (("MUG-001", 2),)))
+    with capture(execute=True):
+        client.post(reverse("orders:checkout"), data, HTTP_HOST="shop.example.com")
+    order = Order.objects.get()
+    assert CheckoutSession.objects.get().status == CheckoutStatus.NEW
+    # when: the customer tries again from the shop's other address
+    with capture(execute=True):
+        out = client.post(
+            reverse("orders:pay-again", args=[pay_link_token(order)]),
+            HTTP_HOST="www.shop.example.com",
+        )
+    # then: the same request, so Stripe gives back the page it opened: no idempotency error
+    assert out.status_code == 303
+    assert len(fake_stripe.sessions) == 1
+    session = next(iter(fake_stripe.sessions.values()))
+    assert out["Location"] == session["url"]
+    assert session["success_url"].startswith("https://shop.example.com/checkout/return/")
+    assert CheckoutSession.objects.get().status == CheckoutStatus.OPEN
 
 
 @pytest.mark.parametrize(
