@@ -1,12 +1,13 @@
 """The staff console: django.contrib.admin, on a site whose login is rate limited, with one
 change made before any ModelAdmin exists.
 
-The login (/admin/login/) is limited as the shop's is (orders.ratelimit), with counters of its
-own (the "staff_login" scope, settings.RATE_LIMITS["staff_login"]): per client address and per
-username; refused with a 429 page in the console's own style and Retry-After, and logged; with
-the cache (Redis) down it fails closed (RATE_LIMITS_FAIL_CLOSED), 503. Its own counters, so
-customers failing to log in to the shop from an office's address never lock staff out of the
-console there.
+The login (/admin/login/) is limited as the shop's is (orders.ratelimit): per client address
+with a counter of its own (the "staff_login" scope), so that customers failing to log in to
+the shop from an office's address never lock staff out of the console there; per username with
+the counter the shop's login counts too ("login_account"), since a staff account logs in on
+either page and must not get two allowances of guesses. Refused with a 429 page in the
+console's own style and Retry-After, and logged; with the cache (Redis) down it fails closed
+(RATE_LIMITS_FAIL_CLOSED), 503.
 
 Every integer column edited in the console (product weights, bin numbers, line quantities,
 package sizes, download limits ...) gets orders.numbers.WholeNumberField, which takes the
@@ -30,10 +31,10 @@ def _console_context(request: HttpRequest) -> dict[str, Any]:
     return admin.site.each_context(request)
 
 
-def _login_limit(key: Any) -> Any:
+def _login_limit(scope: str, key: Any) -> Any:
     return method_decorator(
         ratelimit(
-            "staff_login",
+            scope,
             key=key,
             template_name="admin/ratelimited.html",
             page_context=_console_context,
@@ -46,8 +47,8 @@ class StaffAdminSite(admin.AdminSite):
     site_title = "Orderflow"
     index_title = "Orders, stock and customers"
 
-    @_login_limit(posted("username"))
-    @_login_limit(client_ip)
+    @_login_limit("login_account", posted("username"))
+    @_login_limit("staff_login", client_ip)
     def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         return super().login(request, extra_context)
 

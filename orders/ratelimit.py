@@ -2,18 +2,23 @@
 hold across every web process.
 
     @ratelimit("login", key=client_ip)
-    @ratelimit("login", key=posted("username"))
+    @ratelimit("login_account", key=posted("username"))
     def login(request): ...
 
 Each decorator counts the requests in the current window under its own key; over the limit
 the view is not called and the client gets a friendly 429 page with Retry-After, and a warning
 is logged ("rate limit exceeded": the scope, the client's address, and for a limit per
-username or email a short digest of it; never what was posted). Only unsafe methods (POST,
+username or email a keyed digest of it; never what was posted). Only unsafe methods (POST,
 ...) count by default: browsing a page never locks anyone out.
 
-The two login pages are limited the same way, each with its own counters: the shop's
-(/account/login/, the "login" scope) and the staff console's (/admin/login/, "staff_login",
-config/admin_site.py).
+A posted username or email is counted as Django's login form reads it, whatever look-alike
+was typed: NFKC-normalised ("ｇrace" is "grace"), case-folded and stripped.
+
+The two login pages, the shop's (/account/login/) and the staff console's (/admin/login/,
+config/admin_site.py), count each client address apart ("login" and "staff_login": customers
+failing in an office never lock its staff out of the console), and each account together
+("login_account"): a staff account, which either page logs in, gets one allowance of guesses,
+not one per page.
 
 When the cache cannot be reached (Redis down), a limit cannot be counted. Each scope says
 what happens then (settings.RATE_LIMITS_FAIL_CLOSED): a scope that guards against guessing
@@ -24,20 +29,24 @@ outage never loses a sale.
 
 import logging
 import time
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
-from hashlib import sha256
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.crypto import salted_hmac
 
 logger = logging.getLogger(__name__)
 
 KeyFunc = Callable[[HttpRequest], str]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# The HMAC salts of a counter's cache key and of an account's digest in the log.
+COUNTER_SALT = "orders.ratelimit.counter"
+KEY_DIGEST_SALT = "orders.ratelimit.key_digest"
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -62,11 +71,18 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
+def account_key(value: str) -> str:
+    """A username or email as one account: the look-alikes that Django's forms read as the
+    same name (UsernameField NFKC-normalises: full-width "ｇrace" is "grace") count as one,
+    and so do their cases."""
+    return unicodedata.normalize("NFKC", value).casefold().strip()
+
+
 def posted(field: str) -> KeyFunc:
-    """Key on a posted field, case-insensitively (a username, an email)."""
+    """Key on a posted field as one account (a username, an email): account_key()."""
 
     def key(request: HttpRequest) -> str:
-        return (request.POST.get(field, "") or "").strip().lower()
+        return account_key(request.POST.get(field, "") or "")
 
     key.__name__ = f"posted_{field}"
     return key
@@ -88,7 +104,8 @@ def hit(scope: str, ident: str, *, limit: int, window: int, now: float | None = 
 def _count(scope: str, ident: str, *, limit: int, window: int, now: float | None) -> int:
     now = time.time() if now is None else now
     start = int(now // window) * window
-    digest = sha256(ident.encode()).hexdigest()[:32]
+    # Keyed like the log's digest: whoever reads the cache cannot tell whose counter it is.
+    digest = salted_hmac(COUNTER_SALT, ident, algorithm="sha256").hexdigest()[:32]
     cache_key = f"ratelimit:{scope}:{digest}:{start}"
     # add() creates the counter only if it is missing; incr() is atomic on Redis and locmem.
     cache.add(cache_key, 0, timeout=window + 1)
@@ -159,7 +176,7 @@ def _log_refusal(
     request: HttpRequest, *, scope: str, key: KeyFunc, ident: str, retry_after: int
 ) -> None:
     """A warning for each refused request. It names the client by its address; a limit keyed
-    on a posted username or email is named by a digest of it (the same one for the same
+    on a posted username or email is named by key_digest() (the same one for the same
     account, which is not written out), and nothing else that was posted is logged."""
     fields: dict[str, Any] = {
         "scope": scope,
@@ -169,8 +186,14 @@ def _log_refusal(
         "retry_after": retry_after,
     }
     if key is not client_ip:
-        fields["key_digest"] = sha256(ident.encode()).hexdigest()[:12]
+        fields["key_digest"] = key_digest(ident)
     logger.warning("rate limit exceeded", extra=fields)
+
+
+def key_digest(ident: str) -> str:
+    """12 hex digits naming an account in the log: an HMAC keyed with SECRET_KEY, so that
+    nobody holding a list of customers' emails, but not the key, can tell whose it is."""
+    return salted_hmac(KEY_DIGEST_SALT, ident, algorithm="sha256").hexdigest()[:12]
 
 
 def _page(

@@ -2,10 +2,11 @@
 
 from django.http import HttpRequest
 
-from payments.providers import card_provider_name
+from payments.providers import card_test_mode
 
 
 def payment_mode(request: HttpRequest) -> dict[str, bool]:
-    """`card_test_mode`: the test gateway takes cards, so no card is charged (templates/
-    base.html shows a banner on every shop page while it does)."""
-    return {"card_test_mode": card_provider_name() == "test"}
+    """`card_test_mode`: no card is charged, whoever takes them (the test gateway; Stripe in
+    test mode or in place of Stripe, payments.providers.card_test_mode). templates/base.html
+    shows a banner on every shop page while it is so."""
+    return {"card_test_mode": bool(card_test_mode())}

@@ -223,6 +223,26 @@ def test_each_kind_of_email_reads_as_sentences_and_links_the_order(catalogue, ki
     assert f'href="{url}"' in html and f"View your order {order.number}</a>" in html
 
 
+def test_the_password_reset_email_reads_as_sentences(client):
+    # given: a customer who forgot the password
+    UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
+
+    # when
+    client.post(reverse("orders:password-reset"), {"email": "ada@example.com"})
+
+    # then: "Hello," and then sentences, each paragraph starting with a capital letter, and
+    # the link on a line of its own
+    [message] = mail.outbox
+    assert message.subject == "Reset your Orderflow password"
+    assert re.match(r"Hello,\n\n[A-Z]", message.body), message.body
+    paragraphs = [p.strip() for p in message.body.split("\n\n") if p.strip()]
+    for paragraph in paragraphs:
+        assert re.match(r"[A-Z]|https?://\S+$", paragraph), paragraph
+        assert paragraph.endswith((",", ".", ":")) or paragraph.startswith("http"), paragraph
+    assert "Orderflow account for ada@example.com." in message.body
+    assert re.search(r"^http://testserver/account/password-reset/\S+/$", message.body, re.M)
+
+
 # --- countries -----------------------------------------------------------------------------
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Variables the settings read; the tests set them explicitly instead of inheriting them.
 _SETTINGS_VARIABLES = (
@@ -26,6 +28,7 @@ _SETTINGS_VARIABLES = (
     "PAYMENT_ALLOW_TEST_GATEWAY",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
 )
 
 
@@ -139,6 +142,37 @@ def test_the_deployment_checks_refuse_stripe_without_its_secrets():
     assert "STRIPE_WEBHOOK_SECRET is not set" in result.stderr
 
 
+# Stripe that charges no card: a test-mode secret or restricted key, or calls sent to another
+# server than Stripe's (a fake or local Stripe).
+STRIPE_IN_TEST_MODE = {
+    "a test secret key": {"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_urlsafe(24)},
+    "a test restricted key": {"STRIPE_SECRET_KEY": "rk_test_" + secrets.token_urlsafe(24)},
+    "another API server": {"STRIPE_API_BASE": "http://127.0.0.1:12111"},
+}
+
+
+@pytest.mark.parametrize("test_mode", STRIPE_IN_TEST_MODE.values(), ids=STRIPE_IN_TEST_MODE)
+def test_the_deployment_checks_refuse_stripe_in_test_mode_without_the_opt_in(test_mode):
+    refused = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=_production_env(**test_mode)
+    )
+    allowed = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env=_production_env(**test_mode, PAYMENT_ALLOW_TEST_GATEWAY="true"),
+    )
+
+    assert refused.returncode != 0
+    assert "(payments.E006)" in refused.stderr
+    assert "no card is charged, and PAYMENT_ALLOW_TEST_GATEWAY is not set" in refused.stderr
+    secret = test_mode.get("STRIPE_SECRET_KEY", "")[len("sk_test_") :]
+    assert not secret or secret not in refused.stderr  # the key's kind is named, never the key
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "no issues" in allowed.stdout
+
+
 # What gunicorn loads (config/wsgi.py): it runs no checks of its own.
 _LOAD_THE_WEB_APPLICATION = "import config.wsgi; print('loaded')"
 
@@ -166,6 +200,45 @@ def test_a_web_process_refuses_to_start_with_the_test_gateway_without_the_opt_in
     assert "ImproperlyConfigured: payments.E001" in refused.stderr
     assert allowed.returncode == 0, allowed.stderr
     assert allowed.stdout.strip() == "loaded"
+
+
+def test_a_web_process_refuses_to_start_with_stripe_in_test_mode_without_the_opt_in():
+    test_key = {"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_urlsafe(24)}
+    refused = _python(_LOAD_THE_WEB_APPLICATION, _production_env(**test_key))
+    fake_stripe = _python(
+        _LOAD_THE_WEB_APPLICATION, _production_env(STRIPE_API_BASE="http://127.0.0.1:12111")
+    )
+    allowed = _python(
+        _LOAD_THE_WEB_APPLICATION,
+        _production_env(**test_key, PAYMENT_ALLOW_TEST_GATEWAY="true"),
+    )
+
+    assert refused.returncode != 0
+    assert "ImproperlyConfigured: payments.E006" in refused.stderr
+    assert fake_stripe.returncode != 0
+    assert "ImproperlyConfigured: payments.E006" in fake_stripe.stderr
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.strip() == "loaded"
+
+
+def _celery_worker(env: dict[str, str]) -> subprocess.CompletedProcess:
+    celery = str(Path(sys.executable).with_name("celery"))
+    return subprocess.run(  # noqa: S603 - our own worker with fixed arguments
+        [celery, "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_celery_worker_refuses_to_start_with_stripe_in_test_mode_without_the_opt_in():
+    result = _celery_worker(_production_env(STRIPE_SECRET_KEY="sk_test_" + "x" * 24))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: payments.E006" in result.stderr
 
 
 def test_a_celery_worker_refuses_to_start_with_the_test_gateway_without_the_opt_in():
@@ -211,17 +284,34 @@ def test_with_the_opt_in_production_shop_pages_say_test_mode():
     assert "Test mode" not in real.stdout
 
 
+def test_with_stripe_in_test_mode_production_shop_pages_say_test_mode():
+    test_key = {"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_urlsafe(24)}
+    with_opt_in = _production_env(**test_key, PAYMENT_ALLOW_TEST_GATEWAY="true")
+
+    shown = _manage("shell", "-c", _RENDER_THE_LOGIN_PAGE, env=with_opt_in)
+
+    assert "status=200" in shown.stdout, shown.stdout[:300] + shown.stderr
+    assert "Test mode:</strong> no real payments are taken" in shown.stdout
+
+
 # --- the site's address in email links ------------------------------------------------------
 
 
-def test_the_deployment_checks_refuse_production_without_its_site_url():
+@pytest.mark.parametrize("unset", ["missing", "empty"])
+def test_production_refuses_to_start_without_its_site_url(unset):
     env = _production_env()
-    del env["SITE_URL"]
+    if unset == "missing":
+        del env["SITE_URL"]
+    else:
+        env["SITE_URL"] = ""  # set but empty, so a local .env cannot fill it in either
 
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    checked = _manage("check", env=env)
+    web = _python(_LOAD_THE_WEB_APPLICATION, env)
+    worker = _celery_worker(env)
 
-    assert result.returncode != 0
-    assert "(config.E001) SITE_URL is not set" in result.stderr
+    for refused in (checked, web, worker):
+        assert refused.returncode != 0
+        assert "ImproperlyConfigured: SITE_URL is required in production" in refused.stderr
 
 
 def test_the_deployment_checks_warn_of_a_site_url_production_would_not_answer():

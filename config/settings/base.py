@@ -18,7 +18,7 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The shop's public address, the start of every link in an email. Production has no default
-# (`check --deploy` says when it is missing); `make run` passes its own (local.py).
+# (it refuses to start without one); `make run` passes its own (local.py).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
@@ -268,12 +268,15 @@ SHIPPING_COUNTRIES = [code.strip().upper() for code in env.list("SHIPPING_COUNTR
 # Who takes cards: "test" (the embedded test gateway, no network, no money moves) or
 # "stripe". Production has no default (config/settings/production.py).
 PAYMENT_CARD_PROVIDER = env("PAYMENT_CARD_PROVIDER", default="test")
-# The test gateway where it could be mistaken for a real one: without this, `check --deploy`
-# fails (payments.E001) and web processes and workers refuse to start (payments/checks.py).
-# The embedded default and the test suite allow it (local.py, test.py).
+# Test payments where they could be mistaken for real ones: the test gateway, or Stripe with a
+# test-mode key (sk_test_..., rk_test_...) or with STRIPE_API_BASE. Without this,
+# `check --deploy` fails (payments.E001, payments.E006) and web processes and workers refuse
+# to start (payments/checks.py). The embedded default and the test suite allow it (local.py,
+# test.py).
 PAYMENT_ALLOW_TEST_GATEWAY = env.bool("PAYMENT_ALLOW_TEST_GATEWAY", default=False)
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Another server in place of api.stripe.com (a fake or local Stripe): never a real shop's.
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 # With Stripe, shop customers pay on Stripe Checkout's own page (no card number reaches us).
 # The page stays open this long (35 to 1440 minutes); an order still unpaid then
@@ -329,8 +332,11 @@ ORDER_LINK_MAX_AGE_DAYS = env.int("ORDER_LINK_MAX_AGE_DAYS", default=90)
 # (and per username for logins). Behind a proxy that appends the client to X-Forwarded-For,
 # set RATE_LIMIT_TRUST_FORWARDED_FOR so the limits count clients, not the proxy.
 RATE_LIMITS = {
+    # log-in posts per client address: the shop's (/account/login/), the console's
     "login": env("RATE_LIMIT_LOGIN", default="10/300"),
     "staff_login": env("RATE_LIMIT_STAFF_LOGIN", default="10/300"),
+    # log-in posts per username, both pages together (either logs a staff account in)
+    "login_account": env("RATE_LIMIT_LOGIN_ACCOUNT", default="10/300"),
     "checkout": env("RATE_LIMIT_CHECKOUT", default="20/600"),
     "register": env("RATE_LIMIT_REGISTER", default="10/3600"),
     "password_reset": env("RATE_LIMIT_PASSWORD_RESET", default="5/900"),
@@ -340,7 +346,8 @@ RATE_LIMITS = {
 # than go uncounted; every other scope, and the partner API, lets requests through.
 RATE_LIMITS_FAIL_CLOSED = frozenset(
     env.list(
-        "RATE_LIMITS_FAIL_CLOSED", default=["login", "staff_login", "register", "password_reset"]
+        "RATE_LIMITS_FAIL_CLOSED",
+        default=["login", "staff_login", "login_account", "register", "password_reset"],
     )
 )
 RATE_LIMIT_TRUST_FORWARDED_FOR = env.bool("RATE_LIMIT_TRUST_FORWARDED_FOR", default=False)

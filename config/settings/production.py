@@ -15,12 +15,19 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL is required in production (Celery broker and cache).")
 
-# Links in emails (order pages, pay-again, downloads) start with this: the shop's public
-# address, https://shop.example.com. No default: `check --deploy` says when it is missing.
+# Links in emails (order pages, pay-again, downloads, account claims) start with this: the
+# shop's public address, https://shop.example.com. No default: a web process or a worker
+# without it would send links that lead nowhere (`check --deploy` checks the rest of it).
 SITE_URL = env("SITE_URL", default="")
+if not SITE_URL:
+    raise ImproperlyConfigured(
+        "SITE_URL is required in production: the shop's public address, "
+        "https://shop.example.com, the start of every link in an email."
+    )
 
-# Who takes cards: production chooses. "test" needs PAYMENT_ALLOW_TEST_GATEWAY=true as well
-# (payments/checks.py), and every shop page then says that no real payments are taken.
+# Who takes cards: production chooses. "test", or "stripe" in test mode (a sk_test_ key, or
+# STRIPE_API_BASE), needs PAYMENT_ALLOW_TEST_GATEWAY=true as well (payments/checks.py), and
+# every shop page then says that no real payments are taken.
 PAYMENT_CARD_PROVIDER = env("PAYMENT_CARD_PROVIDER", default="")
 if not PAYMENT_CARD_PROVIDER:
     raise ImproperlyConfigured(

@@ -39,7 +39,9 @@ from orders.signed_links import LinkRefused
 ORDERS_PER_PAGE = 20
 
 
-@method_decorator(ratelimit("login", key=posted("username")), name="dispatch")
+# Per address its own counter; per username the one the staff console's login counts too
+# (config/admin_site.py): a staff account logs in on either page.
+@method_decorator(ratelimit("login_account", key=posted("username")), name="dispatch")
 @method_decorator(ratelimit("login", key=client_ip), name="dispatch")
 class LoginView(auth_views.LoginView):
     form_class = CustomerLoginForm

@@ -1,10 +1,13 @@
 """Both logins, the shop's (/account/login/) and the staff console's (/admin/login/), are
-rate limited the same way (orders.ratelimit; the "login" and "staff_login" scopes, each with
-its own counters): per address and per username, a 429 page with Retry-After, closed while
-the counter (Redis) is down; and each refusal is logged without anything that was posted."""
+rate limited the same way (orders.ratelimit): per address, each page with its own counter (the
+"login" and "staff_login" scopes), and per username with one counter for both pages
+("login_account"), whatever look-alike of the name is typed; a 429 page with Retry-After,
+closed while the counter (Redis) is down; and each refusal is logged without anything that was
+posted."""
 
 import json
 import logging
+from hashlib import sha256
 from types import SimpleNamespace
 
 import pytest
@@ -31,7 +34,12 @@ def _fresh_rate_limits():
 
 @pytest.fixture
 def login_limit(settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "3/300", "staff_login": "3/300"}
+    settings.RATE_LIMITS = {
+        **settings.RATE_LIMITS,
+        "login": "3/300",
+        "staff_login": "3/300",
+        "login_account": "3/300",
+    }
 
 
 @pytest.fixture
@@ -76,7 +84,7 @@ def test_wrong_staff_logins_are_refused_with_429_and_logged(
     # and the refusal is logged: which limit, which client; never the password or the name
     [refusal] = _refusals(caplog)
     assert (refusal.scope, refusal.limited_by, refusal.client, refusal.path) == (
-        "staff_login",
+        "login_account",
         "posted_username",
         "127.0.0.1",
         ADMIN_LOGIN,
@@ -84,6 +92,94 @@ def test_wrong_staff_logins_are_refused_with_429_and_logged(
     line = JsonFormatter().format(refusal)
     assert json.loads(line)["key_digest"] == refusal.key_digest and len(refusal.key_digest) == 12
     assert STAFF_PASSWORD not in line and WRONG not in line and "grace" not in line
+
+
+def test_the_logged_digest_cannot_be_matched_against_a_list_of_names(
+    client, staff, login_limit, settings, caplog
+):
+    # given an account locked out
+    for _ in range(3):
+        _admin_login(client, WRONG)
+
+    # when it is refused twice
+    with caplog.at_level(logging.WARNING, logger="orders.ratelimit"):
+        _admin_login(client, WRONG)
+        _admin_login(client, WRONG)
+    first, again = (r.key_digest for r in _refusals(caplog))
+
+    # then the digest names the account the same way each time, but it is no plain hash of
+    # the name that anyone could compute: it is keyed with the site's secret key
+    assert first == again
+    assert first != sha256(b"grace").hexdigest()[:12]
+    assert ratelimit.key_digest("grace") == first
+    settings.SECRET_KEY = "another-secret-key-" * 3
+    assert ratelimit.key_digest("grace") != first
+    assert len(first) == 12 and int(first, 16) >= 0
+
+
+# Names Django's login form reads as "grace" (UsernameField NFKC-normalises): full-width
+# letters, capitals, spaces.
+LOOK_ALIKES = ("grace", "ｇrace", "GRACE", "Ｇｒａｃｅ", " grace ", "ＧＲＡＣＥ", "gracｅ")
+
+
+def test_look_alike_usernames_count_as_one_account(client, staff, login_limit, clock):
+    # given seven wrong passwords for grace, each from another address and spelt another way
+    answers = [
+        _admin_login(client.__class__(REMOTE_ADDR=f"10.0.0.{n}"), WRONG, username=name)
+        for n, name in enumerate(LOOK_ALIKES, start=1)
+    ]
+
+    # then only three were tried: the rest were refused
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429, 429, 429]
+
+    # and the look-alike is the same account indeed: after the window it logs grace in
+    clock.value += 300
+    assert _admin_login(client, STAFF_PASSWORD, username="ｇrace").status_code == 302
+    assert client.session["_auth_user_id"] == str(staff.pk)
+
+
+def test_look_alike_emails_count_as_one_account_at_the_shop(client, login_limit):
+    UserFactory(username="ada@example.com", email="ada@example.com", password="Ada-pass-3318")
+    names = ("ada@example.com", "ＡＤＡ@example.com", "ada@ｅxample.com", "Ada@Example.Com ")
+
+    answers = [
+        client.__class__(REMOTE_ADDR=f"10.0.1.{n}").post(
+            reverse("orders:login"), {"username": name, "password": WRONG}
+        )
+        for n, name in enumerate(names, start=1)
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+
+
+def test_a_staff_account_has_one_allowance_of_guesses_for_both_logins(client, staff, login_limit):
+    # given three wrong passwords for grace at the console
+    for _ in range(3):
+        assert _admin_login(client, WRONG).status_code == 200
+
+    # when someone else, elsewhere, tries grace at the shop's login
+    elsewhere = client.__class__(REMOTE_ADDR="10.9.9.9")
+    refused = elsewhere.post(reverse("orders:login"), {"username": "grace", "password": WRONG})
+
+    # then it is refused too, on the shop's own page
+    assert refused.status_code == 429
+    assert "Please wait a moment" in refused.content.decode()
+    assert "Orderflow staff console" not in refused.content.decode()
+
+
+def test_guesses_at_the_shop_login_count_against_the_staff_console_too(client, staff, login_limit):
+    # given three wrong passwords for grace at the shop's login
+    for _ in range(3):
+        shop = client.post(reverse("orders:login"), {"username": "grace", "password": WRONG})
+        assert shop.status_code == 200
+
+    # when the right one is tried at the console, from another address
+    refused = _admin_login(client.__class__(REMOTE_ADDR="10.9.9.9"), STAFF_PASSWORD)
+
+    # then it is refused: one allowance per account, not one per login page
+    assert refused.status_code == 429
+    assert "Orderflow staff console" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
 
 
 def test_one_address_trying_many_staff_usernames_is_refused_and_logged(
@@ -173,7 +269,7 @@ def test_customer_login_lockouts_are_logged_too(client, login_limit, caplog):
     assert refused.status_code == 429
     [refusal] = _refusals(caplog)
     assert (refusal.scope, refusal.limited_by, refusal.client, refusal.path) == (
-        "login",
+        "login_account",
         "posted_username",
         "127.0.0.1",
         reverse("orders:login"),

@@ -62,6 +62,14 @@ def test_posted_keys_are_case_insensitive_and_empty_keys_not_counted():
     assert view(factory.post("/x", {})).status_code == 200
 
 
+def test_posted_keys_count_look_alikes_as_one_name():
+    # full-width letters, capitals and the German sharp s as Django's forms and casefold read
+    # them: NFKC-normalised ("ｇ" is "g"), case-folded ("ß" is "ss")
+    request = RequestFactory().post("/x", {"username": " Ｇrace ", "email": "STRAẞE@Example.com"})
+    assert posted("username")(request) == "grace"
+    assert posted("email")(request) == "strasse@example.com"
+
+
 def test_forwarded_for_counts_only_behind_a_trusted_proxy(settings):
     request = RequestFactory().get(
         "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1, 2.2.2.2"

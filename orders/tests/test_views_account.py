@@ -258,7 +258,7 @@ def test_log_in_and_out(client):
 
 
 def test_login_is_rate_limited_per_username_and_address(client, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "3/300"}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": "3/300", "login_account": "3/300"}
     _customer_user()
     for _ in range(3):
         client.post(reverse("orders:login"), {"username": "ada@example.com", "password": "x"})
@@ -293,6 +293,24 @@ def test_password_reset_emails_a_link_that_sets_a_new_password(client):
     # an unknown email gets the same answer and no mail
     client.post(reverse("orders:password-reset"), {"email": "nobody@example.com"})
     assert len(mail.outbox) == 1
+
+
+def test_password_resets_for_one_email_are_limited_whatever_look_alike_is_typed(client, settings):
+    # given two resets allowed per email, and Ada's email typed three ways from three addresses
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "password_reset": "2/900"}
+    _customer_user()
+    spellings = ("ada@example.com", "ＡＤＡ@example.com", "Ada@Example.COM")
+
+    answers = [
+        client.__class__(REMOTE_ADDR=f"10.0.2.{n}").post(
+            reverse("orders:password-reset"), {"email": email}
+        )
+        for n, email in enumerate(spellings, start=1)
+    ]
+
+    # then the third is refused: they are one email, and one counter
+    assert [answer.status_code == 429 for answer in answers] == [False, False, True]
+    assert len(mail.outbox) <= 2
 
 
 # --- My orders and the order page ----------------------------------------------------------

@@ -1,6 +1,7 @@
-"""While the test gateway takes cards, every shop page says that no real payments are taken;
-with a real provider, none does. The checks that keep production from running the test
-gateway unbidden are run under production settings in tests/test_deploy_settings.py."""
+"""While no card is charged (the test gateway; Stripe with a test-mode key or with another
+server in place of Stripe's), every shop page says that no real payments are taken; with a
+real provider, none does. The checks that keep production from taking test payments unbidden
+are run under production settings in tests/test_deploy_settings.py."""
 
 import pytest
 from django.core.cache import cache
@@ -66,12 +67,56 @@ def test_every_shop_page_says_test_mode_while_the_test_gateway_takes_cards(
     )
 
 
-def test_no_shop_page_says_test_mode_with_a_real_provider(client, catalogue, settings):
+def _live_stripe(settings):
     settings.PAYMENT_CARD_PROVIDER = "stripe"
+    settings.STRIPE_SECRET_KEY = "sk_live_x"
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_x"
+    settings.STRIPE_API_BASE = ""
+
+
+def test_no_shop_page_says_test_mode_with_a_real_provider(client, catalogue, settings):
+    _live_stripe(settings)
 
     pages = _shop_pages(client)
 
     assert [path for path, html in pages.items() if BANNER in html] == []
+
+
+STRIPE_IN_TEST_MODE = {
+    "a test secret key": {"STRIPE_SECRET_KEY": "sk_test_x"},
+    "a test restricted key": {"STRIPE_SECRET_KEY": "rk_test_x"},
+    "another API server": {"STRIPE_API_BASE": "http://127.0.0.1:12111"},
+}
+
+
+@pytest.mark.parametrize("test_mode", STRIPE_IN_TEST_MODE.values(), ids=STRIPE_IN_TEST_MODE)
+def test_every_shop_page_says_test_mode_while_stripe_charges_no_card(
+    client, catalogue, settings, test_mode
+):
+    # given Stripe, but in test mode (or a fake Stripe), allowed as on a staging site
+    _live_stripe(settings)
+    for name, value in test_mode.items():
+        setattr(settings, name, value)
+
+    pages = _shop_pages(client)
+
+    assert [path for path, html in pages.items() if BANNER not in html] == []
+
+
+@pytest.mark.parametrize("test_mode", STRIPE_IN_TEST_MODE.values(), ids=STRIPE_IN_TEST_MODE)
+def test_stripe_in_test_mode_is_refused_for_deploy_unless_allowed(settings, test_mode):
+    _live_stripe(settings)
+    assert check_card_provider_for_deploy() == []
+    for name, value in test_mode.items():
+        setattr(settings, name, value)
+
+    settings.PAYMENT_ALLOW_TEST_GATEWAY = False
+    [refused] = check_card_provider_for_deploy()
+    assert refused.id == "payments.E006"
+    assert "no card is charged" in refused.msg
+
+    settings.PAYMENT_ALLOW_TEST_GATEWAY = True
+    assert check_card_provider_for_deploy() == []
 
 
 def test_the_test_gateway_is_refused_for_deploy_unless_allowed(settings):

@@ -280,7 +280,7 @@ def production_env(
             "PAYMENT_RECONCILE_SECONDS": "60",
             "PAYMENT_RETRY_FIRST_MINUTES": "5",
             "CONN_MAX_AGE": "60",  # production's default (config/settings/production.py)
-            "RATE_LIMITS_FAIL_CLOSED": "login,register,password_reset",
+            "RATE_LIMITS_FAIL_CLOSED": "login,login_account,register,password_reset",
             "PARTNER_API_THROTTLE_RATE": "600/min",
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(REPO),

@@ -214,7 +214,25 @@ class ShipmentAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, object_id: int, form: ShipForm
     ) -> HttpResponse:
         """The shipment's page again with the ship form as it was sent and its errors. The
-        page is shown as for a GET: the console's shipment page itself changes nothing."""
+        page is shown as for a GET: the console's shipment page itself changes nothing.
+
+        That page shows the form only while the shipment can ship, by this user: otherwise
+        (shipped meanwhile, say) its errors would be hidden, so the page says why instead, as
+        shipping.shipment_ship would."""
+        shipment = Shipment.objects.select_related("order").filter(pk=object_id).first()
+        refusal = ""
+        if shipment is not None and not self.has_ship_permission(request):
+            refusal = "You do not have permission to ship shipments."
+        elif shipment is not None and shipment.status != SS.PACKED:
+            refusal = (
+                f"Shipment {shipment.pk} of order {shipment.order.number} is "
+                f"{shipment.get_status_display().lower()}; only packed shipments ship."
+            )
+        if refusal:
+            messages.error(request, refusal)
+            return HttpResponseRedirect(
+                reverse("admin:warehouse_shipment_change", args=[object_id])
+            )
         page_request = copy.copy(request)
         page_request.method = "GET"
         return self.change_view(page_request, str(object_id), extra_context={"ship_form": form})

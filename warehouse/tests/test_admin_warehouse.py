@@ -947,6 +947,72 @@ def test_a_good_tracking_number_ships_and_emails_the_customer(
     assert len(mail.outbox) == 1
 
 
+def test_a_bad_tracking_number_for_a_shipment_already_shipped_says_why_on_its_page(
+    client, catalogue, bins, box, django_capture_on_commit_callbacks, warehouse_user
+):
+    # given: a shipment shipped already (from another tab, say)
+    order, shipment = _packed(django_capture_on_commit_callbacks, warehouse_user, box)
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment_ship(
+            shipment_id=shipment.pk,
+            carrier="dhl",
+            tracking_number="JJD0123456789",
+            actor=warehouse_user,
+        )
+    shipped = Shipment.objects.get(pk=shipment.pk)
+    client.force_login(warehouse_user)
+    mail.outbox.clear()
+
+    # when: its ship form is sent with a tracking number that is not UPS's
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:warehouse_shipment_ship", args=[shipment.pk]),
+            {"carrier": "ups", "tracking_number": "12345"},
+        )
+
+    # then: back on the shipment's page, told why (its form, and so its errors, are not shown
+    # on the page of a shipment that cannot ship), and nothing changed
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:warehouse_shipment_change", args=[shipment.pk])
+    assert _messages(response) == [
+        f"Shipment {shipment.pk} of order {order.number} is shipped; only packed shipments ship."
+    ]
+    page = client.get(response["Location"])
+    assert page.context["can_ship"] is False
+    assert "only packed shipments ship" in page.content.decode()
+    after = Shipment.objects.get(pk=shipment.pk)
+    assert (after.status, after.carrier, after.tracking_number, after.shipped_at) == (
+        SS.SHIPPED,
+        "dhl",
+        "JJD0123456789",
+        shipped.shipped_at,
+    )
+    assert Notification.objects.filter(kind="order_shipped").count() == 1
+    assert mail.outbox == []
+
+
+def test_a_ship_form_from_staff_who_cannot_ship_says_so_and_changes_nothing(
+    client, catalogue, bins, box, django_capture_on_commit_callbacks, warehouse_user
+):
+    # given: a packed shipment, and customer service (who may see it, not ship it)
+    order, shipment = _packed(django_capture_on_commit_callbacks, warehouse_user, box)
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+
+    # when: a ship form the form itself refuses (a carrier we do not have) is sent
+    response = client.post(
+        reverse("admin:warehouse_shipment_ship", args=[shipment.pk]),
+        {"carrier": "pigeon", "tracking_number": "1Z999AA10123456784"},
+    )
+
+    # then: back on the shipment's page, told why, and nothing changed
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:warehouse_shipment_change", args=[shipment.pk])
+    assert _messages(response) == ["You do not have permission to ship shipments."]
+    shipment.refresh_from_db()
+    assert (shipment.status, shipment.carrier, shipment.tracking_number) == (SS.PACKED, "", "")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PACKED
+
+
 def test_shipping_an_unknown_shipment_is_not_a_server_error(client, catalogue, warehouse_user):
     client.force_login(warehouse_user)
 
