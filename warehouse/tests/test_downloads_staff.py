@@ -250,7 +250,7 @@ def test_resending_extends_expired_links_and_sends_a_new_email(
     assert client.get(url).status_code == 200
     assert order.events.filter(
         type=EventType.DOWNLOADS_SENT,
-        message="Download links sent again for 1 file(s); 1 expired link(s) extended.",
+        message="Download links sent again for 1 file; 1 expired link extended.",
     ).exists()
 
     # and a second resend is a third email, not a repeat swallowed by the outbox
@@ -306,7 +306,7 @@ def test_the_resend_button_on_the_order_page(client, catalogue, django_capture_o
         response = client.post(resend_url, follow=True)
     assert response.redirect_chain[-1][0] == page_url
     messages = _messages(response)
-    assert f"Download links for 1 file(s) of order {order.number} sent again." in messages
+    assert f"Download links for 1 file of order {order.number} sent again." in messages
     assert any(m.startswith("Already downloaded as often as allowed") for m in messages)
     assert len(_download_mails()) == 2
 
