@@ -1,6 +1,13 @@
-"""Invoice numbers and the invoice PDF (reportlab: pure Python, nothing to install)."""
+"""Invoice numbers and the invoice PDF (reportlab: pure Python, nothing to install).
 
+The PDF is drawn when it is asked for. The invoice's figures never change; refunds made
+since it was issued are listed under it (a line each: amount, date, where the money went),
+with what remains paid, so a refunded order's invoice does not read "paid in full" alone.
+There are no credit notes with numbers of their own."""
+
+from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from io import BytesIO
 
 from django.conf import settings
@@ -11,7 +18,7 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from payments.models import Invoice, InvoiceSequence, Payment
+from payments.models import Invoice, InvoiceSequence, Payment, PaymentMethod, Refund, RefundStatus
 
 
 def next_invoice_number(year: int) -> str:
@@ -26,6 +33,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     payment = invoice.payment
     order = payment.order
     lines = list(order.lines.all())
+    refunds = _refunds(payment)
     styles = getSampleStyleSheet()
     small = ParagraphStyle("small", parent=styles["Normal"], fontSize=9, leading=12)
     buffer = BytesIO()
@@ -102,6 +110,26 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     ]
     if invoice.paid_amount:
         rows.append(["", "Paid", "", "", f"{invoice.paid_amount}"])
+        for refund in refunds:
+            rows.append(
+                [
+                    "",
+                    Paragraph(f"Refunded {_refunded_to(payment)} on {_refunded_on(refund)}", small),
+                    "",
+                    "",
+                    f"-{refund.amount}",
+                ]
+            )
+        if refunds:
+            rows.append(
+                [
+                    "",
+                    "Paid after refunds",
+                    "",
+                    "",
+                    f"{_kept(invoice, refunds)} {invoice.currency}",
+                ]
+            )
         rows.append(["", "Balance due", "", "", f"{invoice.balance} {invoice.currency}"])
     table = Table(rows, colWidths=[28 * mm, 70 * mm, 14 * mm, 26 * mm, 32 * mm], repeatRows=1)
     table.setStyle(
@@ -119,7 +147,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     story += [
         table,
         Spacer(1, 10 * mm),
-        Paragraph(_closing_line(invoice), small),
+        Paragraph(_closing_line(invoice, refunds), small),
     ]
     doc.build(story)
     return buffer.getvalue()
@@ -143,15 +171,46 @@ def _terms_line(invoice: Invoice) -> str:
     return f"Due date: {invoice.due_date:%d %B %Y}"
 
 
-def _closing_line(invoice: Invoice) -> str:
-    """What the customer has to do: pay by the due date, or nothing."""
+def _refunds(payment: Payment) -> list[Refund]:
+    """The payment's refunds that were paid out, oldest first."""
+    refunds = payment.refunds.filter(status=RefundStatus.SUCCEEDED)
+    return sorted(refunds, key=lambda refund: (refund.completed_at or refund.created_at, refund.pk))
+
+
+def _refunded_on(refund: Refund) -> str:
+    return f"{timezone.localtime(refund.completed_at or refund.created_at):%d %B %Y}"
+
+
+def _refunded_to(payment: Payment) -> str:
+    return "to the card" if payment.method == PaymentMethod.CARD else "to you"
+
+
+def _kept(invoice: Invoice, refunds: Sequence[Refund]) -> Decimal:
+    refunded = sum((refund.amount for refund in refunds), Decimal("0.00"))
+    return max(invoice.paid_amount - refunded, Decimal("0.00"))
+
+
+def _closing_line(invoice: Invoice, refunds: Sequence[Refund] = ()) -> str:
+    """What the customer has to do (pay by the due date, or nothing), and what remains paid
+    after any refunds."""
     if invoice.balance == 0:
+        paid = "Paid in full"
         if invoice.due_date is None:
+            paid += f" by {_card(invoice.payment)} on {_issued_on(invoice):%d %B %Y}"
+        if not refunds:
+            return f"{paid}. Nothing is left to pay. Thank you."
+        refunded = sum((refund.amount for refund in refunds), Decimal("0.00"))
+        kept = _kept(invoice, refunds)
+        where = _refunded_to(invoice.payment)
+        if kept == 0:
             return (
-                f"Paid in full by {_card(invoice.payment)} on {_issued_on(invoice):%d %B %Y}. "
-                "Nothing is left to pay. Thank you."
+                f"{paid}, and refunded in full {where} since ({refunded} {invoice.currency}): "
+                "nothing remains paid, and nothing is left to pay."
             )
-        return "Paid in full. Nothing is left to pay. Thank you."
+        return (
+            f"{paid}; {refunded} {invoice.currency} refunded {where} since, so "
+            f"{kept} {invoice.currency} remains paid. Nothing is left to pay."
+        )
     return (
         f"Please pay {invoice.balance} {invoice.currency} by {invoice.due_date:%d %B %Y} to "
         f"{settings.SELLER_BANK_DETAILS}, quoting {invoice.number}."

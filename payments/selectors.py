@@ -66,6 +66,15 @@ def order_payment_summary(
     }
 
 
+def order_fully_refunded(order: Order) -> bool:
+    """Everything paid for the order (captured, or received on invoice) has been refunded
+    (one query)."""
+    totals = order.payments.aggregate(
+        paid=Coalesce(Sum("amount_captured"), ZERO), refunded=Coalesce(Sum("amount_refunded"), ZERO)
+    )
+    return totals["paid"] > 0 and totals["refunded"] >= totals["paid"]
+
+
 def balance_due(order: Order, *, paid: Decimal) -> Decimal:
     """What the customer still owes: nothing on a cancelled order or a draft."""
     if order.status in (OrderStatus.CANCELLED, OrderStatus.DRAFT):

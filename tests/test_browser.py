@@ -136,7 +136,7 @@ def test_the_checkout_shows_the_total_before_placing_and_follows_the_address(
         carrier="own",
         price=Decimal("0.00"),
         countries=["DE"],
-        postal_code_prefixes=["10", "11", "12", "13", "14"],
+        postal_code_prefixes=["10", "12", "13", "140", "141"],
     )
     page, base = browser_page, live_server.url
     _add_to_cart(page, base, "MUG-001", 2)  # 20.00
@@ -225,6 +225,21 @@ def test_without_javascript_update_total_shows_the_total(browser_page, live_serv
         expect(page.locator("#summary-total")).to_have_text("35.00 EUR")
         expect(page.get_by_label("Express")).to_be_checked()
         assert not Order.objects.exists()
+
+        # and when the rest is filled in and "Place order" pressed, it is placed at that total
+        page.get_by_label("Email").fill("guest@example.com")
+        page.get_by_label("Full name").first.fill("Ada Lovelace")
+        page.get_by_label("Street and house number").first.fill("1 Upper Street")
+        page.get_by_label("City").first.fill("London")
+        page.get_by_label("Card number").fill("4242 4242 4242 4242")
+        page.get_by_label("Expiry month").select_option("12")
+        page.get_by_label("Expiry year").select_option(
+            str(int(page.locator("#id_exp_year option").nth(3).get_attribute("value")))
+        )
+        page.get_by_label("Security code (CVC)").fill("123")
+        page.get_by_role("button", name="Place order").click()
+        page.wait_for_url(re.compile(r".*/checkout/received/\d+/$"))
+        assert Order.objects.get().grand_total == Decimal("35.00")
     finally:
         context.close()
 
@@ -265,3 +280,73 @@ def test_the_keyboard_reaches_the_content_first(browser_page, live_server, catal
     focused = page.evaluate("document.activeElement.textContent")
     assert focused.strip() == "Skip to content"
     assert page.evaluate("document.documentElement.lang") == "en"
+
+
+def test_place_order_straight_after_an_address_change_waits_for_the_new_total(
+    browser_page, live_server, catalogue, settings
+):
+    from playwright.sync_api import expect
+
+    # given prices before tax, and the summary's answers held back until the test lets them
+    # through (a slow network), so "Place order" is pressed before the new total arrives
+    settings.PRICES_INCLUDE_TAX = False
+    page, base = browser_page, live_server.url
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    page.route("**/checkout/summary/", hold)
+
+    def answer_summary():
+        while not held:
+            page.wait_for_timeout(20)
+        while held:
+            held.pop(0).continue_()
+
+    _add_to_cart(page, base, "MUG-001", 2)  # 20.00
+    page.goto(base + "/checkout/")
+    total = page.locator("#summary-total")
+    page.get_by_label("Email").fill("guest@example.com")
+    page.get_by_label("Full name").first.fill("Ada Lovelace")
+    page.get_by_label("Street and house number").first.fill("Torstraße 1")
+    page.get_by_label("City").first.fill("Berlin")
+    page.get_by_label("Postal code").first.fill("10119")
+    page.get_by_label("Country").first.select_option("DE")
+    answer_summary()
+    expect(total).to_have_text("29.75 EUR")  # 20.00 + 5.00, plus 19%
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_label("Expiry month").select_option("12")
+    page.get_by_label("Expiry year").select_option(
+        str(int(page.locator("#id_exp_year option").nth(3).get_attribute("value")))
+    )
+    page.get_by_label("Security code (CVC)").fill("123")
+
+    # when the address moves to London and "Place order" is pressed before its total is in
+    page.get_by_label("City").first.fill("London")
+    page.get_by_label("Postal code").first.fill("N1 9GU")
+    page.get_by_label("Country").first.select_option("GB")
+    page.get_by_role("button", name="Place order").click()
+    expect(total).to_have_text("29.75 EUR")  # still Berlin's: the answer is held
+    answer_summary()
+
+    # then nothing is placed: the page shows London's total (plus 20%) and says it changed
+    notice = page.locator("#total-changed")
+    expect(notice).to_have_text(
+        "The total changed to 30.00 EUR. Please check it and place the order."
+    )
+    expect(total).to_have_text("30.00 EUR")
+    assert not Order.objects.exists()
+    _screenshot(page, "checkout-total-changed.png")
+
+    # when the postal code changes within London (the same total) and "Place order" is
+    # pressed before that answer is in
+    page.get_by_label("Postal code").first.fill("N1 9AA")
+    page.get_by_role("button", name="Place order").click()
+    answer_summary()
+
+    # then the order is placed once the total is confirmed, at the total shown
+    page.wait_for_url(re.compile(r".*/checkout/received/\d+/$"))
+    order = Order.objects.get()
+    assert order.shipping_address.postal_code == "N1 9AA"
+    assert (order.tax_total, order.grand_total) == (Decimal("5.00"), Decimal("30.00"))

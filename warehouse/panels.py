@@ -13,7 +13,8 @@ from warehouse.services.downloads import RESEND_PERMISSION
 
 def downloads_panel(order: Order, request: HttpRequest) -> str:
     """The order's download links (one query): each file, downloads used, until when; and
-    **Resend download links** for staff allowed to, unless the order is cancelled."""
+    **Resend download links** for staff allowed to, unless the order is cancelled or on hold
+    or its links are revoked (a full refund); the service says why when pressed anyway."""
     if order.number is None or not request.user.has_perm("warehouse.view_downloadgrant"):
         return ""
     grants = list(
@@ -45,7 +46,8 @@ def downloads_panel(order: Order, request: HttpRequest) -> str:
             "order": order,
             "rows": rows,
             "can_resend": request.user.has_perm(RESEND_PERMISSION)
-            and order.status != OrderStatus.CANCELLED,
+            and order.status not in (OrderStatus.CANCELLED, OrderStatus.ON_HOLD)
+            and any(grant.revoked_at is None for grant in grants),
         },
         request=request,
     )

@@ -338,6 +338,8 @@ RATE_LIMITS = {
     # log-in posts per username, both pages together (either logs a staff account in)
     "login_account": env("RATE_LIMIT_LOGIN_ACCOUNT", default="10/300"),
     "checkout": env("RATE_LIMIT_CHECKOUT", default="20/600"),
+    # The checkout's summary, asked for by its script as the address and delivery change.
+    "checkout_summary": env("RATE_LIMIT_CHECKOUT_SUMMARY", default="120/600"),
     "register": env("RATE_LIMIT_REGISTER", default="10/3600"),
     "password_reset": env("RATE_LIMIT_PASSWORD_RESET", default="5/900"),
     "order_action": env("RATE_LIMIT_ORDER_ACTION", default="30/600"),

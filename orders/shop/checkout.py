@@ -15,6 +15,7 @@ from orders.exceptions import DomainError
 from orders.models import Customer, Order
 from orders.ratelimit import ratelimit
 from orders.services import LineInput, Quote, order_place, order_quote
+from orders.shop import checkout_total
 from orders.shop.forms.addresses import AddressForm
 from orders.shop.forms.checkout import CheckoutForm
 from orders.shop.hosted_payment import payment_page_url, see_other
@@ -46,6 +47,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     user = request.user if request.user.is_authenticated else None
     form_kwargs = _form_kwargs(cart, customer, user)
     token = cart.checkout_token()
+    summary: dict[str, Any] | None = None
     if request.method == "POST" and "update_total" in request.POST:
         # "Update total" (the page without JavaScript): the page again for the address and
         # delivery as posted, with the total for them; nothing is checked or placed.
@@ -63,11 +65,18 @@ def checkout(request: HttpRequest) -> HttpResponse:
             data["checkout_token"] = token
             form = CheckoutForm(data, **form_kwargs)
         elif form.is_valid():
-            order = _place(cart, form, token, user)
-            if order is not None and form.sends_to_provider_page:
-                return _to_payment_page(request, order, user)
-            if order is not None:
-                return redirect("orders:order-received", number=order.number)
+            summary = _summary(cart, form)
+            changed = _total_change(request, form, summary)
+            if changed:
+                # Not the total the page showed (or it showed none): the page again with
+                # the new summary, and why; the next "Place order" places at it.
+                messages.warning(request, changed)
+            else:
+                order = _place(cart, form, token, user)
+                if order is not None and form.sends_to_provider_page:
+                    return _to_payment_page(request, order, user)
+                if order is not None:
+                    return redirect("orders:order-received", number=order.number)
     else:
         initial, shipping_initial = _checkout_initial(customer, user, token)
         form = CheckoutForm(initial=initial, shipping_initial=shipping_initial, **form_kwargs)
@@ -77,7 +86,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         "orders/checkout.html",
         {
             "form": form,
-            **_summary(cart, form),
+            **(summary if summary is not None else _summary(cart, form)),
             "test_gateway": settings.PAYMENT_CARD_PROVIDER == "test",
         },
         status=status,
@@ -85,11 +94,14 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@ratelimit("checkout_summary")
 @require_POST
 def checkout_summary(request: HttpRequest) -> HttpResponse:
     """The checkout's order summary and delivery options for the address and delivery as
     they stand on the page (posted by checkout.js as they change; card fields are left out),
-    as HTML to put in place. Reads only: nothing is checked or placed."""
+    as HTML to put in place. Reads only: nothing is checked or placed. Limited per client
+    address (its own scope, failing open like checkout); over the limit the script shows the
+    "Update total" button instead."""
     cart = Cart(request.session)
     if not cart:
         return JsonResponse({"error": "Your cart is empty."}, status=409)
@@ -147,8 +159,20 @@ def _summary(cart: Cart, form: CheckoutForm) -> dict[str, Any]:
         "needs_shipping": form.needs_shipping,
         "method": method,
         "quote": quote,
+        "shown_total": checkout_total.shown_value(quote),
         "missing": missing,
     }
+
+
+def _total_change(request: HttpRequest, form: CheckoutForm, summary: dict[str, Any]) -> str:
+    """Why the order is not placed yet: the page showed another total than placing would
+    charge now, or none (orders.shop.checkout_total); "" to place it. Without a price
+    (order_quote refused), placing refuses the same way and says so on its field."""
+    quote = summary["quote"]
+    if quote is None or form.destination is None:
+        return ""
+    shown = request.POST.get(checkout_total.FIELD, "")
+    return checkout_total.total_change(shown, quote, country=form.destination.country)
 
 
 def _place(cart: Cart, form: CheckoutForm, token: str, user: Any) -> Order | None:

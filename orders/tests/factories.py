@@ -202,7 +202,8 @@ CHECKOUT_FORM: dict[str, str] = {
 
 def checkout_form(client: Any, items: Any = (("MUG-001", 1),), **fields: str) -> dict[str, str]:
     """Puts `items` in `client`'s cart, opens the checkout, and returns the form to post:
-    CHECKOUT_FORM with the page's checkout token and `fields` over it."""
+    CHECKOUT_FORM with the page's checkout token and `fields` over it, and the total the
+    page shows for them (with_shown_total)."""
     from django.urls import reverse
 
     from orders.shop.session_cart import CHECKOUT_KEY
@@ -210,4 +211,23 @@ def checkout_form(client: Any, items: Any = (("MUG-001", 1),), **fields: str) ->
     for sku, quantity in items:
         client.post(reverse("orders:cart-add"), {"sku": sku, "quantity": quantity})
     assert client.get(reverse("orders:checkout")).status_code == 200
-    return {**CHECKOUT_FORM, "checkout_token": client.session[CHECKOUT_KEY], **fields}
+    data = {**CHECKOUT_FORM, "checkout_token": client.session[CHECKOUT_KEY], **fields}
+    return with_shown_total(client, data)
+
+
+def with_shown_total(client: Any, data: dict[str, str]) -> dict[str, str]:
+    """`data` with the total the checkout page shows for it, as its script gets it (the
+    summary for the address and delivery typed): placing checks the page showed the total
+    it charges."""
+    import json
+    import re
+
+    from django.urls import reverse
+
+    sent = {key: value for key, value in data.items() if key not in ("card_number", "cvc")}
+    response = client.post(reverse("orders:checkout-summary"), sent)
+    if response.status_code != 200:
+        return data
+    summary = json.loads(response.content)["summary"]
+    shown = re.search(r'name="shown_total" value="([^"]*)"', summary)
+    return {**data, "shown_total": shown.group(1) if shown else ""}

@@ -172,7 +172,7 @@ def _country_name(code: str) -> str:
 
 
 def test_own_delivery_berlin_is_refused_outside_its_postal_codes(client, demo):
-    # given an address in Munich (DE, but not 10-14)
+    # given an address in Munich (DE, but not Berlin's 10, 12, 13, 140 or 141)
     data = checkout_form(
         client,
         CART,
@@ -186,8 +186,8 @@ def test_own_delivery_berlin_is_refused_outside_its_postal_codes(client, demo):
     response = client.post(reverse("orders:checkout"), data)
     assert response.status_code == 400
     assert response.context["form"].errors["shipping_method"] == [
-        "Own delivery (Berlin) delivers in Germany only to postal codes starting with 10, 11, "
-        "12, 13 or 14, not to 80331. Choose one of the options shown."
+        "Own delivery (Berlin) delivers in Germany only to postal codes starting with 10, 12, "
+        "13, 140 or 141, not to 80331. Choose one of the options shown."
     ]
     assert not Order.objects.exists()
 
@@ -203,7 +203,7 @@ def test_before_a_country_is_chosen_every_method_is_offered_with_where_it_goes(c
     # for the country before it shows the tax and the total
     assert _offered(html) == {"standard", "express", "local"}
     assert "Own delivery (Berlin): 0.00 EUR" in html
-    assert "Germany: postal codes starting 10, 11, 12, 13, 14 only" in html
+    assert "Germany: postal codes starting 10, 12, 13, 140, 141 only" in html
     assert _figures(html) == {"items": Decimal("78.80"), "shipping": Decimal("4.90")} | {
         "tax": None,
         "total": None,
@@ -343,3 +343,174 @@ def test_the_summary_takes_a_constant_number_of_queries(
     data = checkout_form(client, many, shipping_method="standard", **_address("DE"))
     with django_assert_max_num_queries(6):
         _summary(client, data)
+
+
+def test_the_summary_carries_the_figures_it_shows_for_place_order(client, demo):
+    # given the checkout for Berlin, standard delivery
+    data = checkout_form(client, CART, shipping_method="standard", **_address("DE"))
+
+    # when the script asks for the summary, for Berlin and then for Vienna
+    for country in ("DE", "AT"):
+        summary = _summary(client, {**data, **_address(country)})["summary"]
+
+        # then the summary it puts in place carries the figures it shows, for Place order
+        shown = _shown_value(summary)
+        figures = _figures(summary)
+        currency, items, method, shipping, tax, total = shown.split("|")
+        assert (currency, method) == ("EUR", "standard")
+        assert tuple(map(Decimal, (items, shipping, tax, total))) == tuple(figures.values())
+
+    # and a summary without a total (no country yet) carries none
+    no_country = _summary(client, {**data, "shipping-country": ""})["summary"]
+    assert _shown_value(no_country) == ""
+
+
+def _shown_value(html: str) -> str:
+    return re.search(r'<input type="hidden" name="shown_total" value="([^"]*)"', html).group(1)
+
+
+def _posted_form(html: str, data: dict[str, str]) -> dict[str, str]:
+    """`data` as the page in `html` posts it with "Place order": with its shown total."""
+    return {**data, "shown_total": _shown_value(html)}
+
+
+def test_an_order_is_not_placed_at_a_total_the_page_did_not_show(client, demo, settings):
+    # given prices before tax, two mugs, and the page showing the total for Berlin with
+    # standard delivery: 29.80 + 4.90 = 34.70, plus 19% = 41.29
+    settings.PRICES_INCLUDE_TAX = False
+    berlin = checkout_form(client, (("MUG-001", 2),), shipping_method="standard", **_address("DE"))
+    page = client.post(reverse("orders:checkout"), {**berlin, "update_total": "1"})
+    assert _figures(page.content.decode())["total"] == Decimal("41.29")
+
+    # when the country is changed to Austria and "Place order" pressed at once (no "Update
+    # total", or before the script's new total arrived)
+    vienna = {**_posted_form(page.content.decode(), berlin), **_address("AT")}
+    response = client.post(reverse("orders:checkout"), vienna)
+
+    # then nothing is placed: the page shows Austria's total and says why
+    assert response.status_code == 200
+    assert not Order.objects.exists()
+    html = response.content.decode()
+    assert _figures(html) == {
+        "items": Decimal("29.80"),
+        "shipping": Decimal("4.90"),
+        "tax": Decimal("6.94"),
+        "total": Decimal("41.64"),
+    }
+    assert [str(message) for message in response.context["messages"]] == [
+        "The total changed to 41.64 EUR (the page showed 41.29 EUR) because the tax for "
+        "Austria (20%) is 6.94 EUR (the page showed 6.59). Please check it and place the order."
+    ]
+    assert 'value="Wien"' in html  # what was typed is kept
+
+    # when "Place order" is pressed on that page, the order is placed at the total it showed
+    response = client.post(reverse("orders:checkout"), _posted_form(html, vienna))
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert (order.tax_total, order.grand_total) == (Decimal("6.94"), Decimal("41.64"))
+    assert order.shipping_address.country == "AT"
+
+
+def test_placing_at_the_total_the_page_showed_takes_one_post(client, demo):
+    # given a returning customer, whose checkout opens with the total for their last address
+    user = UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
+    client.force_login(user)
+    data = checkout_form(client, CART, shipping_method="express", **_address("GB"))
+    assert client.post(reverse("orders:checkout"), data).status_code == 302
+    checkout_form(client, CART)
+    page = client.get(reverse("orders:checkout")).content.decode()
+    assert _figures(page)["total"] == Decimal("83.70")
+    data = checkout_form(client, (), shipping_method="standard", **_address("GB"))
+
+    # when "Place order" is pressed on that page
+    response = client.post(reverse("orders:checkout"), _posted_form(page, data))
+
+    # then the order is placed, at that total, in one post
+    assert response.status_code == 302
+    assert Order.objects.order_by("-pk").first().grand_total == Decimal("83.70")
+
+
+def test_without_a_total_shown_the_page_shows_it_before_placing(client, demo):
+    # given a guest's checkout, which opens without a country and so without a total
+    data = checkout_form(client, CART, shipping_method="standard", **_address("DE"))
+    page = client.get(reverse("orders:checkout")).content.decode()
+    assert _figures(page)["total"] is None
+
+    # when the address is typed and "Place order" pressed without asking for the total
+    response = client.post(reverse("orders:checkout"), _posted_form(page, data))
+
+    # then the page shows the total and asks to check it; nothing is placed
+    assert response.status_code == 200
+    assert not Order.objects.exists()
+    assert [str(message) for message in response.context["messages"]] == [
+        "The total for this address and delivery is 83.70 EUR. Please check it and place the order."
+    ]
+    html = response.content.decode()
+    assert _figures(html)["total"] == Decimal("83.70")
+
+    # and "Place order" on that page places it
+    assert client.post(reverse("orders:checkout"), _posted_form(html, data)).status_code == 302
+    assert Order.objects.get().grand_total == Decimal("83.70")
+
+
+def test_a_changed_delivery_is_named_in_the_message(client, demo):
+    # given the page showing Berlin's total with standard delivery (4.90)
+    data = checkout_form(client, CART, shipping_method="standard", **_address("DE"))
+    page = client.post(reverse("orders:checkout"), {**data, "update_total": "1"})
+
+    # when express (14.90) is chosen and "Place order" pressed before the page showed it
+    response = client.post(
+        reverse("orders:checkout"),
+        {**_posted_form(page.content.decode(), data), "shipping_method": "express"},
+    )
+
+    # then the message names the delivery and its price
+    assert not Order.objects.exists()
+    (message,) = [str(message) for message in response.context["messages"]]
+    assert message.startswith(
+        "The total changed to 93.70 EUR (the page showed 83.70 EUR) because the delivery is "
+        "Express and shipping is 14.90 EUR (the page showed 4.90) and the tax for Germany"
+    )
+
+
+def test_a_changed_tax_is_shown_first_even_when_the_total_stays(client, demo):
+    # given prices including tax, and the page showing Berlin's total (19% included)
+    data = checkout_form(client, CART, shipping_method="standard", **_address("DE"))
+    page = client.post(reverse("orders:checkout"), {**data, "update_total": "1"})
+    assert _figures(page.content.decode())["tax"] == Decimal("13.36")
+
+    # when the address moves to Vienna (20% included: the same total, another tax)
+    vienna = {**_posted_form(page.content.decode(), data), **_address("AT")}
+    response = client.post(reverse("orders:checkout"), vienna)
+
+    # then the page shows the tax the order would have, and says the total stays
+    assert not Order.objects.exists()
+    assert [str(message) for message in response.context["messages"]] == [
+        "The order summary changed because the tax for Austria (20%) is 13.95 EUR (the page "
+        "showed 13.36); the total is still 83.70 EUR. Please check it and place the order."
+    ]
+    html = response.content.decode()
+    assert _figures(html)["tax"] == Decimal("13.95")
+    assert client.post(reverse("orders:checkout"), _posted_form(html, vienna)).status_code == 302
+    assert Order.objects.get().tax_total == Decimal("13.95")
+
+
+def test_the_summary_is_rate_limited_in_a_scope_of_its_own(client, demo, settings):
+    # given a limit of 3 summaries per 10 minutes (RATE_LIMIT_CHECKOUT_SUMMARY)
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "checkout_summary": "3/600"}
+    data = checkout_form(client, CART, shipping_method="standard", **_address("DE"))  # 1
+
+    # when the script asks for it more often than that
+    _summary(client, data)
+    _summary(client, data)
+    limited = client.post(reverse("orders:checkout-summary"), data)
+
+    # then the next is refused with 429 and when to try again (the page's script then shows
+    # its "Update total" button)
+    assert limited.status_code == 429
+    assert int(limited["Retry-After"]) > 0
+
+    # and the checkout itself is counted apart: its "Update total" and "Place order" work
+    page = client.post(reverse("orders:checkout"), {**data, "update_total": "1"})
+    assert _figures(page.content.decode())["total"] == Decimal("83.70")
+    assert client.post(reverse("orders:checkout"), data).status_code == 302

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import constants as message_levels
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from orders import services
@@ -34,8 +35,8 @@ MUNICH = AddressInput(
 )
 LOCAL_REFUSED_IN_LONDON = "Own delivery (Berlin) does not deliver to United Kingdom."
 LOCAL_REFUSED_IN_MUNICH = (
-    "Own delivery (Berlin) delivers in Germany only to postal codes starting with 10, 11, 12, "
-    "13 or 14, not to 80331."
+    "Own delivery (Berlin) delivers in Germany only to postal codes starting with 10, 12, 13, "
+    "140 or 141, not to 80331."
 )
 
 
@@ -47,7 +48,7 @@ def local(catalogue):
         carrier="own",
         price=Decimal("0.00"),
         countries=["DE"],
-        postal_code_prefixes=["10", "11", "12", "13", "14"],
+        postal_code_prefixes=["10", "12", "13", "140", "141"],
     )
 
 
@@ -176,7 +177,7 @@ def test_the_console_refuses_a_draft_whose_method_does_not_deliver_there(client,
     client.force_login(staff_user(CUSTOMER_SERVICE))
     add_url = reverse("admin:orders_order_add")
     page = client.get(add_url)
-    assert "Own delivery (Berlin) (Own delivery) · DE: 10, 11, 12, 13, 14" in page.content.decode()
+    assert "Own delivery (Berlin) · DE: 10, 12, 13, 140, 141" in page.content.decode()
 
     # when they save a London order with Own delivery (Berlin)
     customer = CustomerFactory()
@@ -305,7 +306,7 @@ def test_staff_edit_a_zone_as_typed_codes(admin_client):
 
     # when a zone is typed in lower case with commas and spaces
     response = admin_client.post(
-        url, _method_form(countries="de, at de", postal_code_prefixes="10 11,12")
+        url, _method_form(countries="de, at de", postal_code_prefixes="10, 11,12;10")
     )
 
     # then it is kept as capitals in the order typed, without repeats
@@ -317,6 +318,44 @@ def test_staff_edit_a_zone_as_typed_codes(admin_client):
     assert "DE, AT: 10, 11, 12" in changelist.content.decode()
     change = admin_client.get(reverse("admin:warehouse_shippingmethod_change", args=[method.pk]))
     assert 'value="DE, AT"' in change.content.decode()
+
+
+def test_a_postal_prefix_may_have_spaces_and_only_commas_separate_them(admin_client):
+    # given the add page, which says how prefixes are separated and what they take
+    url = reverse("admin:warehouse_shippingmethod_add")
+    page = admin_client.get(url).content.decode()
+    assert "separated by commas" in page
+    assert "SW1A 1 is SW1A1" in page
+    assert "so SW1 also takes SW10 to SW19" in page
+
+    # when a zone of two London postal sectors is typed with their spaces
+    response = admin_client.post(
+        url, _method_form(countries="GB", postal_code_prefixes="sw1a 1, SW1A  2")
+    )
+
+    # then each is one prefix (not "SW1A" and "1", which would take all of SW1A and every
+    # code starting with 1), and the zone takes those sectors only
+    assert response.status_code == 302
+    method = ShippingMethod.objects.get(code="local")
+    assert method.postal_code_prefixes == ["SW1A1", "SW1A2"]
+    assert method.serves("GB", "SW1A 1AA") and method.serves("GB", "sw1a 2ab")
+    assert not method.serves("GB", "SW1A 0AA")
+    assert not method.serves("GB", "SW19 1AA")
+
+
+@pytest.mark.parametrize("prefix", ["10\n", "10\r\n", " 10", "1 0", "10\t"])
+def test_a_postal_prefix_with_a_trailing_new_line_or_space_is_refused(catalogue, prefix):
+    method = ShippingMethod(
+        code="local",
+        name="Own delivery (Berlin)",
+        carrier="own",
+        price=Decimal("0.00"),
+        countries=["DE"],
+        postal_code_prefixes=[prefix],
+    )
+    with pytest.raises(ValidationError) as refused:
+        method.full_clean()
+    assert "a prefix is 1 to 10 capital letters or digits" in str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -358,9 +397,48 @@ def test_the_demo_methods_have_their_zones_and_a_reseed_fills_in_missing_ones(db
     assert zones == {
         "standard": ([*EU, "GB"], []),
         "express": ([*EU, "GB", "CH", "NO", "US"], []),
-        "local": (["DE"], ["10", "11", "12", "13", "14"]),
+        "local": (["DE"], ["10", "12", "13", "140", "141"]),
     }
     local = ShippingMethod.objects.get(code="local")
     assert local.serves("DE", "10119") and not local.serves("GB", "N1 9GU")
     for method in ShippingMethod.objects.all():
         method.full_clean()  # the zones pass the console's checks
+
+
+@pytest.mark.parametrize(
+    ("postal_code", "serves"),
+    [
+        ("10115", True),  # Mitte, Berlin's first
+        ("12043", True),  # Neukölln
+        ("13629", True),  # Spandau
+        ("14050", True),  # Charlottenburg
+        ("14199", True),  # Schmargendorf, Berlin's last
+        ("14467", False),  # Potsdam
+        ("14513", False),  # Teltow
+        ("11011", False),  # the Bundestag's own code: no street addresses
+        ("15711", False),  # Königs Wusterhausen
+    ],
+)
+def test_the_demo_berlin_zone_is_berlin_and_not_potsdam(db, postal_code, serves):
+    seed_catalogue()
+    local = ShippingMethod.objects.get(code="local")
+    assert local.serves("DE", postal_code) is serves
+
+
+def test_a_reseed_narrows_the_demo_berlin_zone_seeded_too_wide(db):
+    # given a demo database seeded when Own delivery (Berlin) took every code from 10 to 14
+    seed_catalogue()
+    ShippingMethod.objects.filter(code="local").update(
+        postal_code_prefixes=["10", "11", "12", "13", "14"]
+    )
+    # and a zone staff changed themselves
+    ShippingMethod.objects.filter(code="express").update(postal_code_prefixes=["1"])
+
+    # when it is seeded again
+    seed_catalogue()
+
+    # then the Berlin zone no longer reaches Potsdam, and the staff's zone is left alone
+    local = ShippingMethod.objects.get(code="local")
+    assert local.postal_code_prefixes == ["10", "12", "13", "140", "141"]
+    assert not local.serves("DE", "14467")
+    assert ShippingMethod.objects.get(code="express").postal_code_prefixes == ["1"]

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from orders.models import Order, OrderStatus
 from orders.shop.session_cart import CHECKOUT_KEY
-from orders.tests.factories import ProductFactory, UserFactory, place_order
+from orders.tests.factories import ProductFactory, UserFactory, place_order, with_shown_total
 from warehouse.models import StockItem
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +60,11 @@ def _checkout_data(token, **overrides):
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
+
+
+def _placing(client, token, **overrides):
+    """The checkout as posted with "Place order": with the total the page shows for it."""
+    return with_shown_total(client, _checkout_data(token, **overrides))
 
 
 # --- catalogue ----------------------------------------------------------------------------
@@ -218,7 +223,7 @@ def test_checkout_places_one_order_and_lands_on_the_received_page(
     _add(client, "EBOOK-001")
     token = _token(client)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("orders:checkout"), _checkout_data(token))
+        response = client.post(reverse("orders:checkout"), _placing(client, token))
     order = Order.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("orders:order-received", args=[order.number])
@@ -239,7 +244,7 @@ def test_checkout_places_one_order_and_lands_on_the_received_page(
 
 def test_a_double_click_or_reload_places_one_order(client, catalogue):
     _add(client, "MUG-001")
-    data = _checkout_data(_token(client))
+    data = _placing(client, _token(client))
     first = client.post(reverse("orders:checkout"), data)
     second = client.post(reverse("orders:checkout"), data)
     assert Order.objects.count() == 1
@@ -252,13 +257,14 @@ def test_two_posts_of_one_token_before_the_session_saves_place_one_order(client,
     # first one finished: the idempotency key still returns the first order.
     _add(client, "MUG-001")
     token = _token(client)
+    data = _placing(client, token)
     saved = dict(client.session.items())
-    client.post(reverse("orders:checkout"), _checkout_data(token))
+    client.post(reverse("orders:checkout"), data)
     session = client.session
     for key, value in saved.items():
         session[key] = value
     session.save()
-    response = client.post(reverse("orders:checkout"), _checkout_data(token))
+    response = client.post(reverse("orders:checkout"), data)
     assert Order.objects.count() == 1
     assert response["Location"].endswith(f"/{Order.objects.get().number}/")
 
@@ -316,7 +322,8 @@ def test_a_separate_billing_address_is_validated_and_used(client, catalogue):
     assert response.status_code == 400
     assert 'id="id_billing-line1"' in response.content.decode()
     assert not Order.objects.exists()
-    good = _checkout_data(
+    good = _placing(
+        client,
         token,
         billing_same=None,
         **{
@@ -347,7 +354,9 @@ def test_digital_only_orders_need_no_shipping_address(client, catalogue):
         "billing-country": "DE",
         **CARD,
     }
-    assert client.post(reverse("orders:checkout"), data).status_code == 302
+    assert (
+        client.post(reverse("orders:checkout"), with_shown_total(client, data)).status_code == 302
+    )
     order = Order.objects.get()
     assert order.shipping_address is None and order.shipping_method is None
 
@@ -356,18 +365,37 @@ def test_too_little_stock_at_checkout_is_a_clear_error(client, catalogue):
     _add(client, "LAMP-001", 3)
     token = _token(client)
     StockItem.objects.filter(product__sku="LAMP-001").update(reserved=2)
-    response = client.post(reverse("orders:checkout"), _checkout_data(token))
+    response = client.post(reverse("orders:checkout"), _placing(client, token))
     assert response.status_code == 400
     assert "LAMP-001: only 1 left" in response.content.decode()
     assert not Order.objects.exists()
 
 
 def test_checkout_rereads_prices_from_the_catalogue(client, catalogue):
+    # given the checkout showing a mug at 10.00 (15.00 with shipping)
     _add(client, "MUG-001")
-    token = _token(client)
+    data = _placing(client, _token(client))
+
+    # when the mug's price goes up before "Place order"
     catalogue["mug"].price = Decimal("11.00")
     catalogue["mug"].save()
-    client.post(reverse("orders:checkout"), _checkout_data(token))
+    response = client.post(reverse("orders:checkout"), data)
+
+    # then nothing is placed: the page shows the new total and says why
+    assert response.status_code == 200
+    assert not Order.objects.exists()
+    assert [str(m) for m in response.context["messages"]] == [
+        "The total changed to 16.00 EUR (the page showed 15.00 EUR) because the items now "
+        "come to 11.00 EUR (the page showed 10.00) and the tax for Germany (19%) is 2.55 EUR "
+        "(the page showed 2.39). Please check it and place the order."
+    ]
+    assert 'id="summary-total"><strong>16.00 EUR' in response.content.decode()
+
+    # and placed again from that page, it is placed at the new price
+    shown = re.search(r'name="shown_total" value="([^"]*)"', response.content.decode()).group(1)
+    assert (
+        client.post(reverse("orders:checkout"), {**data, "shown_total": shown}).status_code == 302
+    )
     assert Order.objects.get().lines.get().unit_price == Decimal("11.00")
 
 
@@ -375,7 +403,7 @@ def test_a_logged_in_customer_checks_out_with_their_account_email(client, catalo
     user = UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
     client.force_login(user)
     _add(client, "MUG-001")
-    data = _checkout_data(_token(client), email="someone-else@example.com")
+    data = _placing(client, _token(client), email="someone-else@example.com")
     client.post(reverse("orders:checkout"), data)
     order = Order.objects.get()
     assert order.email == "ada@example.com"
@@ -415,7 +443,7 @@ def test_every_form_carries_a_csrf_token(client, catalogue):
 
 def test_the_order_status_after_checkout_is_received(client, catalogue):
     _add(client, "MUG-001")
-    client.post(reverse("orders:checkout"), _checkout_data(_token(client)))
+    client.post(reverse("orders:checkout"), _placing(client, _token(client)))
     assert Order.objects.get().status == OrderStatus.RECEIVED
 
 

@@ -211,6 +211,73 @@ def test_a_refund_leaves_the_invoice_as_issued(
     assert "Refunded" in page
 
 
+def _refund(payment, amount, capture, key):
+    with capture(execute=True):
+        services.refund_create(
+            payment_id=payment.pk,
+            amount=amount,
+            reason="Damaged",
+            actor="finance",
+            idempotency_key=key,
+        )
+
+
+def _words(text: str) -> str:
+    """The PDF's text with its line breaks (each a chunk of its own) as single spaces."""
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_pdf_of_a_refunded_card_order_lists_each_refund_and_what_remains_paid(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    # given a captured card order of 25.00
+    ada = UserFactory(username="ada@example.com", email="ada@example.com", is_staff=False)
+    CustomerFactory(email="ada@example.com", user=ada)
+    order = _card_order(django_capture_on_commit_callbacks, user=ada, email=ada.email)
+    payment = Payment.objects.get(order=order)
+    invoice = Invoice.objects.get(payment=payment)
+    today = f"{timezone.localdate():%d %B %Y}"
+
+    # when 10.00 of it is refunded
+    _refund(payment, "10.00", django_capture_on_commit_callbacks, "refund-1")
+
+    # then the invoice (its figures as issued) lists the refund and what remains paid
+    text = _words(pdf_text(invoice_pdf(invoice)))
+    for expected in (
+        "Total 25.00 EUR",
+        "Paid 25.00",
+        f"Refunded to the card on {today} -10.00",
+        "Paid after refunds 15.00 EUR",
+        "Balance due 0.00 EUR",
+        "10.00 EUR refunded to the card since, so 15.00 EUR remains paid.",
+        "Nothing is left to pay.",
+    ):
+        assert expected in text, expected
+    assert "Thank you" not in text
+
+    # when the rest is refunded, it says each refund and that nothing remains paid
+    _refund(payment, "15.00", django_capture_on_commit_callbacks, "refund-2")
+    text = _words(pdf_text(invoice_pdf(invoice)))
+    assert text.count(f"Refunded to the card on {today}") == 2
+    for expected in (
+        "-10.00",
+        "-15.00",
+        "Paid after refunds 0.00 EUR",
+        "and refunded in full to the card since (25.00 EUR): nothing remains paid, and "
+        "nothing is left to pay.",
+    ):
+        assert expected in text, expected
+
+    # and the order page still offers it, and it is that PDF
+    client.force_login(ada)
+    page = client.get(reverse("orders:account-order", args=[order.number])).content.decode()
+    assert f"Download invoice {invoice.number}" in page
+    url = re.search(r'href="([^"]+)"[^>]*>\s*Download invoice', page).group(1)
+    pdf = client.get(url)
+    assert pdf.status_code == 200
+    assert "refunded in full to the card" in _words(pdf_text(pdf.content))
+
+
 # --- where the customer finds it ----------------------------------------------------------
 
 

@@ -224,14 +224,23 @@ class StockMovementAdmin(ReadOnlyAdmin):
 
 class CodeListField(forms.CharField):
     """Codes typed as "DE, AT FR" (any case, commas or spaces), kept as ["DE", "AT", "FR"]:
-    capitals, in the order typed, no repeats. The model's validators check each code."""
+    capitals, in the order typed, no repeats. The model's validators check each code.
+
+    `spaces_separate=False`: only commas (or semicolons, new lines) separate the codes, and
+    spaces inside one are dropped, so "SW1A 1, SW1A 2" is ["SW1A1", "SW1A2"] (postal-code
+    prefixes: zones compare postal codes without their spaces)."""
+
+    def __init__(self, *args: Any, spaces_separate: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.separators = r"[\s,;]+" if spaces_separate else r"[,;\r\n]+"
 
     def prepare_value(self, value: Any) -> Any:
         return ", ".join(value) if isinstance(value, list) else value
 
     def to_python(self, value: Any) -> list[str]:
         text = super().to_python(value)
-        return list(dict.fromkeys(code for code in re.split(r"[\s,;]+", text.upper()) if code))
+        codes = (re.sub(r"\s+", "", code) for code in re.split(self.separators, text.upper()))
+        return list(dict.fromkeys(code for code in codes if code))
 
 
 class ShippingMethodForm(forms.ModelForm):
@@ -244,8 +253,12 @@ class ShippingMethodForm(forms.ModelForm):
     postal_code_prefixes = CodeListField(
         label="Zone: postal-code prefixes",
         required=False,
-        help_text="Optional, such as 10, 11, 12: only postal codes starting with one of these "
-        "(spaces ignored) in the countries above. Leave empty for every postal code.",
+        spaces_separate=False,
+        help_text="Optional, separated by commas, such as 10, 12, 13: only postal codes "
+        "starting with one of these, in the countries above. Spaces do not count, in the "
+        "prefix or the postal code: SW1A 1 is SW1A1. A prefix takes every code that starts "
+        "with it, so SW1 also takes SW10 to SW19 (name SW1A, SW1P, … for the SW1 district "
+        "alone). Leave empty for every postal code.",
     )
 
     class Meta:

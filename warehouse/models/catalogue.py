@@ -83,7 +83,7 @@ class Carrier(models.TextChoices):
     OWN = "own", "Own delivery"
 
 
-POSTAL_PREFIX = re.compile(r"^[0-9A-Z]{1,10}$")
+POSTAL_PREFIX = re.compile(r"[0-9A-Z]{1,10}")
 
 
 def normalise_postal_code(value: str) -> str:
@@ -102,7 +102,7 @@ def validate_zone_countries(value: Any) -> None:
 def validate_postal_prefixes(value: Any) -> None:
     if not isinstance(value, list) or not all(isinstance(prefix, str) for prefix in value):
         raise ValidationError("List the postal-code prefixes.", code="invalid_zone")
-    bad = [prefix for prefix in value if not POSTAL_PREFIX.match(prefix)]
+    bad = [prefix for prefix in value if not POSTAL_PREFIX.fullmatch(prefix)]
     if bad:
         raise ValidationError(
             f"{', '.join(repr(prefix) for prefix in bad)}: a prefix is 1 to 10 capital letters "

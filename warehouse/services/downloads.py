@@ -23,6 +23,7 @@ from orders.models import EventType, HoldReason, Notification, Order, OrderStatu
 from orders.notifications import queue_order_notification
 from orders.services import NotPermitted, lock_order, order_hold_locked
 from orders.signed_links import DOWNLOAD_LINK, LinkRefused
+from payments.selectors import order_fully_refunded
 from warehouse.exceptions import DownloadRefused, FulfilmentRefused
 from warehouse.models import DigitalAsset, DownloadGrant
 
@@ -65,7 +66,10 @@ def grant_downloads(*, order: Order, actor: Actor) -> bool:
     order (locked by the caller, `ready`) with a line whose product has no file yet gets no
     links at all: it is held (`download_missing`) with a note naming the products, and the
     links go out, all in one email, when staff release it (`downloads_on_order_released`).
-    A line gets one link per file however often this runs."""
+    A line gets one link per file however often this runs, and the links are emailed once:
+    when every link was emailed already (staff held an order whose links went out for a
+    missing file, and released it) nothing is sent again; a file added to a product since
+    sends an email with all the order's links."""
     lines = list(order.lines.filter(product_kind="digital").select_related("product"))
     if not lines:
         return False
@@ -84,9 +88,10 @@ def grant_downloads(*, order: Order, actor: Actor) -> bool:
         assets.setdefault(asset.product_id, []).append(asset)
     now = timezone.now()
     grants = []
+    new_links = False
     for line in lines:
         for asset in assets.get(line.product_id, []):
-            grant, _ = DownloadGrant.objects.get_or_create(
+            grant, created = DownloadGrant.objects.get_or_create(
                 order_line=line,
                 asset=asset,
                 defaults={
@@ -95,15 +100,18 @@ def grant_downloads(*, order: Order, actor: Actor) -> bool:
                 },
             )
             grants.append(grant)
+            new_links = new_links or created
+    emailed = Notification.objects.filter(order=order, kind="download_links").exists()
+    if emailed and not new_links:
+        return True  # every link is in an email the customer has (resending is staff's)
     _send_links(
         order,
         grants,
         actor=actor,
         message=f"Download links sent for {len(grants)} file{pluralize(len(grants))}.",
-        # An order's first email keeps the outbox's one-per-order key, so a repeat sends
-        # nothing; an order emailed before (part of its links, sent before an order with a
-        # file missing was held) gets a new email with them all.
-        again=Notification.objects.filter(order=order, kind="download_links").exists(),
+        # An order emailed before (a file added to a product since) gets a new email with
+        # all its links; otherwise the order's first, which the outbox writes at most once.
+        again=emailed,
     )
     return True
 
@@ -177,16 +185,16 @@ class LinksResent:
 def download_links_resend(*, order_id: int, actor: Actor) -> LinksResent:
     """Staff send the customer the order's download links again, in a new email. Links past
     their expiry date are extended by their file's `link_valid_days` from now; the number of
-    downloads left is not reset (a link used up stays used up: `used_up` names its files)."""
+    downloads left is not reset (a link used up stays used up: `used_up` names its files).
+    Refused for an order cancelled or refunded in full (its links are revoked) and for one
+    on hold (a fraud check, say) until it is released."""
     if isinstance(actor, AbstractBaseUser) and not actor.has_perm(RESEND_PERMISSION):
         raise NotPermitted("You do not have permission to resend download links.")
     with transaction.atomic():
         order = lock_order(order_id)
-        if order.status == OrderStatus.CANCELLED:
-            raise FulfilmentRefused(
-                f"Order {order.number} is cancelled: its download links are revoked, so "
-                "there is nothing to resend."
-            )
+        refusal = _revoked_refusal(order)
+        if refusal:
+            raise FulfilmentRefused(refusal)
         grants = list(
             DownloadGrant.objects.select_for_update(of=("self",), no_key=True)
             .filter(order_line__order=order, revoked_at__isnull=True)
@@ -195,6 +203,12 @@ def download_links_resend(*, order_id: int, actor: Actor) -> LinksResent:
         )
         if not grants:
             raise FulfilmentRefused(f"Order {order.number} has no download links to resend.")
+        if order.status == OrderStatus.ON_HOLD:
+            held_for = ", ".join(HoldReason(r).label for r in order.active_hold_reasons())
+            raise FulfilmentRefused(
+                f"Order {order.number} is on hold ({held_for}): its download links are not "
+                "sent while it is held. Release the order first."
+            )
         now = timezone.now()
         extended = [g for g in grants if g.expires_at <= now]
         for grant in extended:
@@ -208,10 +222,44 @@ def download_links_resend(*, order_id: int, actor: Actor) -> LinksResent:
     return LinksResent(files=len(grants), extended=len(extended), used_up=used_up)
 
 
+def _revoked_refusal(order: Order) -> str:
+    """Why the order's links may not be sent again because they are revoked, or "": a
+    cancelled order, and one refunded in full (refunded before its links were revoked on a
+    full refund, too)."""
+    if order.status == OrderStatus.CANCELLED:
+        return (
+            f"Order {order.number} is cancelled: its download links are revoked, so there is "
+            "nothing to resend."
+        )
+    if order_fully_refunded(order):
+        return (
+            f"Order {order.number} is fully refunded: its download links are revoked, so "
+            "there is nothing to resend."
+        )
+    return ""
+
+
 def revoke_downloads(*, order: Order) -> int:
     return DownloadGrant.objects.filter(order_line__order=order, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+
+
+def downloads_on_payment_refunded(*, order: Order) -> None:
+    """The `payment.refunded` event (the order locked by the refund): once everything paid
+    for the order is refunded, its download links stop working (`download_open` refuses a
+    revoked link), with a line on the timeline. A partial refund leaves them."""
+    if not order_fully_refunded(order):
+        return
+    revoked = revoke_downloads(order=order)
+    if revoked:
+        events.record(
+            order,
+            EventType.NOTE,
+            actor="warehouse",
+            message=f"Download links revoked ({revoked} file{pluralize(revoked)}): the order "
+            "is fully refunded.",
+        )
 
 
 def download_open(*, token: str) -> DownloadGrant:

@@ -250,7 +250,7 @@ def test_resending_extends_expired_links_and_sends_a_new_email(
     assert client.get(url).status_code == 200
     assert order.events.filter(
         type=EventType.DOWNLOADS_SENT,
-        message="Download links sent again for 1 file(s); 1 expired link(s) extended.",
+        message="Download links sent again for 1 file; 1 expired link extended.",
     ).exists()
 
     # and a second resend is a third email, not a repeat swallowed by the outbox
@@ -306,7 +306,7 @@ def test_the_resend_button_on_the_order_page(client, catalogue, django_capture_o
         response = client.post(resend_url, follow=True)
     assert response.redirect_chain[-1][0] == page_url
     messages = _messages(response)
-    assert f"Download links for 1 file(s) of order {order.number} sent again." in messages
+    assert f"Download links for 1 file of order {order.number} sent again." in messages
     assert any(m.startswith("Already downloaded as often as allowed") for m in messages)
     assert len(_download_mails()) == 2
 
@@ -354,3 +354,162 @@ def test_a_cancelled_order_shows_its_revoked_links_and_no_button(
     response = client.post(resend_url, follow=True)
     assert any("is cancelled" in m for m in _messages(response))
     assert len(_download_mails()) == 1
+
+
+# --- a hold for a missing file on an order whose links went out -----------------------------
+
+
+def test_releasing_a_download_hold_of_an_order_whose_links_went_out_sends_nothing_again(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    # given a mug and an ebook whose file is there: the links went out when it was paid
+    _attach_file(catalogue["ebook"])
+    order = _ebook_order(
+        django_capture_on_commit_callbacks, lines=[("MUG-001", 1), ("EBOOK-001", 1)]
+    )
+    assert order.status == OrderStatus.READY
+    assert len(_download_mails()) == 1
+
+    # when customer service hold it with "Download file missing" on its page, and release it
+    client.force_login(staff_user(CUSTOMER_SERVICE))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:orders_order_action", args=[order.pk, "hold"]),
+            {"reason": HoldReason.DOWNLOAD_MISSING, "note": "Checking the file."},
+        )
+        assert Order.objects.get(pk=order.pk).status == OrderStatus.ON_HOLD
+        released = client.post(
+            reverse("admin:orders_order_action", args=[order.pk, "release"]),
+            {"note": ""},
+            follow=True,
+        )
+
+    # then it is ready again, and the customer has no second email with the same links
+    assert any("Release: done" in m for m in _messages(released))
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.READY
+    assert len(_download_mails()) == 1
+    assert Notification.objects.filter(order=order, kind="download_links").count() == 1
+    assert order.events.filter(type=EventType.DOWNLOADS_SENT).count() == 1
+    assert DownloadGrant.objects.filter(order_line__order=order).count() == 1
+
+
+def test_a_file_added_since_the_links_went_out_is_sent_with_them_on_release(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given a mixed order whose ebook links went out, and then a second file for the ebook
+    _attach_file(catalogue["ebook"])
+    order = _ebook_order(
+        django_capture_on_commit_callbacks, lines=[("MUG-001", 1), ("EBOOK-001", 1)]
+    )
+    agent = staff_user(CUSTOMER_SERVICE)
+    order_hold(order_id=order.pk, actor=agent, reason=HoldReason.DOWNLOAD_MISSING, note="")
+    extra = DigitalAsset(product=catalogue["ebook"], filename="extras.zip")
+    extra.file.save("extras.zip", ContentFile(b"PK extras"), save=False)
+    extra.save()
+
+    # when the order is released
+    with django_capture_on_commit_callbacks(execute=True):
+        order_release(order_id=order.pk, actor=agent)
+
+    # then the customer gets one new email with both links
+    _first, second = _download_mails()
+    grants = DownloadGrant.objects.filter(order_line__order=order).order_by("pk")
+    assert _links_in(second) == [downloads.download_url(grant) for grant in grants]
+
+
+# --- resending: not for orders on hold or refunded in full --------------------------------
+
+
+def _refund(order, capture, *, amount=None):
+    """Refund `amount` of the order's card payment (all of it unless told)."""
+    from payments.models import Payment
+    from payments.services import refund_create
+
+    payment = Payment.objects.get(order=order)
+    with capture(execute=True):
+        refund_create(
+            payment_id=payment.pk,
+            amount=amount if amount is not None else payment.amount_captured,
+            reason="Refunded",
+            actor=staff_user(MANAGERS),
+            idempotency_key=f"refund-{payment.pk}-{amount}",
+        )
+
+
+def test_resending_is_refused_for_an_order_on_hold(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    # given a mixed order whose links went out, then held for fraud
+    _attach_file(catalogue["ebook"])
+    order = _ebook_order(
+        django_capture_on_commit_callbacks, lines=[("MUG-001", 1), ("EBOOK-001", 1)]
+    )
+    agent = staff_user(CUSTOMER_SERVICE)
+    order_hold(order_id=order.pk, actor=agent, reason=HoldReason.FRAUD_RISK, note="Chargeback")
+    DownloadGrant.objects.filter(order_line__order=order).update(
+        expires_at=timezone.now() - timedelta(days=1)
+    )
+
+    # when staff resend the links: refused, the link stays expired, nothing is sent
+    with pytest.raises(FulfilmentRefused) as refused:
+        downloads.download_links_resend(order_id=order.pk, actor=agent)
+    assert refused.value.message == (
+        f"Order {order.number} is on hold (Fraud risk): its download links are not sent while "
+        "it is held. Release the order first."
+    )
+    assert DownloadGrant.objects.get(order_line__order=order).expires_at < timezone.now()
+    assert len(_download_mails()) == 1
+
+    # and the order page has no button; a post anyway says why
+    client.force_login(agent)
+    resend_url = reverse("admin:warehouse_downloadgrant_resend", args=[order.pk])
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert "book.pdf" in page and resend_url not in page
+    response = client.post(resend_url, follow=True)
+    assert f"Resend download links: {refused.value.message}" in _messages(response)
+    assert len(_download_mails()) == 1
+
+
+def test_a_full_refund_revokes_the_links_and_resending_is_refused(
+    client, catalogue, django_capture_on_commit_callbacks
+):
+    # given a delivered ebook order with its link
+    _attach_file(catalogue["ebook"])
+    order = _ebook_order(django_capture_on_commit_callbacks)
+    grant = DownloadGrant.objects.get(order_line__order=order)
+    url = downloads.download_url(grant).removeprefix(SITE)
+    assert client.get(url).status_code == 200
+
+    # when it is refunded in full
+    _refund(order, django_capture_on_commit_callbacks)
+
+    # then the link no longer opens, the timeline says why, and a resend is refused
+    grant.refresh_from_db()
+    assert grant.revoked_at is not None
+    assert client.get(url).status_code == 403
+    assert order.events.filter(
+        type=EventType.NOTE,
+        message="Download links revoked (1 file): the order is fully refunded.",
+    ).exists()
+    with pytest.raises(FulfilmentRefused) as refused:
+        downloads.download_links_resend(order_id=order.pk, actor=staff_user(CUSTOMER_SERVICE))
+    assert refused.value.message == (
+        f"Order {order.number} is fully refunded: its download links are revoked, so there is "
+        "nothing to resend."
+    )
+    assert len(_download_mails()) == 1
+
+
+def test_a_partial_refund_leaves_the_links(catalogue, django_capture_on_commit_callbacks):
+    # given a mixed order whose ebook links went out, and the mug refunded
+    _attach_file(catalogue["ebook"])
+    order = _ebook_order(
+        django_capture_on_commit_callbacks, lines=[("MUG-001", 1), ("EBOOK-001", 1)]
+    )
+    _refund(order, django_capture_on_commit_callbacks, amount="10.00")
+
+    # then the links still work and may be sent again
+    assert DownloadGrant.objects.get(order_line__order=order).revoked_at is None
+    with django_capture_on_commit_callbacks(execute=True):
+        downloads.download_links_resend(order_id=order.pk, actor=staff_user(CUSTOMER_SERVICE))
+    assert len(_download_mails()) == 2

@@ -31,7 +31,7 @@ def local(catalogue):
         carrier="own",
         price=Decimal("0.00"),
         countries=["DE"],
-        postal_code_prefixes=["10", "11", "12", "13", "14"],
+        postal_code_prefixes=["10", "12", "13", "140", "141"],
     )
 
 

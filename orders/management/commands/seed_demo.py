@@ -75,7 +75,12 @@ EU = (
     "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 )  # fmt: skip
 
-BERLIN_POSTAL_PREFIXES = ["10", "11", "12", "13", "14"]
+# Berlin's street postal codes run from 10115 to 14199: 10, 12 and 13 are all Berlin, 14 only
+# up to 141 (14467 is Potsdam). 11 has no street addresses (11011 to 11019 are the federal
+# parliament's and ministries' own codes), so it is left out.
+BERLIN_POSTAL_PREFIXES = ["10", "12", "13", "140", "141"]
+# The zone the demo gave it before, which reached Potsdam; a reseed narrows it.
+TOO_WIDE_BERLIN_PREFIXES = ["10", "11", "12", "13", "14"]
 
 SHIPPING_METHODS = [
     # code, name, carrier, price, handling days, transit days min and max, zone: countries
@@ -142,6 +147,9 @@ def seed_catalogue() -> None:
             # Seeded before methods had zones: give the demo's methods theirs.
             method.countries, method.postal_code_prefixes = countries, prefixes
             method.save(update_fields=["countries", "postal_code_prefixes"])
+        elif prefixes and method.postal_code_prefixes == TOO_WIDE_BERLIN_PREFIXES:
+            method.postal_code_prefixes = prefixes
+            method.save(update_fields=["postal_code_prefixes"])
     for country, name, rate in TAX_RATES:
         TaxRate.objects.get_or_create(country=country, defaults={"name": name, "rate": rate})
 
