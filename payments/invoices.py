@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from io import BytesIO
+from xml.sax.saxutils import escape
 
 from django.conf import settings
 from django.utils import timezone
@@ -47,7 +48,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         title=f"Invoice {invoice.number}",
         author=settings.SELLER_NAME,
     )
-    seller = "<br/>".join([settings.SELLER_NAME, *settings.SELLER_ADDRESS])
+    seller = _lines([settings.SELLER_NAME, *settings.SELLER_ADDRESS])
     if order.bill_to_id:  # a partner's account pays: the invoice is addressed to it
         payer = order.bill_to
         address = payer.addresses.first()
@@ -56,10 +57,10 @@ def invoice_pdf(invoice: Invoice) -> bytes:
             *(address.as_lines() if address else []),
             payer.email,
         ]
-        buyer = "<br/>".join(part for part in payer_lines if part)
+        buyer = _lines([part for part in payer_lines if part])
     else:
         billing = order.billing_address or order.shipping_address
-        buyer = "<br/>".join(billing.as_lines()) if billing else order.email
+        buyer = _lines(billing.as_lines() if billing else [order.email])
     story = [
         Table(
             [
@@ -95,7 +96,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     rows += [
         [
             line.sku,
-            Paragraph(line.name, small),
+            Paragraph(escape(line.name), small),
             str(line.quantity),
             f"{line.unit_price}",
             f"{line.line_total}",
@@ -153,6 +154,12 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     return buffer.getvalue()
 
 
+def _lines(lines: list[str]) -> str:
+    """Lines of text for a Paragraph, which reads markup (<img>, <font>...): what people
+    typed (names, addresses, product names) is escaped, never read as markup."""
+    return "<br/>".join(escape(line) for line in lines)
+
+
 def _issued_on(invoice: Invoice) -> date:
     return timezone.localtime(invoice.issued_at).date()
 
@@ -161,7 +168,7 @@ def _card(payment: Payment) -> str:
     if not payment.card_last4:
         return "card"
     brand = payment.card_brand or "card"
-    return f"card ({brand[:1].upper()}{brand[1:]} ending {payment.card_last4})"
+    return escape(f"card ({brand[:1].upper()}{brand[1:]} ending {payment.card_last4})")
 
 
 def _terms_line(invoice: Invoice) -> str:

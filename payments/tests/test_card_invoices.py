@@ -3,6 +3,7 @@ numbered in the one gapless sequence it shares with invoices on terms; the custo
 it from the order page and the receipt links to it; staff open it from the order's Payment
 panel; a repeated capture issues no second one."""
 
+import dataclasses
 import re
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from orders.models import EventType, Notification, Order, OrderStatus
 from orders.notifications import order_invoice_url
 from orders.permissions import CUSTOMER_SERVICE, FINANCE, WAREHOUSE
 from orders.tests.factories import (
+    BERLIN,
     CustomerFactory,
     ProductFactory,
     ShippingMethodFactory,
@@ -89,6 +91,20 @@ def test_a_card_order_gets_a_paid_invoice_when_the_card_is_captured(
         assert expected in text, expected
     assert "Please pay" not in text
     assert "Due date" not in text
+
+
+def test_what_a_customer_typed_is_printed_on_the_invoice_never_read_as_markup(
+    catalogue, django_capture_on_commit_callbacks
+):
+    # given a billing name that is markup reportlab would act on (open a file as an image)
+    name = 'Ada <img src="/etc/hostname" width="9" height="9"/> & <b>Co</b>'
+    billing = dataclasses.replace(BERLIN, name=name)
+    order = _card_order(django_capture_on_commit_callbacks, billing_address=billing)
+    invoice = Invoice.objects.get(payment__order=order)
+
+    # then the PDF is made, and says what was typed
+    text = pdf_text(invoice_pdf(invoice)).replace(" ", "")
+    assert 'Ada<imgsrc="/etc/hostname"width="9"height="9"/>&<b>Co</b>' in text  # printed as typed
 
 
 def test_card_and_terms_invoices_share_one_gapless_sequence(
