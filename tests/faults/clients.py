@@ -137,14 +137,25 @@ class Shopper:
                 return Answer(response.status_code, f"{what}: {response.text[:500]}", {})
         token = re.search(r'name="checkout_token" value="([^"]+)"', response.text)
         assert token, "the checkout page has no checkout_token"
+        form = {
+            "checkout_token": token.group(1),
+            "email": email,
+            **{f"shipping-{name}": value for name, value in ADDRESS.items()},
+            "shipping_method": "standard",
+            "billing_same": "on",
+        }
+        # The total for this address and delivery, as the page's script gets it: placing
+        # checks the page showed the total it charges.
+        summary = self._post("/checkout/summary/", form, page="/checkout/")
+        if summary.status_code != 200:
+            return Answer(summary.status_code, f"checkout summary: {summary.text[:500]}", {})
+        shown = re.search(r'name="shown_total" value="([^"]*)"', summary.json()["summary"])
+        assert shown, "the checkout summary shows no total"
         placed = self._post(
             "/checkout/",
             {
-                "checkout_token": token.group(1),
-                "email": email,
-                **{f"shipping-{name}": value for name, value in ADDRESS.items()},
-                "shipping_method": "standard",
-                "billing_same": "on",
+                **form,
+                "shown_total": shown.group(1),
                 "payment_method": "card",
                 "card_number": GOOD_CARD,
                 "exp_month": "12",
