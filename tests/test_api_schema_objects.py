@@ -19,7 +19,7 @@ from orders.api.tests.schema_check import (
 )
 from orders.api.tests.states import seed_orders_in_every_state
 from orders.models import OrderStatus
-from orders.tests.factories import ProductFactory, StockItemFactory
+from orders.tests.factories import ProductFactory, ShippingMethodFactory, StockItemFactory
 from payments.models import PaymentStatus
 from warehouse.models import ShipmentStatus
 
@@ -39,6 +39,7 @@ CHECKED = {
     "WebhookEndpoint",
     "WebhookEndpointCreated",
     "PaginatedWebhookEndpointList",
+    "ShippingMethod",
     "Error",
 }
 
@@ -168,6 +169,20 @@ def test_products_match_the_schema(acme, catalogue):
     desk = acme.client.get("/api/v1/products/DESK-001/").json()
     assert (desk["description"], desk["available"], desk["in_stock"]) == ("Oak, 160 cm.", 0, False)
     assert acme.client.get("/api/v1/products/MUG-001/").json()["description"] is None
+    answers.assert_clean()
+
+
+def test_shipping_methods_match_the_schema(acme, catalogue):
+    ShippingMethodFactory(
+        code="local", carrier="own", countries=["DE"], postal_code_prefixes=["10", "12"]
+    )
+    answers = Answers()
+    for query in ("", "?country=DE&postal_code=10119", "?country=GB"):
+        response = acme.client.get(f"/api/v1/shipping-methods/{query}")
+        assert response.status_code == 200
+        for method in response.json():
+            answers.check("ShippingMethod", method, f"{query or 'all'}: {method['code']}")
+    assert answers.checked["ShippingMethod"] == 3 + 3 + 2
     answers.assert_clean()
 
 

@@ -10,7 +10,7 @@ from orders.api.models import Partner, PartnerAPIKey, WebhookEndpoint
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.selectors import product_for_sale, product_list
 from payments.models import Payment
-from warehouse.models import Product, Shipment, ShipmentLine
+from warehouse.models import Product, Shipment, ShipmentLine, ShippingMethod
 
 
 def api_key_for(key: str) -> PartnerAPIKey | None:
@@ -106,6 +106,15 @@ def product_catalogue(*, search: str = "") -> QuerySet[Product]:
 
 def product_by_sku(sku: str) -> Product | None:
     return product_for_sale(sku)
+
+
+def shipping_methods_serving(*, country: str = "", postal_code: str = "") -> list[ShippingMethod]:
+    """Active shipping methods, cheapest first; with a country, only those whose zone takes
+    the address (ShippingMethod.serves: the same rule placement applies)."""
+    methods = ShippingMethod.objects.filter(is_active=True).order_by("price", "code")
+    if not country:
+        return list(methods)
+    return [method for method in methods if method.serves(country, postal_code)]
 
 
 def partner_webhook_endpoints(partner: Partner) -> QuerySet[WebhookEndpoint]:

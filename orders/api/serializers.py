@@ -17,7 +17,14 @@ from orders.numbers import WholeNumberSerializerField
 from orders.services import MAX_LINES, MAX_QUANTITY, AddressInput, LineInput
 from payments.models import PaymentMethod, PaymentStatus
 from payments.selectors import order_payment_position
-from warehouse.models import Carrier, Product, ProductKind, Shipment, ShipmentStatus
+from warehouse.models import (
+    Carrier,
+    Product,
+    ProductKind,
+    Shipment,
+    ShipmentStatus,
+    ShippingMethod,
+)
 
 
 def single_line(value: str) -> None:
@@ -374,6 +381,57 @@ class ProductSerializer(serializers.ModelSerializer):
     def get_in_stock(self, product: Product) -> bool:
         available = self.get_available(product)
         return available is None or available > 0
+
+
+# --- shipping methods ---------------------------------------------------------------------
+
+
+class ShippingMethodSerializer(serializers.ModelSerializer):
+    carrier = serializers.ChoiceField(choices=Carrier.choices, read_only=True)
+    countries = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="ISO 3166-1 alpha-2 codes it delivers to; empty: everywhere we ship.",
+    )
+    postal_code_prefixes = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Only postal codes starting with one of these (spaces ignored), in the "
+        "countries above; empty: every postal code there.",
+    )
+
+    class Meta:
+        model = ShippingMethod
+        fields = [
+            "code",
+            "name",
+            "carrier",
+            "price",
+            "currency",
+            "handling_days",
+            "transit_days_min",
+            "transit_days_max",
+            "countries",
+            "postal_code_prefixes",
+        ]
+        read_only_fields = fields
+
+
+class ShippingMethodFilterSerializer(serializers.Serializer):
+    country = CountryField(required=False)
+    postal_code = serializers.CharField(
+        max_length=20,
+        required=False,
+        validators=[single_line],
+        help_text="With country: only methods whose zone takes this postal code.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("postal_code") and not attrs.get("country"):
+            raise serializers.ValidationError(
+                {"postal_code": ["Give the country too: postal codes are per country."]}
+            )
+        return attrs
 
 
 # --- webhook endpoints --------------------------------------------------------------------

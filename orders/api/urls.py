@@ -16,6 +16,11 @@ v1 = [
         views.ProductDetailView.as_view(),
         name="product-detail",
     ),
+    path(
+        "shipping-methods/",
+        views.ShippingMethodListView.as_view(),
+        name="shipping-method-list",
+    ),
     path("orders/", views.OrderListCreateView.as_view(), name="order-list"),
     re_path(
         rf"^orders/(?P<number>{views.ORDER_NUMBER})/$",

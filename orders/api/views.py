@@ -35,6 +35,8 @@ from orders.api.serializers import (
     ProductFilterSerializer,
     ProductSerializer,
     ShipmentSerializer,
+    ShippingMethodFilterSerializer,
+    ShippingMethodSerializer,
     WebhookEndpointCreatedSerializer,
     WebhookEndpointInputSerializer,
     WebhookEndpointSerializer,
@@ -155,6 +157,31 @@ class ProductDetailView(PartnerAPIView):
         if product is None:
             raise NotFound(f"There is no product {sku}.")
         return Response(ProductSerializer(product).data)
+
+
+# --- shipping methods ---------------------------------------------------------------------
+
+
+@extend_schema(tags=["shipping"])
+class ShippingMethodListView(PartnerAPIView):
+    serializer_class = ShippingMethodSerializer
+    query_parameters = {"get": ("country", "postal_code")}
+
+    @extend_schema(
+        summary="List shipping methods and where they deliver",
+        description="Cheapest first. With `country` (and `postal_code`), only the methods an "
+        "order to that address may name in `shipping_method`: placing refuses the others.",
+        parameters=[ShippingMethodFilterSerializer],
+        responses={200: ShippingMethodSerializer(many=True), **errors(400)},
+    )
+    def get(self, request: Request) -> Response:
+        params = ShippingMethodFilterSerializer(data=query_values(request))
+        params.is_valid(raise_exception=True)
+        methods = selectors.shipping_methods_serving(
+            country=params.validated_data.get("country", ""),
+            postal_code=params.validated_data.get("postal_code", ""),
+        )
+        return Response(ShippingMethodSerializer(methods, many=True).data)
 
 
 # --- orders -------------------------------------------------------------------------------

@@ -119,3 +119,70 @@ def test_a_digital_order_needs_no_method_whatever_the_zones(catalogue, acme):
 
     assert response.status_code == 201, response.json()
     assert response.json()["shipping_method"] is None
+
+
+# --- which methods deliver where: GET /api/v1/shipping-methods/ ------------------------------
+
+METHODS = "/api/v1/shipping-methods/"
+
+
+def test_a_partner_lists_the_methods_and_their_zones_cheapest_first(catalogue, local, acme):
+    response = acme.client.get(METHODS)
+    assert response.status_code == 200
+    methods = response.json()
+    assert [m["code"] for m in methods] == ["local", "standard", "express"]
+    assert methods[0] == {
+        "code": "local",
+        "name": "Own delivery (Berlin)",
+        "carrier": "own",
+        "price": "0.00",
+        "currency": "EUR",
+        "handling_days": local.handling_days,
+        "transit_days_min": local.transit_days_min,
+        "transit_days_max": local.transit_days_max,
+        "countries": ["DE"],
+        "postal_code_prefixes": ["10", "12", "13", "140", "141"],
+    }
+    assert methods[1]["countries"] == []  # everywhere we ship
+
+
+@pytest.mark.parametrize(
+    ("query", "codes"),
+    [
+        ("?country=DE&postal_code=10119", ["local", "standard", "express"]),
+        ("?country=de&postal_code=10 119", ["local", "standard", "express"]),
+        ("?country=DE&postal_code=14467", ["standard", "express"]),  # Potsdam
+        ("?country=DE", ["standard", "express"]),  # no postal code: not a Berlin address
+        ("?country=GB&postal_code=N1 9GU", ["standard", "express"]),
+    ],
+)
+def test_the_list_for_an_address_is_what_placing_accepts(catalogue, local, acme, query, codes):
+    listed = [m["code"] for m in acme.client.get(METHODS + query).json()]
+    assert listed == codes
+    # and placing to that address accepts each listed method, and refuses the others
+    params = dict(part.split("=") for part in query.lstrip("?").split("&"))
+    address = {**BERLIN, "country": params["country"].upper()}
+    address["postal_code"] = params.get("postal_code", "")
+    for code in ("local", "standard", "express"):
+        body = order_body(shipping_address=address, shipping_method=code)
+        answer = acme.post_order(body, key=f"list-{code}-{''.join(filter(str.isalnum, query))}")
+        assert (answer.status_code == 201) == (code in codes), (code, answer.json())
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?postal_code=10119", "postal_code"),
+        ("?country=XX", "country"),
+        ("?country=DEU", "country"),
+        ("?zone=DE", "zone"),
+    ],
+)
+def test_a_bad_filter_is_refused_on_its_field(catalogue, acme, query, field):
+    response = acme.client.get(METHODS + query)
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+
+
+def test_the_list_needs_a_key(catalogue, client):
+    assert client.get(METHODS).status_code == 401
