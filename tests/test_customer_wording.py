@@ -206,7 +206,9 @@ def test_every_email_starts_a_sentence_after_the_greeting_and_links_the_order(
 
 
 @pytest.mark.parametrize("kind", sorted(KIND_LABELS))
-def test_each_kind_of_email_reads_as_sentences_and_links_the_order(catalogue, kind):
+def test_each_kind_of_email_reads_as_sentences_and_links_the_order(
+    catalogue, kind, signing_clock_held
+):
     # given: an order, and one email of each kind about it
     order = place_order(customer_name="Ada Lovelace").order
     notification = Notification(

@@ -83,7 +83,7 @@ def test_a_digital_order_without_a_file_is_held_with_the_product_named(
 
 
 def test_the_release_is_refused_until_the_file_is_there_then_the_links_go_out(
-    client, catalogue, django_capture_on_commit_callbacks
+    client, catalogue, django_capture_on_commit_callbacks, signing_clock_held
 ):
     order = _ebook_order(django_capture_on_commit_callbacks)
     agent = staff_user(CUSTOMER_SERVICE)
@@ -220,7 +220,7 @@ def test_staff_see_the_reason_in_the_queue_upload_the_file_and_release(
 
 
 def test_resending_extends_expired_links_and_sends_a_new_email(
-    client, catalogue, django_capture_on_commit_callbacks
+    client, catalogue, django_capture_on_commit_callbacks, signing_clock_held
 ):
     # given a delivered ebook order whose link has expired
     asset = _attach_file(catalogue["ebook"], link_valid_days=10)
@@ -394,7 +394,7 @@ def test_releasing_a_download_hold_of_an_order_whose_links_went_out_sends_nothin
 
 
 def test_a_file_added_since_the_links_went_out_is_sent_with_them_on_release(
-    catalogue, django_capture_on_commit_callbacks
+    catalogue, django_capture_on_commit_callbacks, signing_clock_held
 ):
     # given a mixed order whose ebook links went out, and then a second file for the ebook
     _attach_file(catalogue["ebook"])
